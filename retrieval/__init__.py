@@ -1,0 +1,26 @@
+"""retrieval: language-model ranking (KL divergence / negative cross-entropy) and
+trec_eval-exact evaluation.
+
+>>> from retrieval import Index, Searcher, Dirichlet
+>>> index = Index.build([("a", "glaciers move slowly"), ("b", "rivers move fast")])
+>>> [r.docid for r in Searcher(index, Dirichlet(mu=1000)).search("glacier", k=5)]
+['a']
+"""
+
+from ._version import __version__
+from .analysis import Analyzer
+from .errors import IndexFormatError, InputError, ParameterError, RetrievalError
+from .index import Index, IndexBuilder
+from .reading import FolderReader
+from .records import Document, Qrel, Query, ScoredDoc, SearchResult
+from .search import Explanation, QueryModel, Searcher, TermContribution
+from .smoothing import (AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel,
+                        TwoStage, make_model)
+
+__all__ = [
+    "__version__", "Analyzer", "Index", "IndexBuilder", "FolderReader", "Searcher",
+    "QueryModel", "Explanation", "TermContribution", "SmoothingModel", "Dirichlet",
+    "JelinekMercer", "AbsoluteDiscount", "TwoStage", "make_model", "Document", "Query",
+    "Qrel", "ScoredDoc", "SearchResult", "RetrievalError", "InputError", "ParameterError",
+    "IndexFormatError",
+]

@@ -1,0 +1,3 @@
+from retrieval.cli import entry_point
+
+entry_point()

@@ -1,0 +1,49 @@
+"""The ``retrieval`` command line: one module per subcommand, each ``main(argv) -> int``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .._version import __version__
+
+#: subcommand name -> (module, one-line description)
+COMMANDS = {
+    "index": ("retrieval.cli.index", "index a folder of text (or a JSON Lines file)"),
+    "search": ("retrieval.cli.search", "rank an index's documents for a query"),
+    "info": ("retrieval.cli.info", "print an index's manifest and statistics"),
+    "evaluate": ("retrieval.cli.evaluate", "evaluate TREC runs against relevance judgments"),
+    "benchmark": ("retrieval.cli.benchmark", "index, search and evaluate test collections"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "usage: retrieval COMMAND [options]   (retrieval COMMAND --help for details)",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"retrieval {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"retrieval: error: unknown command {name!r}; choose one of "
+              f"{', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return module.main(rest)
+
+
+def entry_point() -> None:  # console script
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Shared pieces of the subcommands: one-line errors, progress bars, tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from ..errors import RetrievalError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error message and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def make_parser(command: str, description: str) -> ArgumentParser:
+    return ArgumentParser(prog=f"retrieval {command}", description=description,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def run(command: str, parser: ArgumentParser, body: Callable[[argparse.Namespace], int],
+        argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run ``body``; turn user errors into one line and exit 2."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        return body(args)
+    except RetrievalError as exc:
+        print(f"retrieval {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"retrieval {command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader (e.g. `head`) went away: not an error worth a traceback
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def error_line(command: str, message: str) -> None:
+    print(f"retrieval {command}: error: {message}", file=sys.stderr)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+class Progress:
+    """A minimal progress bar on stderr, drawn only when stderr is a terminal.
+
+    Used by the CLI only; the library never prints.
+    """
+
+    def __init__(self, total: int | None, label: str, *, enabled: bool | None = None,
+                 unit: str = "") -> None:
+        self.total = total
+        self.label = label
+        self.unit = unit
+        self.done = 0
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._start = time.perf_counter()
+        self._last_draw = 0.0
+
+    def __enter__(self) -> "Progress":
+        self._draw(force=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._draw(force=True)
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        elapsed = now - self._start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            filled = int(frac * 30)
+            bar = "#" * filled + "-" * (30 - filled)
+            text = (f"\r{self.label} [{bar}] {self.done}/{self.total}{self.unit} "
+                    f"{frac:4.0%} {rate:,.0f}/s {elapsed:5.1f}s")
+        else:
+            text = f"\r{self.label} {self.done}{self.unit} {rate:,.0f}/s {elapsed:5.1f}s"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+                 align: str | None = None) -> str:
+    """Plain-text table; ``align`` is a string of 'l'/'r' per column (default: numbers right)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], len(v))
+    if align is None:
+        align = "".join(
+            "r" if rows and isinstance(rows[0][i], (int, float)) else "l"
+            for i in range(len(headers))
+        )
+
+    def fmt(row):
+        return "  ".join(
+            (v.rjust(w) if a == "r" else v.ljust(w)) for v, w, a in zip(row, widths, align)
+        ).rstrip()
+
+    out = [fmt(list(headers)), fmt(["-" * w for w in widths])]
+    out += [fmt(row) for row in cells]
+    return "\n".join(out)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def dump_json(obj: object) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False)

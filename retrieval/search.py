@@ -1,0 +1,385 @@
+"""Ranking by negative cross-entropy (the KL-divergence retrieval model).
+
+For a query model θ_q and a smoothed document model θ_d the score is
+
+    score(q, d) = −H(θ_q, θ_d) = Σ_w p(w|θ_q) · log p(w|θ_d)        (nats, ≤ 0)
+
+computed exactly through the sparse form of :mod:`retrieval.smoothing`: matched-term
+weights summed over the query terms' postings, plus (Σ_w p(w|θ_q))·log α_d, plus the
+query-only constant Σ_w p(w|θ_q) log p(w|C). The printed score is therefore the true
+cross-entropy, not only a rank-equivalent number; −D(θ_q‖θ_d) differs from it by the
+query entropy H(θ_q), which is the same for every document.
+
+Decisions:
+
+* **Query model.** A text query is analysed with the index's analyzer; its model is the
+  maximum-likelihood p(w|θ_q) = c(w,q)/|q| over the terms that remain. A
+  :class:`QueryModel` can also be given directly as term → weight (index terms, after
+  analysis), e.g. a feedback model; its weights are used as given (they need not sum
+  to 1; the document term is multiplied by their total).
+* **Query terms absent from the collection** are dropped before the model is built
+  (``unknown_terms="drop"``, Lemur's and Lucene's rule). With ``unknown_terms="indri"``
+  they are kept with p(w|C) = 1/(2|C|) (Indri's rule), which adds weight·log α_d to every
+  document.
+* **Candidates.** Only documents that contain at least one query term are scored
+  (``candidates="matching"``, Lemur's rule); ``candidates="all"`` scores every document.
+* **Ties.** Equal scores (equal float64 values) are ordered by document id ascending
+  (string order), so rankings are identical across runs, platforms and index builds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import ParameterError
+from .index import Index
+from .records import Query, ScoredDoc, SearchResult
+from .smoothing import Dirichlet, SmoothingModel
+
+UNKNOWN_TERM_RULES = ("drop", "indri")
+CANDIDATE_RULES = ("matching", "all")
+
+# queries per chunk in batch search are limited by the postings they touch
+_BATCH_POSTINGS = 4_000_000
+
+
+@dataclass(frozen=True)
+class QueryModel:
+    """A query language model: index terms with positive weights p(w|θ_q).
+
+    Build one from text with :meth:`from_text` (maximum likelihood) or from a mapping
+    with :meth:`from_weights` (e.g. a feedback model). Terms are kept in sorted order.
+    """
+
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @classmethod
+    def from_weights(cls, weights: Mapping[str, float]) -> "QueryModel":
+        items = sorted(weights.items())
+        for term, w in items:
+            if not isinstance(term, str) or not term:
+                raise ParameterError(f"query model terms must be non-empty strings, "
+                                     f"got {term!r}")
+            if isinstance(w, bool) or not isinstance(w, (int, float, np.floating)) \
+                    or not math.isfinite(w) or w <= 0:
+                raise ParameterError(f"query model weight of {term!r} must be a positive "
+                                     f"finite number, got {w!r}")
+        return cls(tuple(t for t, _ in items), tuple(float(w) for _, w in items))
+
+    @classmethod
+    def from_text(cls, text: str, analyzer) -> "QueryModel":
+        counts = analyzer.term_counts(text)
+        total = sum(counts.values())
+        return cls.from_weights({t: n / total for t, n in counts.items()}) if total else \
+            cls((), ())
+
+    @property
+    def mass(self) -> float:
+        return float(sum(self.weights))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.terms, self.weights))
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+
+class TermContribution(NamedTuple):
+    """One query term's part of a document's score: weight · log p(w|d)."""
+    term: str
+    query_weight: float     # p(w|θ_q)
+    count: int              # c(w, d)
+    p_collection: float     # p(w|C)
+    p_document: float       # smoothed p(w|d)
+    contribution: float     # query_weight · log p_document
+
+
+class Explanation(NamedTuple):
+    """Why a document scored what it did; ``sum(t.contribution for t in terms) == score``."""
+    docid: str
+    score: float
+    document_length: int
+    distinct_terms: int
+    log_alpha: float
+    terms: tuple[TermContribution, ...]
+
+
+class BatchResult(NamedTuple):
+    """Top-k results of many queries as flat arrays, sorted by (query, rank)."""
+    query_index: np.ndarray   # int64, index into the queries given
+    doc_numbers: np.ndarray   # int64, internal document numbers
+    scores: np.ndarray        # float64
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    term_ids: np.ndarray      # known terms' ids
+    weights: np.ndarray       # their query weights
+    mass: float               # Σ weights, known and (indri) unknown terms
+    constant: float           # Σ weight · log p(w|C)
+    unknown: tuple[tuple[str, float], ...]  # unknown terms kept under the indri rule
+
+
+class Searcher:
+    """Ranks an index's documents for queries under one smoothing model.
+
+    Parameters
+    ----------
+    index : Index
+    model : SmoothingModel, default ``Dirichlet(mu=1000)``
+    unknown_terms : {"drop", "indri"}
+    candidates : {"matching", "all"}
+    """
+
+    def __init__(self, index: Index, model: SmoothingModel | None = None, *,
+                 unknown_terms: str = "drop", candidates: str = "matching"):
+        self.index = index
+        self.model = model
+        self.unknown_terms = unknown_terms
+        self.candidates = candidates
+        if not isinstance(index, Index):
+            raise ParameterError(f"index must be a retrieval.Index, got "
+                                 f"{type(index).__name__}")
+        if model is not None and not isinstance(model, SmoothingModel):
+            raise ParameterError(f"model must be a smoothing model such as "
+                                 f"Dirichlet(mu=1000), got {model!r}")
+        if unknown_terms not in UNKNOWN_TERM_RULES:
+            raise ParameterError(f"unknown_terms must be one of "
+                                 f"{', '.join(UNKNOWN_TERM_RULES)}, got {unknown_terms!r}")
+        if candidates not in CANDIDATE_RULES:
+            raise ParameterError(f"candidates must be one of {', '.join(CANDIDATE_RULES)}, "
+                                 f"got {candidates!r}")
+        self.model_ = model if model is not None else Dirichlet(mu=1000.0)
+        arrays = index.arrays
+        self._doc_len = np.asarray(arrays["doc_lengths"])
+        self._doc_unique = np.asarray(arrays["doc_unique"])
+        self._tie = np.asarray(arrays["docid_rank"])
+        self._post_ptr = np.asarray(arrays["postings_indptr"])
+        self._post_docs = arrays["postings_docs"]
+        self._post_counts = arrays["postings_counts"]
+        self.log_alpha_ = self.model_.log_alpha(self._doc_len, self._doc_unique)
+
+    # -- query models -----------------------------------------------------------------
+    def query_model(self, query: str | QueryModel) -> QueryModel:
+        """The query model of ``query`` (text is analysed with the index's analyzer)."""
+        if isinstance(query, QueryModel):
+            return query
+        if isinstance(query, str):
+            if self.unknown_terms == "drop":
+                counts = self.index.analyzer.term_counts(query)
+                known = {t: n for t, n in counts.items() if self.index.term_id(t) >= 0}
+                total = sum(known.values())
+                if not total:
+                    return QueryModel((), ())
+                return QueryModel.from_weights({t: n / total for t, n in known.items()})
+            return QueryModel.from_text(query, self.index.analyzer)
+        raise ParameterError(f"a query must be text or a QueryModel, got "
+                             f"{type(query).__name__}")
+
+    def _prepare(self, query: str | QueryModel) -> _Prepared:
+        qm = self.query_model(query)
+        ids, weights, unknown = [], [], []
+        for term, w in zip(qm.terms, qm.weights):
+            tid = self.index.term_id(term)
+            if tid >= 0:
+                ids.append(tid)
+                weights.append(w)
+            elif self.unknown_terms == "indri":
+                unknown.append((term, w))
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        w_arr = np.asarray(weights, dtype=np.float64)
+        p_c = self.index.p_collection
+        constant = float(np.dot(w_arr, np.log(p_c[ids_arr]))) if len(ids) else 0.0
+        if unknown:
+            log_p_unknown = -math.log(2.0 * max(self.index.num_tokens, 1))
+            constant += sum(w for _, w in unknown) * log_p_unknown
+        mass = float(w_arr.sum()) + sum(w for _, w in unknown)
+        return _Prepared(ids_arr, w_arr, mass, constant, tuple(unknown))
+
+    # -- scoring ----------------------------------------------------------------------
+    def _gather(self, prep: _Prepared):
+        """Postings of the query's terms: (docs, per-posting weighted matched score)."""
+        ptr = self._post_ptr
+        docs_parts, w_parts = [], []
+        p_c = self.index.p_collection
+        model = self.model_
+        for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
+            s, e = int(ptr[tid]), int(ptr[tid + 1])
+            docs = np.asarray(self._post_docs[s:e], dtype=np.int64)
+            counts = self._post_counts[s:e]
+            mw = model.matched_weight(counts, self._doc_len[docs], self._doc_unique[docs],
+                                      p_c[tid])
+            docs_parts.append(docs)
+            w_parts.append(qw * mw)
+        if not docs_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(docs_parts), np.concatenate(w_parts)
+
+    def _score_candidates(self, prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, scores) of the candidates of one query."""
+        docs, contrib = self._gather(prep)
+        if self.candidates == "all":
+            cand = np.arange(self.index.num_docs, dtype=np.int64)
+            acc = np.bincount(docs, weights=contrib, minlength=self.index.num_docs)
+        else:
+            if len(prep.term_ids) == 1:
+                cand, acc = docs, contrib  # postings of one term are unique and sorted
+            else:
+                cand, inverse = np.unique(docs, return_inverse=True)
+                acc = np.bincount(inverse, weights=contrib, minlength=len(cand))
+        scores = acc + prep.mass * self.log_alpha_[cand] + prep.constant
+        return cand, scores
+
+    def _top_k(self, cand: np.ndarray, scores: np.ndarray, k: int):
+        if len(cand) > k:
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = scores >= kth  # keeps every tie at the boundary
+            cand, scores = cand[keep], scores[keep]
+        order = np.lexsort((self._tie[cand], -scores))[:k]
+        return cand[order], scores[order]
+
+    def search(self, query: str | QueryModel, k: int = 10) -> list[SearchResult]:
+        """The top ``k`` documents for ``query``, best first."""
+        k = _check_k(k)
+        prep = self._prepare(query)
+        if not len(prep.term_ids) and self.candidates == "matching":
+            return []
+        if not len(prep.term_ids) and not prep.unknown:
+            return []
+        cand, scores = self._score_candidates(prep)
+        docs, scores = self._top_k(cand, scores, k)
+        ids = self.index.docids.many(docs)
+        return [SearchResult(i + 1, d, float(s))
+                for i, (d, s) in enumerate(zip(ids, scores.tolist()))]
+
+    def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000
+                            ) -> BatchResult:
+        """Top ``k`` of every query as flat arrays; vectorised over queries in chunks."""
+        k = _check_k(k)
+        preps = [self._prepare(q) for q in queries]
+        n_docs = self.index.num_docs
+        ptr = self._post_ptr
+        sizes = np.asarray([int((ptr[p.term_ids + 1] - ptr[p.term_ids]).sum())
+                            if len(p.term_ids) else 0 for p in preps], dtype=np.int64)
+        out_q, out_d, out_s = [], [], []
+        start = 0
+        while start < len(preps):
+            stop, budget = start, 0
+            while stop < len(preps) and (stop == start or budget + sizes[stop] <= _BATCH_POSTINGS):
+                budget += int(sizes[stop])
+                stop += 1
+            q, d, s = self._batch_chunk(preps[start:stop], start, k, n_docs)
+            out_q.append(q)
+            out_d.append(d)
+            out_s.append(s)
+            start = stop
+        if not out_q:
+            empty = np.zeros(0, dtype=np.int64)
+            return BatchResult(empty, empty.copy(), np.zeros(0, dtype=np.float64))
+        return BatchResult(np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s))
+
+    def _batch_chunk(self, preps: list[_Prepared], offset: int, k: int, n_docs: int):
+        qidx_parts, doc_parts, w_parts = [], [], []
+        all_docs = self.candidates == "all"
+        for j, prep in enumerate(preps):
+            if not len(prep.term_ids) and (not all_docs or not prep.unknown):
+                continue
+            docs, contrib = self._gather(prep)
+            if all_docs:
+                docs = np.concatenate([docs, np.arange(n_docs, dtype=np.int64)])
+                contrib = np.concatenate([contrib, np.zeros(n_docs)])
+            qidx_parts.append(np.full(len(docs), j, dtype=np.int64))
+            doc_parts.append(docs)
+            w_parts.append(contrib)
+        if not qidx_parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        qidx = np.concatenate(qidx_parts)
+        keys = qidx * n_docs + np.concatenate(doc_parts)
+        contrib = np.concatenate(w_parts)
+        ukeys, inverse = np.unique(keys, return_inverse=True)
+        acc = np.bincount(inverse, weights=contrib, minlength=len(ukeys))
+        cq = ukeys // n_docs
+        cd = ukeys % n_docs
+        mass = np.asarray([p.mass for p in preps])
+        const = np.asarray([p.constant for p in preps])
+        scores = acc + mass[cq] * self.log_alpha_[cd] + const[cq]
+        order = np.lexsort((self._tie[cd], -scores, cq))
+        cq, cd, scores = cq[order], cd[order], scores[order]
+        first = np.searchsorted(cq, cq, side="left")
+        keep = (np.arange(len(cq)) - first) < k
+        return cq[keep] + offset, cd[keep], scores[keep]
+
+    def batch_search(self, queries: Sequence[str | QueryModel], k: int = 10
+                     ) -> list[list[SearchResult]]:
+        """:meth:`search` for many queries at once (vectorised; same results)."""
+        res = self.batch_search_arrays(queries, k)
+        out: list[list[SearchResult]] = [[] for _ in queries]
+        ids = self.index.docids.many(res.doc_numbers)
+        bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1))
+        scores = res.scores.tolist()
+        for j in range(len(queries)):
+            s, e = int(bounds[j]), int(bounds[j + 1])
+            out[j] = [SearchResult(r + 1, ids[i], scores[i]) for r, i in enumerate(range(s, e))]
+        return out
+
+    def run(self, queries: Iterable[Query], k: int = 1000) -> list[ScoredDoc]:
+        """A TREC-style run: ``ScoredDoc(qid, docid, score, rank)`` for each query."""
+        queries = list(queries)
+        res = self.batch_search_arrays([q.text for q in queries], k)
+        ids = self.index.docids.many(res.doc_numbers)
+        starts = np.searchsorted(res.query_index, res.query_index, side="left")
+        ranks = (np.arange(len(res.query_index)) - starts + 1).tolist()
+        qids = [queries[i].qid for i in res.query_index.tolist()]
+        return [ScoredDoc(q, d, s, r)
+                for q, d, s, r in zip(qids, ids, res.scores.tolist(), ranks)]
+
+    def score(self, query: str | QueryModel, docids: Sequence[str]) -> np.ndarray:
+        """The score of each of ``docids`` (any document, matching or not)."""
+        nums = np.asarray([self._doc_number(d) for d in docids], dtype=np.int64)
+        prep = self._prepare(query)
+        docs, contrib = self._gather(prep)
+        acc = np.bincount(docs, weights=contrib, minlength=self.index.num_docs)
+        return acc[nums] + prep.mass * self.log_alpha_[nums] + prep.constant
+
+    def explain(self, query: str | QueryModel, docid: str) -> Explanation:
+        """Each query term's contribution p(w|θ_q)·log p(w|d) to ``docid``'s score."""
+        doc = self._doc_number(docid)
+        prep = self._prepare(query)
+        terms_d, counts_d = self.index.document_vector(doc)
+        terms_d = np.asarray(terms_d)
+        dl = int(self._doc_len[doc])
+        du = int(self._doc_unique[doc])
+        la = float(self.log_alpha_[doc])
+        rows: list[TermContribution] = []
+        for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
+            pos = int(np.searchsorted(terms_d, tid))
+            c = int(counts_d[pos]) if pos < len(terms_d) and terms_d[pos] == tid else 0
+            pc = float(self.index.p_collection[tid])
+            lp = float(self.model_.log_prob(np.asarray([c]), dl, du, pc)[0])
+            rows.append(TermContribution(self.index.vocabulary[tid], qw, c, pc,
+                                         math.exp(lp), qw * lp))
+        p_unknown = 1.0 / (2.0 * max(self.index.num_tokens, 1))
+        for term, qw in prep.unknown:
+            lp = la + math.log(p_unknown)
+            rows.append(TermContribution(term, qw, 0, p_unknown, math.exp(lp), qw * lp))
+        total = float(self.score(query, [docid])[0]) if rows else 0.0
+        return Explanation(docid, total, dl, du, la, tuple(rows))
+
+    def _doc_number(self, docid: str) -> int:
+        try:
+            return self.index.doc_number(docid)
+        except KeyError:
+            raise ParameterError(f"no document {docid!r} in the index") from None
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k must be a whole number >= 1, got {k!r}")
+    return int(k)
