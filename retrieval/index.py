@@ -339,7 +339,9 @@ class Index:
                 raise InputError(f"{target} already holds an index; pass --force "
                                  f"(overwrite=True) to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        _remove_stale_temporaries(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-",
+                                    dir=target.parent))
         try:
             manifest = dict(self.manifest)
             manifest["arrays"] = {}
@@ -467,6 +469,27 @@ def is_index(path: Path) -> bool:
         return True
     except IndexFormatError:
         return False
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete temporary folders left by writers of ``target`` that were killed."""
+    for tmp in target.parent.glob(f".{target.name}.tmp-*-*"):
+        try:
+            pid = int(tmp.name[len(f".{target.name}.tmp-"):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _replace_dir(new: Path, target: Path) -> None:

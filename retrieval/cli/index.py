@@ -1,0 +1,113 @@
+"""``retrieval index``: build an index from folders, text files or JSON Lines files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..analysis import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPLISTS, Analyzer
+from ..errors import InputError
+from ..index import IndexBuilder, is_index
+from ..reading import FolderReader
+from ._common import Progress, dump_json, format_table, make_parser, run
+
+DESCRIPTION = """\
+Index a folder of text: every document becomes a unigram language model.
+
+Folders are read recursively (plain text, Markdown, reStructuredText, HTML); a .jsonl
+file holds one {"id": ..., "text": ...} record per line. Document ids are paths relative
+to the folder given. The analyzer chosen here is saved in the index and used for queries.
+"""
+
+
+def build_parser():
+    p = make_parser("index", DESCRIPTION)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
+    p.add_argument("-o", "--output", required=True, metavar="INDEX",
+                   help="the index folder to write (written atomically)")
+    p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS,
+                   help=f"stop list (default: {DEFAULT_STOPWORDS})")
+    p.add_argument("--stemmer", choices=STEMMERS, default=DEFAULT_STEMMER,
+                   help=f"stemmer (default: {DEFAULT_STEMMER})")
+    p.add_argument("--no-text", action="store_true",
+                   help="do not store the documents' text (smaller index, no snippets)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing index at INDEX (never a folder that is not an index)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="how to print the summary (default: table)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def check_output(output: Path, inputs: list[Path], force: bool) -> None:
+    out = output.resolve()
+    for p in inputs:
+        src = p.resolve()
+        if src.is_dir() and (out == src or src in out.parents):
+            raise InputError(f"the output {output} is inside the indexed folder {p}; "
+                             f"write the index somewhere else")
+    if output.exists():
+        if output.is_dir() and is_index(output):
+            if not force:
+                raise InputError(f"{output} already holds an index; pass --force to "
+                                 f"replace it")
+        elif output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # an empty folder: take its place
+        else:
+            kind = "folder" if output.is_dir() else "file"
+            raise InputError(f"{output} exists and is a {kind} that is not an index; "
+                             f"choose another output path (nothing was written)")
+
+
+def _main(args) -> int:
+    start = time.perf_counter()
+    output = Path(args.output)
+    inputs = [Path(p) for p in args.paths]
+    reader = FolderReader(inputs)
+    check_output(output, inputs, args.force)
+    builder = IndexBuilder(Analyzer(args.stopwords, args.stemmer), store_text=not args.no_text)
+    with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
+                  unit=" files") as bar:
+        builder.add_documents(reader.documents(on_file=lambda _f: bar.update(1)))
+    index = builder.finish(sources=[str(p.resolve()) for p in inputs],
+                           read_stats=reader.stats_.as_dict())
+    index.save(output, overwrite=args.force)
+    elapsed = time.perf_counter() - start
+    counts = index.manifest["counts"]
+    stats = reader.stats_
+    summary = {
+        "index": str(output),
+        "documents": counts["documents"],
+        "empty_documents": counts["empty_documents"],
+        "distinct_terms": counts["terms"],
+        "tokens": counts["tokens"],
+        "files_read": stats.files,
+        "decoded_with_fallback": stats.fallback_decoded,
+        "skipped": dict(sorted(stats.skipped.items())),
+        "analyzer": index.manifest["analyzer"],
+        "seconds": round(elapsed, 3),
+    }
+    if args.format == "json":
+        print(dump_json(summary))
+        return 0
+    skipped = ", ".join(f"{n} {reason}" for reason, n in summary["skipped"].items()) or "none"
+    rows = [
+        ("documents", f"{summary['documents']:,} ({summary['empty_documents']:,} empty)"),
+        ("distinct terms", f"{summary['distinct_terms']:,}"),
+        ("tokens", f"{summary['tokens']:,}"),
+        ("files", f"{stats.files:,} read, {stats.fallback_decoded:,} decoded with "
+                  f"fallback (cp1252)"),
+        ("skipped", skipped),
+        ("analyzer", f"stopwords={args.stopwords}, stemmer={args.stemmer}"),
+        ("elapsed", f"{elapsed:.2f} s"),
+    ]
+    print(f"indexed into {output}")
+    print(format_table(("", ""), rows, align="ll").split("\n", 2)[2])
+    if summary["documents"] == 0:
+        print("warning: no documents were indexed", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    return run("index", build_parser(), _main, argv)

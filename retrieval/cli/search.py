@@ -1,0 +1,189 @@
+"""``retrieval search``: rank an index's documents for a query (or a file of queries)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import InputError, ParameterError
+from ..index import Index
+from ..records import Query
+from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
+from ..smoothing import MODELS, make_model
+from ..snippets import make_snippet
+from ._common import dump_json, format_table, make_parser, number, positive_int, run
+
+DESCRIPTION = """\
+Rank documents by negative cross-entropy between the query model and each smoothed
+document model, Σ_w p(w|q) log p(w|d), in nats (higher is better).
+
+models and parameters:
+  dirichlet  --mu     (default 1000)
+  jm         --lam    (default 0.5; the collection weight λ)
+  ad         --delta  (default 0.7)
+  two-stage  --mu --lam (defaults 1000, 0.5)
+"""
+
+_PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta"}
+
+
+def build_parser():
+    p = make_parser("search", DESCRIPTION)
+    p.add_argument("index", metavar="INDEX")
+    p.add_argument("query", nargs="*", metavar="QUERY", help="query words")
+    p.add_argument("--queries", metavar="FILE",
+                   help="a TSV file of queries (qid<TAB>text per line) instead of QUERY")
+    p.add_argument("-k", type=positive_int, default=10, help="results per query (default 10)")
+    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--mu", type=number, help="Dirichlet prior μ")
+    p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
+    p.add_argument("--delta", type=number, help="absolute discount δ")
+    p.add_argument("--unknown-terms", choices=UNKNOWN_TERM_RULES, default="drop",
+                   help="query terms absent from the index: drop them (default) or give "
+                        "them p(w|C)=1/(2|C|) as Indri does")
+    p.add_argument("--candidates", choices=CANDIDATE_RULES, default="matching",
+                   help="score only documents with a query term (default) or all")
+    p.add_argument("--format", choices=("table", "json", "trec"), default="table")
+    p.add_argument("--explain", action="store_true",
+                   help="show each query term's contribution to each score")
+    p.add_argument("--no-snippets", action="store_true")
+    p.add_argument("--tag", default="retrieval", help="run tag for --format trec")
+    return p
+
+
+def model_from_args(args):
+    params = {name: getattr(args, name) for name in _PARAM_FLAGS}
+    cls = MODELS[args.model]
+    for name, value in params.items():
+        if value is not None and name not in cls.params:
+            takes = " and ".join(_PARAM_FLAGS[p] for p in cls.params)
+            raise ParameterError(f"{_PARAM_FLAGS[name]} does not apply to --model "
+                                 f"{args.model}; it takes {takes}")
+    return make_model(args.model, **{k: v for k, v in params.items() if k in cls.params})
+
+
+def read_query_tsv(path: str) -> list[Query]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise InputError("no such file; check the path", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path=path) from None
+    queries, seen = [], set()
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        qid, sep, text = line.partition("\t")
+        qid = qid.strip()
+        if not sep or not qid:
+            raise InputError("expected 'qid<TAB>query text'", path=path, line=lineno)
+        if qid in seen:
+            raise InputError(f"query id {qid!r} appears twice", path=path, line=lineno)
+        seen.add(qid)
+        queries.append(Query(qid, text.strip()))
+    return queries
+
+
+def _highlighter():
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return lambda word: f"\x1b[1;33m{word}\x1b[0m"
+    return None
+
+
+def _main(args) -> int:
+    if args.queries and args.query:
+        raise ParameterError("give either QUERY words or --queries FILE, not both")
+    if not args.queries and not args.query:
+        raise ParameterError("no query given; pass query words after INDEX or --queries FILE")
+    model = model_from_args(args)
+    index = Index.open(args.index)
+    searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
+                        candidates=args.candidates)
+    if args.queries:
+        queries = read_query_tsv(args.queries)
+    else:
+        queries = [Query("1", " ".join(args.query))]
+    results = searcher.batch_search([q.text for q in queries], k=args.k)
+
+    if args.format == "trec":
+        for q, res in zip(queries, results):
+            for r in res:
+                print(f"{q.qid} Q0 {r.docid} {r.rank} {r.score!r} {args.tag}")
+        _warn_empty(searcher, queries, results)
+        return 0
+    if args.format == "json":
+        payload = []
+        for q, res in zip(queries, results):
+            item = {"qid": q.qid, "query": q.text, "model": model.label(),
+                    "query_model": searcher.query_model(q.text).as_dict(),
+                    "results": [r._asdict() for r in res]}
+            if args.explain:
+                item["explanations"] = [_explain_dict(searcher.explain(q.text, r.docid))
+                                        for r in res]
+            payload.append(item)
+        print(dump_json(payload if args.queries else payload[0]))
+        return 0
+
+    highlight = _highlighter()
+    for q, res in zip(queries, results):
+        if args.queries:
+            print(f"# {q.qid}: {q.text}")
+        if not res:
+            print(_empty_message(searcher, q.text), file=sys.stderr)
+            continue
+        terms = set(searcher.query_model(q.text).terms)
+        rows = []
+        for r in res:
+            row = [r.rank, f"{r.score:.4f}", r.docid]
+            if not args.no_snippets:
+                text = index.text(index.doc_number(r.docid))
+                row.append("" if text is None else
+                           make_snippet(text, terms, index.analyzer, highlight=highlight))
+            rows.append(row)
+        headers = ["rank", "score", "docid"] + ([] if args.no_snippets else ["snippet"])
+        print(format_table(headers, rows, align="rrll"))
+        if args.explain:
+            for r in res:
+                _print_explanation(searcher.explain(q.text, r.docid))
+    return 0
+
+
+def _explain_dict(e) -> dict:
+    return {"docid": e.docid, "score": e.score, "document_length": e.document_length,
+            "distinct_terms": e.distinct_terms, "log_alpha": e.log_alpha,
+            "terms": [t._asdict() for t in e.terms]}
+
+
+def _print_explanation(e) -> None:
+    print(f"\n{e.docid}: score {e.score:.6f} = Σ p(w|q)·log p(w|d)   "
+          f"|d|={e.document_length} |d|_u={e.distinct_terms} log α_d={e.log_alpha:.6f}")
+    rows = [(t.term, f"{t.query_weight:.4f}", t.count, f"{t.p_collection:.3e}",
+             f"{t.p_document:.3e}", f"{t.contribution:.6f}") for t in e.terms]
+    print(format_table(("term", "p(w|q)", "c(w,d)", "p(w|C)", "p(w|d)", "contribution"),
+                       rows, align="lrrrrr"))
+
+
+def _empty_message(searcher: Searcher, text: str) -> str:
+    analyzer = searcher.index.analyzer
+    terms = analyzer.analyze(text)
+    if not terms:
+        return (f"no results: the query {text!r} has no terms left after analysis "
+                f"(only stop words or no letters/digits)")
+    missing = sorted({t for t in terms if searcher.index.term_id(t) < 0})
+    if len(missing) == len(set(terms)):
+        return (f"no results: none of the query terms occur in the index "
+                f"({', '.join(missing)})")
+    return "no results"
+
+
+def _warn_empty(searcher, queries, results) -> None:
+    for q, res in zip(queries, results):
+        if not res:
+            print(f"{q.qid}: {_empty_message(searcher, q.text)}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    return run("search", build_parser(), _main, argv)

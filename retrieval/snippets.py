@@ -1,0 +1,46 @@
+"""Snippets: the window of a document's text densest in query terms.
+
+The text is tokenised exactly as the analyzer does (with character offsets); each token's
+index term is compared with the query's terms; the window of ``width`` consecutive tokens
+holding the most matches wins (the earliest on ties). Only the first ``max_chars``
+characters of a document are searched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+import numpy as np
+
+from .analysis import Analyzer, iter_token_spans
+
+
+def make_snippet(text: str, terms: Collection[str], analyzer: Analyzer, *, width: int = 30,
+                 highlight: Callable[[str], str] | None = None,
+                 max_chars: int = 200_000) -> str:
+    """A one-line excerpt of ``text`` around the densest run of ``terms``."""
+    text = text[:max_chars]
+    spans = list(iter_token_spans(text))
+    if not spans:
+        return " ".join(text.split())[:200]
+    term = analyzer.term
+    hits = np.fromiter((term(tok) in terms for _, _, tok in spans), dtype=bool,
+                       count=len(spans))
+    n = len(spans)
+    w = min(width, n)
+    csum = np.concatenate([[0], np.cumsum(hits, dtype=np.int64)])
+    window_hits = csum[w:] - csum[:-w]
+    first = int(np.argmax(window_hits))
+    last = first + w - 1
+    pieces: list[str] = []
+    pos = spans[first][0]
+    for i in range(first, last + 1):
+        start, end, _ = spans[i]
+        pieces.append(text[pos:start])
+        word = text[start:end]
+        pieces.append(highlight(word) if (highlight and hits[i]) else word)
+        pos = end
+    body = " ".join("".join(pieces).split())
+    prefix = "… " if first > 0 else ""
+    suffix = " …" if last < n - 1 else ""
+    return prefix + body + suffix

@@ -1,0 +1,88 @@
+"""The analyzer: tokenisation rules, stop lists, stemmers, memoisation, config."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from retrieval import Analyzer, ParameterError
+from retrieval.analysis import stopword_set, tokenize
+
+
+@pytest.mark.parametrize("text,tokens", [
+    ("Don't stop", ["don", "t", "stop"]),
+    ("state-of-the-art", ["state", "of", "the", "art"]),
+    ("snake_case x", ["snake", "case", "x"]),
+    ("pi is 3.14", ["pi", "is", "3", "14"]),
+    ("Glacier's FLOW", ["glacier", "s", "flow"]),
+    ("Müller café naïve", ["müller", "café", "naïve"]),
+    ("東京 とうきょう", ["東京", "とうきょう"]),
+    ("Ελληνικά κείμενα", ["ελληνικά", "κείμενα"]),
+    ("", []),
+])
+def test_tokenize(text, tokens):
+    assert tokenize(text) == tokens
+
+
+def test_combining_accents_are_normalised():
+    decomposed = unicodedata.normalize("NFD", "café")
+    assert decomposed != "café"
+    assert tokenize(decomposed) == ["café"]
+
+
+def test_stop_list_sizes():
+    assert len(stopword_set("lucene")) == 33
+    assert len(stopword_set("sklearn")) == 318
+    smart = stopword_set("smart")
+    assert 500 < len(smart) <= 570 and "the" in smart and "ain't" not in smart
+    assert stopword_set("none") == frozenset()
+
+
+def test_porter_is_the_original_algorithm():
+    a = Analyzer("none", "porter")
+    # NLTK's extended mode gives "die"/"lie"; the original algorithm gives "dy"/"ly"
+    assert a.analyze("dying lying") == ["dy", "ly"]
+    assert a.analyze("generalizations") == ["gener"]
+
+
+def test_snowball_and_none():
+    assert Analyzer("none", "snowball").analyze("running generously") == ["run", "generous"]
+    assert Analyzer("none", "none").analyze("Running") == ["running"]
+
+
+def test_stop_before_stem():
+    a = Analyzer("lucene", "porter")
+    assert a.analyze("The glaciers are moving") == ["glacier", "move"]
+
+
+def test_each_distinct_token_is_stemmed_once(monkeypatch):
+    a = Analyzer("none", "porter")
+    calls = []
+    real = a._stem
+    a._stem = lambda t: calls.append(t) or real(t)
+    a.analyze("moving moving moved moving")
+    a.term_counts("moved moving glaciers")
+    assert sorted(calls) == ["glaciers", "moved", "moving"]
+
+
+def test_config_round_trip_and_validation():
+    a = Analyzer("smart", "snowball")
+    assert Analyzer.from_config(a.config()) == a
+    with pytest.raises(ParameterError, match="choose one of"):
+        Analyzer("bogus", "porter")
+    with pytest.raises(ParameterError, match="choose one of"):
+        Analyzer("none", "lancaster")
+    with pytest.raises(ParameterError, match="rebuild the index"):
+        Analyzer.from_config({"tokenizer": "old/0", "stopwords": "none", "stemmer": "none"})
+
+
+@given(st.text())
+def test_analyzer_never_fails_and_terms_are_clean(text):
+    for cfg in (("lucene", "porter"), ("smart", "snowball"), ("none", "none")):
+        terms = Analyzer(*cfg).analyze(text)
+        assert all(t and not any(ch.isspace() for ch in t) for t in terms)
+        counts = Analyzer(*cfg).term_counts(text)
+        assert sum(counts.values()) == len(terms)

@@ -1,0 +1,156 @@
+"""The index on disk: round trip, memory mapping, atomic writes, refusing bad folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from retrieval import (Analyzer, Dirichlet, Index, IndexFormatError, InputError,
+                       JelinekMercer, Searcher)
+from retrieval.index import FORMAT_VERSION, MANIFEST
+
+DOCS = [("geo/glacier.txt", "Glaciers move slowly; a glacier's flow is plastic."),
+        ("geo/rivers.txt", "Rivers move water and sediment to the sea."),
+        ("food/café.txt", "Café au lait: coffee with hot milk."),
+        ("empty.txt", "")]
+
+
+def test_save_open_roundtrip_identical(tmp_path):
+    built = Index.build(DOCS)
+    built.save(tmp_path / "x.idx")
+    opened = Index.open(tmp_path / "x.idx")
+    assert isinstance(opened.arrays["postings_docs"], np.memmap)
+    for name, arr in built.arrays.items():
+        assert np.array_equal(np.asarray(arr), np.asarray(opened.arrays[name])), name
+    assert opened.analyzer == built.analyzer
+    assert opened.docids.all() == [d for d, _ in DOCS]
+    assert opened.text(2) == DOCS[2][1]
+    for model in (Dirichlet(mu=50), JelinekMercer(lam=0.2)):
+        for q in ("glaciers move", "café milk", "sea"):
+            assert Searcher(built, model).search(q, 5) == Searcher(opened, model).search(q, 5)
+
+
+def test_manifest_records_analyzer_and_counts(tmp_path):
+    Index.build(DOCS, analyzer=Analyzer("smart", "snowball")).save(tmp_path / "x.idx")
+    manifest = json.loads((tmp_path / "x.idx" / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["analyzer"]["stopwords"] == "smart"
+    assert manifest["analyzer"]["stemmer"] == "snowball"
+    assert manifest["counts"]["documents"] == 4
+    assert manifest["counts"]["empty_documents"] == 1
+    # queries are analysed with the saved analyzer
+    assert Index.open(tmp_path / "x.idx").analyzer == Analyzer("smart", "snowball")
+
+
+def test_statistics_are_consistent():
+    index = Index.build(DOCS)
+    a = index.arrays
+    assert int(a["doc_lengths"].sum()) == int(a["term_cf"].sum()) == index.num_tokens
+    assert int(a["term_df"].sum()) == len(a["postings_docs"]) == len(a["forward_terms"])
+    assert np.array_equal(a["doc_unique"], np.diff(a["forward_indptr"]))
+    vocab = index.vocabulary.all()
+    assert vocab == sorted(vocab)
+    assert all(index.term_id(t) == i for i, t in enumerate(vocab))
+    assert index.term_id("nope") == -1
+    assert index.doc_number("food/café.txt") == 2
+
+
+def test_no_text_option(tmp_path):
+    index = Index.build(DOCS, store_text=False)
+    index.save(tmp_path / "x.idx")
+    assert Index.open(tmp_path / "x.idx").text(0) is None
+
+
+@pytest.mark.parametrize("break_it,match", [
+    (lambda p: (p / MANIFEST).unlink(), "not an index"),
+    (lambda p: (p / MANIFEST).write_text("{not json"), "unreadable manifest"),
+    (lambda p: (p / "postings_docs.npy").unlink(), "postings_docs.npy is missing"),
+    (lambda p: _set_manifest(p, format_version=99), "format version 99"),
+    (lambda p: _set_manifest(p, format="other"), "not an index of this tool"),
+    (lambda p: _truncate(p / "doc_lengths.npy"), "doc_lengths.npy"),
+])
+def test_damaged_index_gives_one_line_error(tmp_path, break_it, match):
+    Index.build(DOCS).save(tmp_path / "x.idx")
+    break_it(tmp_path / "x.idx")
+    with pytest.raises(IndexFormatError, match=match) as err:
+        Index.open(tmp_path / "x.idx")
+    assert "\n" not in str(err.value)
+
+
+def _set_manifest(path, **changes):
+    m = json.loads((path / MANIFEST).read_text())
+    m.update(changes)
+    (path / MANIFEST).write_text(json.dumps(m))
+
+
+def _truncate(file):
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) - 8])
+
+
+def test_open_missing_and_non_index(tmp_path):
+    with pytest.raises(IndexFormatError, match="no such index"):
+        Index.open(tmp_path / "missing")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(IndexFormatError, match="not an index"):
+        Index.open(tmp_path / "plain")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(IndexFormatError, match="is a folder"):
+        Index.open(tmp_path / "file.txt")
+
+
+def test_save_refuses_to_clobber(tmp_path):
+    Index.build(DOCS).save(tmp_path / "x.idx")
+    with pytest.raises(InputError, match="already holds an index"):
+        Index.build(DOCS[:1]).save(tmp_path / "x.idx")
+    Index.build(DOCS[:1]).save(tmp_path / "x.idx", overwrite=True)
+    assert Index.open(tmp_path / "x.idx").num_docs == 1
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.txt").write_text("precious")
+    with pytest.raises(InputError, match="not an index"):
+        Index.build(DOCS).save(tmp_path / "data", overwrite=True)
+    assert (tmp_path / "data" / "keep.txt").read_text() == "precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+_BUILD_SCRIPT = """
+import sys
+from retrieval import Index
+words = [f"w{i}" for i in range(3000)]
+docs = ((f"d{i}", " ".join(words[(i * 7 + j * 13) % 3000] for j in range(200)))
+        for i in range(int(sys.argv[2])))
+Index.build(docs).save(sys.argv[1])
+"""
+
+
+def test_killed_build_leaves_no_partial_index(tmp_path):
+    """SIGKILL a build at random moments: the target is absent or a complete index."""
+    rng = random.Random(int(os.environ.get("RETRIEVAL_KILL_SEED", "7")))
+    kills = int(os.environ.get("RETRIEVAL_KILL_POINTS", "6"))
+    n_docs = 4000
+    script = tmp_path / "build.py"
+    script.write_text(_BUILD_SCRIPT)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(script), str(tmp_path / "ref.idx"), str(n_docs)],
+                   check=True)
+    duration = time.perf_counter() - start
+    for i in range(kills):
+        target = tmp_path / f"k{i}.idx"
+        proc = subprocess.Popen([sys.executable, str(script), str(target), str(n_docs)])
+        time.sleep(rng.uniform(0.0, duration * 1.1))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():
+            assert Index.open(target).num_docs == n_docs
+        # the next writer cleans up what the killed one left behind
+        Index.build([("a", "x")]).save(tmp_path / f"k{i}.idx", overwrite=True)
+        leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(f".k{i}.idx")]
+        assert leftovers == []
