@@ -33,13 +33,15 @@ def make_snippet(text: str, terms: Collection[str], analyzer: Analyzer, *, width
     first = int(np.argmax(window_hits))
     last = first + w - 1
     pieces: list[str] = []
-    pos = spans[first][0]
+    pos = 0 if first == 0 else spans[first][0]
     for i in range(first, last + 1):
         start, end, _ = spans[i]
         pieces.append(text[pos:start])
         word = text[start:end]
         pieces.append(highlight(word) if (highlight and hits[i]) else word)
         pos = end
+    if last == n - 1:
+        pieces.append(text[pos:])
     body = " ".join("".join(pieces).split())
     prefix = "… " if first > 0 else ""
     suffix = " …" if last < n - 1 else ""
