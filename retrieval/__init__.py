@@ -10,7 +10,8 @@ trec_eval-exact evaluation.
 from ._version import __version__
 from .analysis import Analyzer
 from .errors import IndexFormatError, InputError, ParameterError, RetrievalError
-from .index import Index, IndexBuilder
+from .builder import IndexBuilder
+from .index import Index
 from .reading import FolderReader
 from .records import Document, Qrel, Query, ScoredDoc, SearchResult
 from .search import Explanation, QueryModel, Searcher, TermContribution

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..analysis import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPLISTS, Analyzer
 from ..errors import InputError
-from ..index import IndexBuilder, is_index
+from ..builder import IndexBuilder
+from ..index import is_index
 from ..reading import FolderReader
 from ._common import Progress, dump_json, format_table, make_parser, run
 
