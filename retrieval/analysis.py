@@ -26,7 +26,12 @@ queries against that index are analysed with exactly the same configuration.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import re
+import sys
+import types
 import unicodedata
 from collections import Counter
 from functools import lru_cache
@@ -80,15 +85,53 @@ def stopword_set(name: str) -> frozenset[str]:
                      if _TOKEN.fullmatch(w))
 
 
+def _import_nltk_stemmer(module: str):
+    """Import ``nltk.stem.<module>`` without running ``nltk/__init__.py``.
+
+    NLTK's package initialiser imports most of NLTK (and scipy.stats) — about a second,
+    which would dominate a command-line search. The stemmer modules need only
+    ``nltk.stem.api`` and ``nltk.stem.util``, so when NLTK is not imported yet, bare
+    package objects stand in for ``nltk`` and ``nltk.stem`` while the module loads and are
+    removed afterwards; a later ``import nltk`` by anyone runs normally.
+    """
+    full = f"nltk.stem.{module}"
+    if "nltk" in sys.modules and not getattr(sys.modules["nltk"], "_retrieval_stub", False):
+        return importlib.import_module(full)
+    spec = importlib.util.find_spec("nltk")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParameterError("the stemmers need the nltk package; pip install nltk")
+    added = []
+    roots = list(spec.submodule_search_locations)
+    # the Snowball module imports nltk.corpus only for its optional stop lists
+    # (ignore_stopwords=True, which is not used here): an empty stand-in is enough
+    for name, where in (("nltk", roots),
+                        ("nltk.stem", [os.path.join(p, "stem") for p in roots]),
+                        ("nltk.corpus", [os.path.join(p, "corpus") for p in roots])):
+        if name not in sys.modules:
+            stub = types.ModuleType(name)
+            stub.__path__ = where
+            stub._retrieval_stub = True
+            if name == "nltk.corpus":
+                stub.stopwords = None
+            sys.modules[name] = stub
+            added.append(name)
+    try:
+        return importlib.import_module(full)
+    finally:
+        # forget every nltk module loaded here, so a later ``import nltk`` starts afresh
+        for name in [n for n in sys.modules if n == "nltk" or n.startswith("nltk.")]:
+            del sys.modules[name]
+
+
 def _make_stemmer(name: str):
     if name == "none":
         return None
     if name == "porter":
-        from nltk.stem.porter import PorterStemmer
-        return PorterStemmer(mode=PorterStemmer.ORIGINAL_ALGORITHM).stem
+        porter = _import_nltk_stemmer("porter")
+        return porter.PorterStemmer(mode=porter.PorterStemmer.ORIGINAL_ALGORITHM).stem
     if name == "snowball":
-        from nltk.stem.snowball import SnowballStemmer
-        return SnowballStemmer("english").stem
+        snowball = _import_nltk_stemmer("snowball")
+        return snowball.SnowballStemmer("english").stem
     raise ParameterError(f"unknown stemmer {name!r}; choose one of {', '.join(STEMMERS)}")
 
 

@@ -38,14 +38,24 @@ import numpy as np
 
 from .errors import ParameterError
 from .index import Index
+from .lookup import VocabularyLookup
 from .records import Query, ScoredDoc, SearchResult
 from .smoothing import Dirichlet, SmoothingModel
 
 UNKNOWN_TERM_RULES = ("drop", "indri")
 CANDIDATE_RULES = ("matching", "all")
 
-# queries per chunk in batch search are limited by the postings they touch
+# a block of queries in batch search touches at most this many postings ...
 _BATCH_POSTINGS = 4_000_000
+# ... and, when scored densely, holds at most this many (query, document) cells
+_DENSE_CELLS = 4_000_000
+
+
+def _dense_is_cheaper(n_queries: int, n_docs: int, n_postings: int) -> bool:
+    """Cost model: dense work grows with queries × documents, sparse with P log P."""
+    dense = 6.0 * n_queries * n_docs
+    sparse = 3.0 * n_postings * max(1.0, math.log2(max(n_postings, 2)))
+    return dense <= sparse
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,7 @@ class Searcher:
         self._post_docs = arrays["postings_docs"]
         self._post_counts = arrays["postings_counts"]
         self.log_alpha_ = self.model_.log_alpha(self._doc_len, self._doc_unique)
+        self._lookup = VocabularyLookup(index)
 
     # -- query models -----------------------------------------------------------------
     def query_model(self, query: str | QueryModel) -> QueryModel:
@@ -173,7 +184,7 @@ class Searcher:
         if isinstance(query, str):
             if self.unknown_terms == "drop":
                 counts = self.index.analyzer.term_counts(query)
-                known = {t: n for t, n in counts.items() if self.index.term_id(t) >= 0}
+                known = {t: n for t, n in counts.items() if self._lookup.id(t) >= 0}
                 total = sum(known.values())
                 if not total:
                     return QueryModel((), ())
@@ -186,7 +197,7 @@ class Searcher:
         qm = self.query_model(query)
         ids, weights, unknown = [], [], []
         for term, w in zip(qm.terms, qm.weights):
-            tid = self.index.term_id(term)
+            tid = self._lookup.id(term)
             if tid >= 0:
                 ids.append(tid)
                 weights.append(w)
@@ -246,63 +257,83 @@ class Searcher:
 
     def search(self, query: str | QueryModel, k: int = 10) -> list[SearchResult]:
         """The top ``k`` documents for ``query``, best first."""
-        k = _check_k(k)
-        prep = self._prepare(query)
-        if not len(prep.term_ids) and self.candidates == "matching":
-            return []
-        if not len(prep.term_ids) and not prep.unknown:
-            return []
-        cand, scores = self._score_candidates(prep)
-        docs, scores = self._top_k(cand, scores, k)
-        ids = self.index.docids.many(docs)
-        return [SearchResult(i + 1, d, float(s))
-                for i, (d, s) in enumerate(zip(ids, scores.tolist()))]
+        return self.batch_search([query], k)[0]
 
     def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000
                             ) -> BatchResult:
-        """Top ``k`` of every query as flat arrays; vectorised over queries in chunks."""
+        """Top ``k`` of every query as flat arrays, sorted by (query, rank).
+
+        Vectorised over queries: queries are processed in blocks. A block is scored
+        either densely (a queries × documents matrix filled by one ``bincount``, top k
+        per row by ``partition``) or sparsely (the block's (query, document) pairs sorted
+        once), whichever a cost model expects to be cheaper; both give identical results.
+        """
         k = _check_k(k)
         preps = [self._prepare(q) for q in queries]
+        active = [j for j, p in enumerate(preps) if self._has_candidates(p)]
         n_docs = self.index.num_docs
         ptr = self._post_ptr
-        sizes = np.asarray([int((ptr[p.term_ids + 1] - ptr[p.term_ids]).sum())
-                            if len(p.term_ids) else 0 for p in preps], dtype=np.int64)
+        sizes = {j: int((ptr[preps[j].term_ids + 1] - ptr[preps[j].term_ids]).sum())
+                 for j in active}
+        dense_rows = max(1, _DENSE_CELLS // max(n_docs, 1))
         out_q, out_d, out_s = [], [], []
         start = 0
-        while start < len(preps):
+        while start < len(active):
             stop, budget = start, 0
-            while stop < len(preps) and (stop == start or budget + sizes[stop] <= _BATCH_POSTINGS):
-                budget += int(sizes[stop])
+            while stop < len(active) and stop - start < dense_rows and (
+                    stop == start or budget + sizes[active[stop]] <= _BATCH_POSTINGS):
+                budget += sizes[active[stop]]
                 stop += 1
-            q, d, s = self._batch_chunk(preps[start:stop], start, k, n_docs)
-            out_q.append(q)
+            block = active[start:stop]
+            dense = self.candidates == "all" or _dense_is_cheaper(len(block), n_docs, budget)
+            method = self._dense_block if dense else self._sparse_block
+            q, d, sc = method([preps[j] for j in block], k, n_docs)
+            out_q.append(np.asarray(block, dtype=np.int64)[q])
             out_d.append(d)
-            out_s.append(s)
+            out_s.append(sc)
             start = stop
         if not out_q:
             empty = np.zeros(0, dtype=np.int64)
             return BatchResult(empty, empty.copy(), np.zeros(0, dtype=np.float64))
         return BatchResult(np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s))
 
-    def _batch_chunk(self, preps: list[_Prepared], offset: int, k: int, n_docs: int):
-        qidx_parts, doc_parts, w_parts = [], [], []
-        all_docs = self.candidates == "all"
+    def _has_candidates(self, prep: _Prepared) -> bool:
+        if len(prep.term_ids):
+            return True
+        return self.candidates == "all" and bool(prep.unknown)
+
+    def _block_keys(self, preps: list[_Prepared], n_docs: int):
+        keys_parts, w_parts = [], []
         for j, prep in enumerate(preps):
-            if not len(prep.term_ids) and (not all_docs or not prep.unknown):
-                continue
             docs, contrib = self._gather(prep)
-            if all_docs:
-                docs = np.concatenate([docs, np.arange(n_docs, dtype=np.int64)])
-                contrib = np.concatenate([contrib, np.zeros(n_docs)])
-            qidx_parts.append(np.full(len(docs), j, dtype=np.int64))
-            doc_parts.append(docs)
+            keys_parts.append(docs + j * n_docs)
             w_parts.append(contrib)
-        if not qidx_parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0)
-        qidx = np.concatenate(qidx_parts)
-        keys = qidx * n_docs + np.concatenate(doc_parts)
-        contrib = np.concatenate(w_parts)
+        return np.concatenate(keys_parts), np.concatenate(w_parts)
+
+    def _dense_block(self, preps: list[_Prepared], k: int, n_docs: int):
+        nq = len(preps)
+        keys, contrib = self._block_keys(preps, n_docs)
+        scores = np.bincount(keys, weights=contrib, minlength=nq * n_docs).astype(
+            np.float64, copy=False).reshape(nq, n_docs)
+        mass = np.asarray([p.mass for p in preps])
+        const = np.asarray([p.constant for p in preps])
+        scores += mass[:, None] * self.log_alpha_[None, :]
+        scores += const[:, None]
+        if self.candidates != "all":
+            hit = np.zeros(nq * n_docs, dtype=bool)
+            hit[keys] = True
+            hit = hit.reshape(nq, n_docs)
+            scores[~hit] = -np.inf
+        else:
+            hit = np.ones((nq, n_docs), dtype=bool)
+        if n_docs > k:
+            kth = np.partition(scores, n_docs - k, axis=1)[:, n_docs - k]
+            hit &= scores >= kth[:, None]  # every tie at the boundary stays in
+        rows, cols = np.nonzero(hit)
+        return self._rank_pairs(rows, cols, scores[rows, cols], k)
+
+    def _sparse_block(self, preps: list[_Prepared], k: int, n_docs: int):
+        keys, contrib = self._block_keys(preps, n_docs)
         ukeys, inverse = np.unique(keys, return_inverse=True)
         acc = np.bincount(inverse, weights=contrib, minlength=len(ukeys))
         cq = ukeys // n_docs
@@ -310,11 +341,15 @@ class Searcher:
         mass = np.asarray([p.mass for p in preps])
         const = np.asarray([p.constant for p in preps])
         scores = acc + mass[cq] * self.log_alpha_[cd] + const[cq]
-        order = np.lexsort((self._tie[cd], -scores, cq))
-        cq, cd, scores = cq[order], cd[order], scores[order]
-        first = np.searchsorted(cq, cq, side="left")
-        keep = (np.arange(len(cq)) - first) < k
-        return cq[keep] + offset, cd[keep], scores[keep]
+        return self._rank_pairs(cq, cd, scores, k)
+
+    def _rank_pairs(self, rows, cols, scores, k: int):
+        """Sort (query, doc, score) by query, score descending, docid; keep k per query."""
+        order = np.lexsort((self._tie[cols], -scores, rows))
+        rows, cols, scores = rows[order], cols[order], scores[order]
+        first = np.searchsorted(rows, rows, side="left")
+        keep = (np.arange(len(rows)) - first) < k
+        return rows[keep], cols[keep].astype(np.int64), scores[keep]
 
     def batch_search(self, queries: Sequence[str | QueryModel], k: int = 10
                      ) -> list[list[SearchResult]]:

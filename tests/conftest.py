@@ -23,3 +23,11 @@ def sample_dir() -> Path:
     if not (SAMPLE_CORPUS / "docs").is_dir():
         pytest.fail(f"the shipped sample corpus is missing at {SAMPLE_CORPUS}")
     return SAMPLE_CORPUS
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """A monkeypatch usable from hypothesis tests (undone at the end of the module)."""
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()

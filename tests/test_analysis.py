@@ -86,3 +86,24 @@ def test_analyzer_never_fails_and_terms_are_clean(text):
         assert all(t and not any(ch.isspace() for ch in t) for t in terms)
         counts = Analyzer(*cfg).term_counts(text)
         assert sum(counts.values()) == len(terms)
+
+
+def test_light_nltk_import_gives_the_real_stemmers_and_leaves_nltk_alone():
+    import subprocess
+    import sys
+    code = """
+import sys
+from retrieval import Analyzer
+words = "caresses ponies dying lying generalizations running generously happily relational".split()
+ours = [Analyzer("none", s).analyze(" ".join(words)) for s in ("porter", "snowball")]
+assert not [m for m in sys.modules if m.startswith("nltk")], "nltk modules left behind"
+import nltk
+from nltk.stem.porter import PorterStemmer
+from nltk.stem.snowball import SnowballStemmer
+real = [[PorterStemmer(mode=PorterStemmer.ORIGINAL_ALGORITHM).stem(w) for w in words],
+        [SnowballStemmer("english").stem(w) for w in words]]
+assert ours == real, (ours, real)
+assert hasattr(nltk, "word_tokenize")  # the user's nltk is the whole package
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
