@@ -73,18 +73,16 @@ class IndexBuilder:
             raise InputError(f"document id {docid!r} appears twice; ids must be unique")
         self._docid_set.add(docid)
         self._docids.append(docid)
-        token_ids = self._token_ids
-        terms = self._doc_terms
-        counts = self._doc_counts
-        before = len(terms)
-        for token, n in Counter(tokenize(text)).items():
-            tid = token_ids.get(token)
-            if tid is None:
-                tid = self._new_token(token)
-            if tid >= 0:
-                terms.append(tid)
-                counts.append(n)
-        self._doc_nnz.append(len(terms) - before)
+        token_counts = Counter(tokenize(text))
+        tokens = list(token_counts)
+        tids = list(map(self._token_ids.get, tokens))
+        if None in tids:  # tokens never seen before: analyse each once
+            tids = [self._new_token(tok) if tid is None else tid
+                    for tid, tok in zip(tids, tokens)]
+        # stop words (id -1) stay in the buffers and are dropped, vectorised, in finish()
+        self._doc_terms.extend(tids)
+        self._doc_counts.extend(token_counts.values())
+        self._doc_nnz.append(len(tids))
         if self.store_text:
             raw = text.encode("utf-8", errors="surrogatepass")
             self._text.append(raw)
@@ -131,6 +129,8 @@ class IndexBuilder:
         nnz = np.frombuffer(self._doc_nnz, dtype=np.int64) if n_docs \
             else np.zeros(0, dtype=np.int64)
         rows = np.repeat(np.arange(n_docs, dtype=np.int32), nnz)
+        kept = tids >= 0  # drop stop words
+        rows, tids, cnts = rows[kept], tids[kept], cnts[kept]
         cols = remap[tids] if len(tids) else tids
         # several raw tokens can map to one term (stemming): sum duplicates
         fwd = sp.csr_matrix((cnts.astype(np.int64), (rows, cols)), shape=(n_docs, n_terms))

@@ -72,3 +72,27 @@ class VocabularyLookup:
             else:
                 return mid
         return -1
+
+
+def gather_strings(offsets: np.ndarray, blob: np.ndarray, indices) -> list[str]:
+    """The strings at ``indices`` of a (offsets, UTF-8 blob) table, gathered in one pass.
+
+    The needed byte ranges are copied with one vectorised gather and decoded once (per
+    string only when the text is not ASCII), instead of slicing a memory map per item.
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size == 0:
+        return []
+    offsets = np.asarray(offsets)
+    starts = offsets[idx]
+    lengths = offsets[idx + 1] - starts
+    total = int(lengths.sum())
+    bounds = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    positions = np.arange(total, dtype=np.int64) - np.repeat(bounds[:-1] - starts, lengths)
+    raw = np.asarray(blob)[positions].tobytes()
+    b = bounds.tolist()
+    if raw.isascii():
+        text = raw.decode("ascii")
+        return [text[b[i]:b[i + 1]] for i in range(len(idx))]
+    return [raw[b[i]:b[i + 1]].decode("utf-8") for i in range(len(idx))]

@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .index import Index
-from .lookup import VocabularyLookup
+from .lookup import VocabularyLookup, gather_strings
 from .records import Query, ScoredDoc, SearchResult
 from .smoothing import Dirichlet, SmoothingModel
 
@@ -356,7 +356,7 @@ class Searcher:
         """:meth:`search` for many queries at once (vectorised; same results)."""
         res = self.batch_search_arrays(queries, k)
         out: list[list[SearchResult]] = [[] for _ in queries]
-        ids = self.index.docids.many(res.doc_numbers)
+        ids = self._docids(res.doc_numbers)
         bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1))
         scores = res.scores.tolist()
         for j in range(len(queries)):
@@ -368,7 +368,7 @@ class Searcher:
         """A TREC-style run: ``ScoredDoc(qid, docid, score, rank)`` for each query."""
         queries = list(queries)
         res = self.batch_search_arrays([q.text for q in queries], k)
-        ids = self.index.docids.many(res.doc_numbers)
+        ids = self._docids(res.doc_numbers)
         starts = np.searchsorted(res.query_index, res.query_index, side="left")
         ranks = (np.arange(len(res.query_index)) - starts + 1).tolist()
         qids = [queries[i].qid for i in res.query_index.tolist()]
@@ -406,6 +406,10 @@ class Searcher:
             rows.append(TermContribution(term, qw, 0, p_unknown, math.exp(lp), qw * lp))
         total = float(self.score(query, [docid])[0]) if rows else 0.0
         return Explanation(docid, total, dl, du, la, tuple(rows))
+
+    def _docids(self, doc_numbers) -> list[str]:
+        arrays = self.index.arrays
+        return gather_strings(arrays["docid_offsets"], arrays["docid_bytes"], doc_numbers)
 
     def _doc_number(self, docid: str) -> int:
         try:
