@@ -505,9 +505,9 @@ def test_unknown_name_lists_valid_names():
 
 def test_path_without_format_is_not_guessed(tmp_path):
     folder = make_beir(tmp_path / "b")
-    for given in (folder, str(folder)):
+    for where in (folder, str(folder)):
         with pytest.raises(ParameterError, match="pass format="):
-            load_collection(given)
+            load_collection(where)
 
 
 def test_unknown_format_and_option(tmp_path):
