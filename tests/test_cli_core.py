@@ -44,7 +44,7 @@ def test_index_summary(tmp_path, corpus, capsys):
     assert main(["index", str(corpus), "-o", str(out), "-q", "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["documents"] == 3
-    assert summary["analyzer"]["stemmer"] == "porter"
+    assert summary["analyzer"]["stemmer"] == "snowball"
     assert summary["tokens"] > 10 and summary["seconds"] >= 0
 
 
@@ -137,7 +137,7 @@ def test_force_replaces_an_index(tmp_path, corpus, index_path, capsys):
 def test_info(index_path, capsys):
     assert main(["info", str(index_path)]) == 0
     out = capsys.readouterr().out
-    assert "stopwords=lucene" in out and "documents" in out
+    assert "stopwords=smart" in out and "documents" in out
     assert main(["info", str(index_path), "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["statistics"]["documents"] == 3 and "postings_docs" in info["arrays"]
