@@ -1,0 +1,155 @@
+"""``retrieval benchmark``: index test collections, run a grid of configurations, evaluate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..analysis import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPLISTS, Analyzer
+from ..benchmarking import (DEFAULT_MEASURES, PR_MEASURES, Configuration, benchmark_collection,
+                            default_cache_dir, model_grid, report_dict, run_records)
+from ..collections import COLLECTION_NAMES, FORMATS, load_collection
+from ..errors import ParameterError
+from ..evaluation.measures import parse_measures
+from ..smoothing import MODELS
+from ..trec import write_run
+from ._common import Progress, format_table, make_parser, number, positive_int, run
+
+DESCRIPTION = f"""\
+Index each collection (cached), run all its queries under every configuration of the
+grid, evaluate with trec_eval semantics (judged queries that retrieve nothing count 0),
+print a table, and write the runs (TREC format), a JSON report and PNG plots.
+
+collections: {', '.join(COLLECTION_NAMES)} (found under $RETRIEVAL_COLLECTIONS), or a
+path with --format ({', '.join(FORMATS)}).
+
+Several values for a parameter make a grid, e.g. --mu 500 1000 2000.
+"""
+
+
+def build_parser():
+    p = make_parser("benchmark", DESCRIPTION)
+    p.add_argument("collections", nargs="+", metavar="COLLECTION")
+    p.add_argument("--format", dest="collection_format", choices=FORMATS,
+                   help="the format of COLLECTION paths (names need none)")
+    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--mu", type=number, nargs="+", help="Dirichlet / two-stage μ values")
+    p.add_argument("--lam", type=number, nargs="+", help="Jelinek-Mercer / two-stage λ values")
+    p.add_argument("--delta", type=number, nargs="+", help="absolute discount δ values")
+    p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS)
+    p.add_argument("--stemmer", choices=STEMMERS, default=DEFAULT_STEMMER)
+    p.add_argument("-k", type=positive_int, default=1000, help="results per query (1000)")
+    p.add_argument("-m", "--measures", nargs="+", default=list(DEFAULT_MEASURES),
+                   metavar="MEASURE", help="default: " + " ".join(DEFAULT_MEASURES))
+    p.add_argument("-o", "--output", default="results/benchmark", metavar="DIR",
+                   help="where runs, report.json and plots go (default results/benchmark)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="index cache (default $RETRIEVAL_CACHE or ~/.cache/retrieval)")
+    p.add_argument("--no-cache", action="store_true", help="always build the indexes")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the JSON report, not tables")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def configurations_from_args(args) -> list[Configuration]:
+    values = {"mu": args.mu, "lam": args.lam, "delta": args.delta}
+    cls = MODELS[args.model]
+    for name, given in values.items():
+        if given and name not in cls.params:
+            takes = " and ".join(f"--{p}" for p in cls.params)
+            raise ParameterError(f"--{name} does not apply to --model {args.model}; "
+                                 f"it takes {takes}")
+    return [Configuration(m) for m in model_grid(args.model, values)]
+
+
+def _load(args, name):
+    if args.collection_format:
+        return load_collection(Path(name), format=args.collection_format)
+    return load_collection(name)
+
+
+def _main(args) -> int:
+    measures = [m.name for m in parse_measures(args.measures)]
+    configs = configurations_from_args(args)
+    analyzer = Analyzer(args.stopwords, args.stemmer)
+    cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
+    out = Path(args.output)
+    eval_measures = list(dict.fromkeys(measures + list(PR_MEASURES)))
+    collections = [_load(args, name) for name in args.collections]
+    started = time.perf_counter()
+    results = []
+    total = len(collections) * len(configs)
+    with Progress(total, "benchmark", enabled=None if not args.quiet else False) as bar:
+        for coll in collections:
+            results.append(benchmark_collection(
+                coll, configs, analyzer=analyzer, k=args.k, measures=eval_measures,
+                cache_dir=cache, on_config=lambda _r: bar.update(1)))
+    elapsed = time.perf_counter() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        folder = out / "runs" / r.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for c in r.results:
+            with open(folder / f"{_file_label(c.configuration.label)}.trec", "w",
+                      encoding="utf-8") as fh:
+                write_run(fh, run_records(c.run), tag=_file_label(c.configuration.label))
+    report = report_dict(results, analyzer=analyzer, k=args.k, measures=measures,
+                         extra={"command": "retrieval benchmark " + " ".join(sys.argv[2:])
+                                if sys.argv[1:2] == ["benchmark"] else None,
+                                "seconds": elapsed})
+    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    plots = [] if args.no_plots else _plots(results, configs, measures, out)
+
+    if args.json:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+        return 0
+    rows = []
+    for r in results:
+        for c in r.results:
+            qps = len(c.run.qids) / c.search_seconds if c.search_seconds > 0 else float("inf")
+            rows.append([r.name, c.configuration.label] + [c.mean[m] for m in measures]
+                        + [f"{qps:,.0f}"])
+    print(format_table(["collection", "configuration"] + measures + ["queries/s"], rows,
+                       align="ll" + "r" * (len(measures) + 1)))
+    print(f"\nanalyzer: stopwords={args.stopwords} stemmer={args.stemmer}; k={args.k}; "
+          f"judged queries missing from a run count 0; {elapsed:.1f} s")
+    for r in results:
+        how = "cached" if r.index_cached else "built"
+        print(f"index {r.name}: {r.stats['documents']:,} documents, {how} in "
+              f"{r.index_seconds:.2f} s")
+    print(f"wrote {out / 'report.json'}, {len(configs) * len(results)} runs under "
+          f"{out / 'runs'}" + (f", {len(plots)} plots under {out / 'plots'}" if plots else ""))
+    return 0
+
+
+def _file_label(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in label).strip("_")
+
+
+def _plots(results, configs, measures, out: Path) -> list[Path]:
+    try:
+        from .. import plots
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("note: plots skipped (matplotlib is not installed; pip install "
+              "'retrieval[plots]')", file=sys.stderr)
+        return []
+    folder = out / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [plots.precision_recall(r, folder / f"pr-{r.name}.png") for r in results]
+    swept = sorted({name for name in configs[0].model.params
+                    if len({c.model.get_params()[name] for c in configs}) > 1})
+    headline = measures[0]
+    for name in swept:
+        written.append(plots.measure_vs_parameter(
+            results, name, headline, folder / f"{_file_label(headline)}-vs-{name}.png"))
+    return written
+
+
+def main(argv=None) -> int:
+    return run("benchmark", build_parser(), _main, argv)
