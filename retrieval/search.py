@@ -48,13 +48,13 @@ CANDIDATE_RULES = ("matching", "all")
 # a block of queries in batch search touches at most this many postings ...
 _BATCH_POSTINGS = 4_000_000
 # ... and, when scored densely, holds at most this many (query, document) cells
-_DENSE_CELLS = 4_000_000
+_DENSE_CELLS = 500_000
 
 
 def _dense_is_cheaper(n_queries: int, n_docs: int, n_postings: int) -> bool:
     """Cost model: dense work grows with queries × documents, sparse with P log P."""
-    dense = 6.0 * n_queries * n_docs
-    sparse = 3.0 * n_postings * max(1.0, math.log2(max(n_postings, 2)))
+    dense = 1.0 * n_queries * n_docs
+    sparse = 1.5 * n_postings * max(1.0, math.log2(max(n_postings, 2)))
     return dense <= sparse
 
 
@@ -171,8 +171,10 @@ class Searcher:
         self._doc_unique = np.asarray(arrays["doc_unique"])
         self._tie = np.asarray(arrays["docid_rank"])
         self._post_ptr = np.asarray(arrays["postings_indptr"])
-        self._post_docs = arrays["postings_docs"]
-        self._post_counts = arrays["postings_counts"]
+        # plain ndarray views of the memory maps: slicing them is cheaper than slicing
+        # np.memmap objects, and nothing is copied
+        self._post_docs = np.asarray(arrays["postings_docs"])
+        self._post_counts = np.asarray(arrays["postings_counts"])
         self.log_alpha_ = self.model_.log_alpha(self._doc_len, self._doc_unique)
         self._lookup = VocabularyLookup(index)
 
@@ -311,26 +313,45 @@ class Searcher:
         return np.concatenate(keys_parts), np.concatenate(w_parts)
 
     def _dense_block(self, preps: list[_Prepared], k: int, n_docs: int):
+        """Score a block through a (queries × documents) accumulator.
+
+        One ``bincount`` accumulates the matched-term weights of all the block's queries;
+        a boolean mark of the same shape, compacted with ``flatnonzero``, lists each
+        query's candidates already in (query, document) order, so no sort is needed.
+        Only candidates are scored, and each query's k-th best score is found by
+        ``partition`` over its own candidates.
+        """
         nq = len(preps)
         keys, contrib = self._block_keys(preps, n_docs)
-        scores = np.bincount(keys, weights=contrib, minlength=nq * n_docs).astype(
-            np.float64, copy=False).reshape(nq, n_docs)
-        mass = np.asarray([p.mass for p in preps])
-        const = np.asarray([p.constant for p in preps])
-        scores += mass[:, None] * self.log_alpha_[None, :]
-        scores += const[:, None]
-        if self.candidates != "all":
-            hit = np.zeros(nq * n_docs, dtype=bool)
-            hit[keys] = True
-            hit = hit.reshape(nq, n_docs)
-            scores[~hit] = -np.inf
+        if self.candidates == "all":
+            ckeys = np.arange(nq * n_docs, dtype=np.int64)
         else:
-            hit = np.ones((nq, n_docs), dtype=bool)
-        if n_docs > k:
-            kth = np.partition(scores, n_docs - k, axis=1)[:, n_docs - k]
-            hit &= scores >= kth[:, None]  # every tie at the boundary stays in
-        rows, cols = np.nonzero(hit)
-        return self._rank_pairs(rows, cols, scores[rows, cols], k)
+            mark = np.zeros(nq * n_docs, dtype=bool)
+            mark[keys] = True
+            ckeys = np.flatnonzero(mark)
+        acc = np.bincount(keys, weights=contrib, minlength=nq * n_docs).astype(
+            np.float64, copy=False)[ckeys]
+        bounds = np.searchsorted(ckeys, np.arange(nq + 1, dtype=np.int64) * n_docs).tolist()
+        log_alpha = self.log_alpha_
+        rows, cols, kept = [], [], []
+        for j, prep in enumerate(preps):
+            s, e = bounds[j], bounds[j + 1]
+            if s == e:
+                continue
+            docs = ckeys[s:e] - j * n_docs
+            seg = acc[s:e] + prep.mass * log_alpha[docs] + prep.constant
+            if e - s > k:
+                kth = np.partition(seg, e - s - k)[e - s - k]
+                top = seg >= kth  # every tie at the boundary stays in
+                docs, seg = docs[top], seg[top]
+            order = np.lexsort((self._tie[docs], -seg))[:k]
+            rows.append(np.full(len(order), j, dtype=np.int64))
+            cols.append(docs[order])
+            kept.append(seg[order])
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(kept)
 
     def _sparse_block(self, preps: list[_Prepared], k: int, n_docs: int):
         keys, contrib = self._block_keys(preps, n_docs)
