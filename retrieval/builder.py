@@ -7,9 +7,10 @@ into the arrays described in :mod:`retrieval.index` with vectorised numpy/scipy 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -17,7 +18,7 @@ import scipy.sparse as sp
 
 from ._version import __version__
 from .analysis import Analyzer, tokenize
-from .errors import InputError
+from .errors import InputError, ParameterError
 from .index import FORMAT, FORMAT_VERSION, Index
 from .records import Document
 
@@ -64,14 +65,7 @@ class IndexBuilder:
         return len(self._docids)
 
     def add(self, docid: str, text: str) -> None:
-        if not isinstance(docid, str) or not docid:
-            raise InputError(f"document ids must be non-empty strings, got {docid!r}")
-        if not isinstance(text, str):
-            raise InputError(f"document {docid!r}: text must be a string, got "
-                             f"{type(text).__name__}")
-        if docid in self._docid_set:
-            raise InputError(f"document id {docid!r} appears twice; ids must be unique")
-        self._docid_set.add(docid)
+        self._register(docid, text)
         self._docids.append(docid)
         token_counts = Counter(tokenize(text))
         tokens = list(token_counts)
@@ -101,15 +95,79 @@ class IndexBuilder:
         return tid
 
     def add_documents(self, documents: Iterable[Document | tuple[str, str]],
-                      on_document: Callable[[int], None] | None = None) -> None:
-        for item in documents:
-            try:
-                docid, text = item
-            except (TypeError, ValueError):
-                raise InputError(f"expected (docid, text) pairs, got {item!r:.80}") from None
-            self.add(docid, text)
-            if on_document is not None:
-                on_document(1)
+                      on_document: Callable[[int], None] | None = None, *,
+                      jobs: int = 1) -> None:
+        """Add ``(docid, text)`` pairs in order.
+
+        ``jobs`` > 1 analyses chunks of documents in that many forked worker processes
+        (each keeps its own token → term memo) while this process reads the input and
+        merges the workers' vocabularies; the index is identical to a serial build. At
+        most ``2 × jobs`` chunks are in flight, so memory stays bounded. Without ``fork``
+        (non-POSIX platforms) the build is serial.
+        """
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+        pairs = (self._pair(item) for item in documents)
+        if jobs == 1 or "fork" not in mp.get_all_start_methods():
+            for docid, text in pairs:
+                self.add(docid, text)
+                if on_document is not None:
+                    on_document(1)
+            return
+        ctx = mp.get_context("fork")
+        window: deque = deque()
+        with ctx.Pool(jobs, initializer=_init_worker, initargs=(self.analyzer.config(),)) as pool:
+            for chunk in _chunks(pairs, _CHUNK_DOCS):
+                for docid, text in chunk:
+                    self._register(docid, text)
+                window.append((chunk, pool.apply_async(_analyze_chunk,
+                                                       ([t for _, t in chunk],))))
+                if len(window) >= 2 * jobs:
+                    self._merge_chunk(*window.popleft(), on_document)
+            while window:
+                self._merge_chunk(*window.popleft(), on_document)
+
+    @staticmethod
+    def _pair(item) -> tuple[str, str]:
+        try:
+            docid, text = item
+        except (TypeError, ValueError):
+            raise InputError(f"expected (docid, text) pairs, got {item!r:.80}") from None
+        return docid, text
+
+    def _register(self, docid: str, text: str) -> None:
+        """Checks and bookkeeping of :meth:`add` without the analysis."""
+        if not isinstance(docid, str) or not docid:
+            raise InputError(f"document ids must be non-empty strings, got {docid!r}")
+        if not isinstance(text, str):
+            raise InputError(f"document {docid!r}: text must be a string, got "
+                             f"{type(text).__name__}")
+        if docid in self._docid_set:
+            raise InputError(f"document id {docid!r} appears twice; ids must be unique")
+        self._docid_set.add(docid)
+
+    def _merge_chunk(self, chunk, pending, on_document) -> None:
+        terms, tids, counts, nnz = pending.get()
+        term_ids = self._term_ids
+        remap = np.empty(len(terms) + 1, dtype=np.int32)
+        remap[-1] = -1  # stop words stay -1
+        for i, term in enumerate(terms):  # once per distinct term of the chunk
+            tid = term_ids.get(term)
+            if tid is None:
+                tid = len(term_ids)
+                term_ids[term] = tid
+            remap[i] = tid
+        self._doc_terms.frombytes(remap[tids].tobytes())
+        self._doc_counts.frombytes(counts.tobytes())
+        self._doc_nnz.frombytes(nnz.tobytes())
+        for docid, text in chunk:
+            self._docids.append(docid)
+            if self.store_text:
+                raw = text.encode("utf-8", errors="surrogatepass")
+                self._text.append(raw)
+                self._text_len.append(len(raw))
+        if on_document is not None:
+            on_document(len(chunk))
 
     def finish(self, sources: Iterable[str] = (), read_stats: dict | None = None) -> "Index":
         """The in-memory index of everything added so far."""
@@ -183,3 +241,34 @@ class IndexBuilder:
             "read_stats": read_stats or {},
         }
         return Index(arrays, manifest, path=None)
+
+
+_CHUNK_DOCS = 2000
+_WORKER_ANALYZER: Analyzer | None = None
+
+
+def _init_worker(config: dict) -> None:
+    global _WORKER_ANALYZER
+    _WORKER_ANALYZER = Analyzer.from_config(config)
+
+
+def _analyze_chunk(texts: list[str]):
+    """Worker: (terms in first-seen order, per-document term indices (-1: stop word),
+    counts, distinct tokens per document) of one chunk, via the serial fast path."""
+    builder = IndexBuilder(analyzer=_WORKER_ANALYZER, store_text=False)
+    for i, text in enumerate(texts):
+        builder.add(str(i), text)
+    return (list(builder._term_ids), np.frombuffer(builder._doc_terms, dtype=np.int32),
+            np.frombuffer(builder._doc_counts, dtype=np.int32),
+            np.frombuffer(builder._doc_nnz, dtype=np.int64))
+
+
+def _chunks(iterable, size: int):
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

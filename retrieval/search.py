@@ -30,6 +30,7 @@ Decisions:
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -261,8 +262,8 @@ class Searcher:
         """The top ``k`` documents for ``query``, best first."""
         return self.batch_search([query], k)[0]
 
-    def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000
-                            ) -> BatchResult:
+    def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000, *,
+                            jobs: int = 1) -> BatchResult:
         """Top ``k`` of every query as flat arrays, sorted by (query, rank).
 
         Vectorised over queries: queries are processed in blocks. A block is scored
@@ -298,6 +299,21 @@ class Searcher:
             empty = np.zeros(0, dtype=np.int64)
             return BatchResult(empty, empty.copy(), np.zeros(0, dtype=np.float64))
         return BatchResult(np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s))
+
+    def _parallel(self, queries, k: int, jobs: int) -> BatchResult:
+        global _FORKED_SEARCHER
+        bounds = np.linspace(0, len(queries), jobs + 1).astype(int).tolist()
+        parts = [(list(queries[a:b]), k) for a, b in zip(bounds[:-1], bounds[1:])]
+        _FORKED_SEARCHER = self
+        try:
+            with mp.get_context("fork").Pool(jobs) as pool:
+                results = pool.map(_search_part, parts)
+        finally:
+            _FORKED_SEARCHER = None
+        return BatchResult(
+            np.concatenate([r.query_index + a for r, a in zip(results, bounds)]),
+            np.concatenate([r.doc_numbers for r in results]),
+            np.concatenate([r.scores for r in results]))
 
     def _has_candidates(self, prep: _Prepared) -> bool:
         if len(prep.term_ids):
@@ -372,10 +388,10 @@ class Searcher:
         keep = (np.arange(len(rows)) - first) < k
         return rows[keep], cols[keep].astype(np.int64), scores[keep]
 
-    def batch_search(self, queries: Sequence[str | QueryModel], k: int = 10
-                     ) -> list[list[SearchResult]]:
+    def batch_search(self, queries: Sequence[str | QueryModel], k: int = 10, *,
+                     jobs: int = 1) -> list[list[SearchResult]]:
         """:meth:`search` for many queries at once (vectorised; same results)."""
-        res = self.batch_search_arrays(queries, k)
+        res = self.batch_search_arrays(queries, k, jobs=jobs)
         out: list[list[SearchResult]] = [[] for _ in queries]
         ids = self._docids(res.doc_numbers)
         bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1))
@@ -385,10 +401,11 @@ class Searcher:
             out[j] = [SearchResult(r + 1, ids[i], scores[i]) for r, i in enumerate(range(s, e))]
         return out
 
-    def run(self, queries: Iterable[Query], k: int = 1000) -> list[ScoredDoc]:
+    def run(self, queries: Iterable[Query], k: int = 1000, *, jobs: int = 1
+            ) -> list[ScoredDoc]:
         """A TREC-style run: ``ScoredDoc(qid, docid, score, rank)`` for each query."""
         queries = list(queries)
-        res = self.batch_search_arrays([q.text for q in queries], k)
+        res = self.batch_search_arrays([q.text for q in queries], k, jobs=jobs)
         ids = self._docids(res.doc_numbers)
         starts = np.searchsorted(res.query_index, res.query_index, side="left")
         ranks = (np.arange(len(res.query_index)) - starts + 1).tolist()
@@ -437,6 +454,20 @@ class Searcher:
             return self.index.doc_number(docid)
         except KeyError:
             raise ParameterError(f"no document {docid!r} in the index") from None
+
+
+_FORKED_SEARCHER: "Searcher | None" = None
+
+
+def _search_part(args):
+    queries, k = args
+    return _FORKED_SEARCHER.batch_search_arrays(queries, k)
+
+
+def _check_jobs(jobs) -> int:
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    return int(jobs)
 
 
 def _check_k(k) -> int:

@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..builder import IndexBuilder
 from ..index import is_index
 from ..reading import FolderReader
-from ._common import Progress, dump_json, format_table, make_parser, run
+from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
 Index a folder of text: every document becomes a unigram language model.
@@ -37,6 +37,8 @@ def build_parser():
                    help="replace an existing index at INDEX (never a folder that is not an index)")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="how to print the summary (default: table)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=1,
+                   help="processes analysing documents in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -70,7 +72,8 @@ def _main(args) -> int:
     builder = IndexBuilder(Analyzer(args.stopwords, args.stemmer), store_text=not args.no_text)
     with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
                   unit=" files") as bar:
-        builder.add_documents(reader.documents(on_file=lambda _f: bar.update(1)))
+        builder.add_documents(reader.documents(on_file=lambda _f: bar.update(1)),
+                              jobs=args.jobs)
     index = builder.finish(sources=[str(p.resolve()) for p in inputs],
                            read_stats=reader.stats_.as_dict())
     index.save(output, overwrite=args.force)
