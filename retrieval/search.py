@@ -267,11 +267,19 @@ class Searcher:
         """Top ``k`` of every query as flat arrays, sorted by (query, rank).
 
         Vectorised over queries: queries are processed in blocks. A block is scored
-        either densely (a queries × documents matrix filled by one ``bincount``, top k
-        per row by ``partition``) or sparsely (the block's (query, document) pairs sorted
-        once), whichever a cost model expects to be cheaper; both give identical results.
+        either densely (a queries × documents accumulator and candidate mark, then top k
+        per query by ``partition`` over its candidates) or sparsely (the block's (query,
+        document) pairs sorted once), whichever a cost model expects to be cheaper; both
+        give identical results.
+
+        ``jobs`` > 1 splits the queries into that many contiguous parts searched by forked
+        worker processes, which share the memory-mapped index (results are identical; on
+        platforms without ``fork`` the search runs in this process).
         """
         k = _check_k(k)
+        jobs = _check_jobs(jobs)
+        if jobs > 1 and len(queries) >= 2 * jobs and "fork" in mp.get_all_start_methods():
+            return self._parallel(queries, k, jobs)
         preps = [self._prepare(q) for q in queries]
         active = [j for j, p in enumerate(preps) if self._has_candidates(p)]
         n_docs = self.index.num_docs
