@@ -186,24 +186,34 @@ class IndexBuilder:
             else np.zeros(0, dtype=np.int32)
         nnz = np.frombuffer(self._doc_nnz, dtype=np.int64) if n_docs \
             else np.zeros(0, dtype=np.int64)
-        rows = np.repeat(np.arange(n_docs, dtype=np.int32), nnz)
-        kept = tids >= 0  # drop stop words
-        rows, tids, cnts = rows[kept], tids[kept], cnts[kept]
-        cols = remap[tids] if len(tids) else tids
-        # several raw tokens can map to one term (stemming): sum duplicates
-        fwd = sp.csr_matrix((cnts.astype(np.int64), (rows, cols)), shape=(n_docs, n_terms))
+        # drop stop words (id -1): per-document counts of what remains via a prefix sum
+        kept = tids >= 0
+        seg = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(nnz, out=seg[1:])
+        if not kept.all():
+            kept_before = np.zeros(len(kept) + 1, dtype=np.int64)
+            np.cumsum(kept, out=kept_before[1:])
+            seg = kept_before[seg]
+            tids, cnts = tids[kept], cnts[kept]
+        del kept
+        cols = remap[tids] if len(tids) else tids.copy()
+        del tids
+        # documents arrive in order, so this is the document-major CSR already; several raw
+        # tokens can map to one term (stemming): scipy sorts and sums duplicates in place
+        fwd = sp.csr_matrix((np.array(cnts, dtype=np.int32), cols, seg),
+                            shape=(n_docs, n_terms))
+        del cnts, cols
         fwd.sum_duplicates()
-        fwd.sort_indices()
-        post = fwd.tocsc()
-        post.sort_indices()
-
         arrays: dict[str, np.ndarray] = {}
         arrays["forward_indptr"] = fwd.indptr.astype(np.int64)
-        arrays["forward_terms"] = fwd.indices.astype(np.int32)
-        arrays["forward_counts"] = fwd.data.astype(np.int32)
+        arrays["forward_terms"] = fwd.indices.astype(np.int32, copy=False)
+        arrays["forward_counts"] = fwd.data.astype(np.int32, copy=False)
+        post = fwd.tocsc()  # linear-time transpose; rows come out sorted within a column
+        del fwd
         arrays["postings_indptr"] = post.indptr.astype(np.int64)
-        arrays["postings_docs"] = post.indices.astype(np.int32)
-        arrays["postings_counts"] = post.data.astype(np.int32)
+        arrays["postings_docs"] = post.indices.astype(np.int32, copy=False)
+        arrays["postings_counts"] = post.data.astype(np.int32, copy=False)
+        del post
         arrays["doc_lengths"] = _segment_sums(arrays["forward_counts"], arrays["forward_indptr"])
         arrays["doc_unique"] = np.diff(arrays["forward_indptr"]).astype(np.int32)
         arrays["term_cf"] = _segment_sums(arrays["postings_counts"], arrays["postings_indptr"])

@@ -154,3 +154,18 @@ def test_killed_build_leaves_no_partial_index(tmp_path):
         Index.build([("a", "x")]).save(tmp_path / f"k{i}.idx", overwrite=True)
         leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(f".k{i}.idx")]
         assert leftovers == []
+
+
+def test_postings_and_forward_rows_are_sorted_and_merged():
+    """Stemming maps several tokens to one term: counts merge; ids ascend within rows."""
+    index = Index.build([("a", "moves moving moved move the glacier"), ("b", "glacier glaciers"),
+                         ("c", "the of and")])
+    a = index.arrays
+    for ptr, ids in (("postings_indptr", "postings_docs"), ("forward_indptr", "forward_terms")):
+        p, v = np.asarray(a[ptr]), np.asarray(a[ids])
+        for s, e in zip(p[:-1], p[1:]):
+            assert np.all(np.diff(v[s:e]) > 0)
+    terms, counts = index.document_vector(0)
+    got = dict(zip(index.vocabulary.many(terms), counts.tolist()))
+    assert got == {"move": 4, "glacier": 1}
+    assert index.arrays["doc_lengths"].tolist() == [5, 2, 0]
