@@ -223,40 +223,21 @@ class Searcher:
         docs_parts, w_parts = [], []
         p_c = self.index.p_collection
         model = self.model_
+        uses = model.uses
+        doc_len = self._doc_len if "doc_len" in uses else None
+        doc_unique = self._doc_unique if "doc_unique" in uses else None
         for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
             s, e = int(ptr[tid]), int(ptr[tid + 1])
-            docs = np.asarray(self._post_docs[s:e], dtype=np.int64)
-            counts = self._post_counts[s:e]
-            mw = model.matched_weight(counts, self._doc_len[docs], self._doc_unique[docs],
+            docs = self._post_docs[s:e].astype(np.int64)
+            mw = model.matched_weight(self._post_counts[s:e],
+                                      None if doc_len is None else doc_len[docs],
+                                      None if doc_unique is None else doc_unique[docs],
                                       p_c[tid])
             docs_parts.append(docs)
             w_parts.append(qw * mw)
         if not docs_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         return np.concatenate(docs_parts), np.concatenate(w_parts)
-
-    def _score_candidates(self, prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """(document numbers, scores) of the candidates of one query."""
-        docs, contrib = self._gather(prep)
-        if self.candidates == "all":
-            cand = np.arange(self.index.num_docs, dtype=np.int64)
-            acc = np.bincount(docs, weights=contrib, minlength=self.index.num_docs)
-        else:
-            if len(prep.term_ids) == 1:
-                cand, acc = docs, contrib  # postings of one term are unique and sorted
-            else:
-                cand, inverse = np.unique(docs, return_inverse=True)
-                acc = np.bincount(inverse, weights=contrib, minlength=len(cand))
-        scores = acc + prep.mass * self.log_alpha_[cand] + prep.constant
-        return cand, scores
-
-    def _top_k(self, cand: np.ndarray, scores: np.ndarray, k: int):
-        if len(cand) > k:
-            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-            keep = scores >= kth  # keeps every tie at the boundary
-            cand, scores = cand[keep], scores[keep]
-        order = np.lexsort((self._tie[cand], -scores))[:k]
-        return cand[order], scores[order]
 
     def search(self, query: str | QueryModel, k: int = 10) -> list[SearchResult]:
         """The top ``k`` documents for ``query``, best first."""

@@ -41,6 +41,9 @@ class SmoothingModel:
     name = ""
     #: parameter names in display order
     params: tuple[str, ...] = ()
+    #: per-document statistics ``matched_weight`` reads ("doc_len", "doc_unique");
+    #: the searcher gathers only these for each posting
+    uses: tuple[str, ...] = ("doc_len", "doc_unique")
 
     def get_params(self) -> dict:
         return {p: getattr(self, p) for p in self.params}
@@ -92,6 +95,7 @@ class JelinekMercer(SmoothingModel):
 
     name = "jm"
     params = ("lam",)
+    uses = ("doc_len",)
 
     def __init__(self, lam: float = 0.5):
         self.lam = lam
@@ -114,6 +118,7 @@ class Dirichlet(SmoothingModel):
 
     name = "dirichlet"
     params = ("mu",)
+    uses = ()
 
     def __init__(self, mu: float = 1000.0):
         self.mu = mu
@@ -134,6 +139,7 @@ class AbsoluteDiscount(SmoothingModel):
 
     name = "ad"
     params = ("delta",)
+    uses = ("doc_unique",)
 
     def __init__(self, delta: float = 0.7):
         self.delta = delta
@@ -158,6 +164,7 @@ class TwoStage(SmoothingModel):
 
     name = "two-stage"
     params = ("mu", "lam")
+    uses = ("doc_len",)
 
     def __init__(self, mu: float = 1000.0, lam: float = 0.5):
         self.mu = mu
