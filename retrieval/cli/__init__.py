@@ -14,6 +14,7 @@ COMMANDS = {
     "info": ("retrieval.cli.info", "print an index's manifest and statistics"),
     "evaluate": ("retrieval.cli.evaluate", "evaluate TREC runs against relevance judgments"),
     "benchmark": ("retrieval.cli.benchmark", "index, search and evaluate test collections"),
+    "tune": ("retrieval.cli.tune", "choose parameters by cross-validation over queries"),
 }
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from ..errors import InputError, ParameterError
+from ..estimation import cached_mu_estimate
+from ..feedback import DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..index import Index
 from ..records import Query
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
@@ -22,9 +25,40 @@ models and parameters:
   jm         --lam    (default 0.5; the collection weight λ)
   ad         --delta  (default 0.7)
   two-stage  --mu --lam (defaults 1000, 0.5)
+--mu auto estimates μ from the index by leave-one-out maximum likelihood.
+
+pseudo-relevance feedback (--feedback; the query model is updated from the top
+--fb-docs documents of a first pass, then the documents are ranked again):
+  none       the query model unchanged (default)
+  mixture    model-based feedback, mixture model by EM (Zhai & Lafferty 2001)
+             --fb-docs 10 --fb-terms 50 --fb-alpha 0.5 --fb-lambda 0.5
+             --fb-iterations 50 --fb-tol 1e-6 --fb-threshold 0
+  divmin     model-based feedback, divergence minimisation (same paper)
+             --fb-docs 10 --fb-terms 50 --fb-alpha 0.5 --fb-lambda 0.5 --fb-threshold 0
+  rm3        relevance model interpolated with the query (Lavrenko & Croft 2001)
+             --fb-docs 10 --fb-terms 10 --fb-orig-weight 0.5 --fb-mu 0
+             --fb-doc-weights likelihood --fb-max-df 1
 """
 
 _PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta"}
+_FB_FLAGS = {"fb_docs": "--fb-docs", "fb_terms": "--fb-terms", "fb_alpha": "--fb-alpha",
+             "fb_lambda": "--fb-lambda", "fb_iterations": "--fb-iterations",
+             "fb_tol": "--fb-tol", "fb_threshold": "--fb-threshold",
+             "fb_orig_weight": "--fb-orig-weight", "fb_mu": "--fb-mu",
+             "fb_doc_weights": "--fb-doc-weights", "fb_max_df": "--fb-max-df"}
+#: expanded query model terms shown by --explain in the table format
+_EXPLAIN_TERMS = 20
+
+
+def mu_value(text: str):
+    """``--mu``: a number, or ``auto`` (leave-one-out estimate)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") \
+            from None
 
 
 def build_parser():
@@ -35,7 +69,8 @@ def build_parser():
                    help="a TSV file of queries (qid<TAB>text per line) instead of QUERY")
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default 10)")
     p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
-    p.add_argument("--mu", type=number, help="Dirichlet prior μ")
+    p.add_argument("--mu", type=mu_value,
+                   help="Dirichlet prior μ, or 'auto' (leave-one-out estimate)")
     p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
     p.add_argument("--delta", type=number, help="absolute discount δ")
     p.add_argument("--unknown-terms", choices=UNKNOWN_TERM_RULES, default="drop",
@@ -43,15 +78,43 @@ def build_parser():
                         "them p(w|C)=1/(2|C|) as Indri does")
     p.add_argument("--candidates", choices=CANDIDATE_RULES, default="matching",
                    help="score only documents with a query term (default) or all")
+    fb = p.add_argument_group("feedback")
+    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default="none",
+                    help="pseudo-relevance feedback method (default none)")
+    fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (10)")
+    fb.add_argument("--fb-terms", type=positive_int,
+                    help="feedback terms kept (mixture/divmin 50, rm3 10)")
+    fb.add_argument("--fb-alpha", type=number,
+                    help="mixture/divmin: weight α of the feedback model (0.5)")
+    fb.add_argument("--fb-lambda", type=number,
+                    help="mixture/divmin: collection (noise) weight λ (0.5)")
+    fb.add_argument("--fb-iterations", type=positive_int,
+                    help="mixture: EM iteration cap (50)")
+    fb.add_argument("--fb-tol", type=number,
+                    help="mixture: EM stops at this relative log-likelihood change (1e-6)")
+    fb.add_argument("--fb-threshold", type=number,
+                    help="mixture/divmin: drop feedback terms below this probability (0)")
+    fb.add_argument("--fb-orig-weight", type=number,
+                    help="rm3: weight of the original query (0.5)")
+    fb.add_argument("--fb-mu", type=number,
+                    help="rm3: Dirichlet μ of P(w|D); 0 = maximum likelihood (0)")
+    fb.add_argument("--fb-doc-weights", choices=DOC_WEIGHTS,
+                    help="rm3: document weights P(Q|D), its per-term geometric mean, or "
+                         "uniform (likelihood)")
+    fb.add_argument("--fb-max-df", type=number,
+                    help="rm3: ignore terms in more than this fraction of documents (1)")
     p.add_argument("--format", choices=("table", "json", "trec"), default="table")
     p.add_argument("--explain", action="store_true",
-                   help="show each query term's contribution to each score")
+                   help="show each query term's contribution to each score (and the "
+                        "expanded query model with --feedback)")
     p.add_argument("--no-snippets", action="store_true")
     p.add_argument("--tag", default="retrieval", help="run tag for --format trec")
     return p
 
 
-def model_from_args(args):
+def model_from_args(args, index: Index | None = None):
+    """The smoothing model of the flags; ``--mu auto`` needs ``index`` (without it a
+    placeholder μ is used, to validate the other parameters early)."""
     params = {name: getattr(args, name) for name in _PARAM_FLAGS}
     cls = MODELS[args.model]
     for name, value in params.items():
@@ -59,7 +122,34 @@ def model_from_args(args):
             takes = " and ".join(_PARAM_FLAGS[p] for p in cls.params)
             raise ParameterError(f"{_PARAM_FLAGS[name]} does not apply to --model "
                                  f"{args.model}; it takes {takes}")
+    if params.get("mu") == "auto":
+        params["mu"] = cached_mu_estimate(index).mu if index is not None else 1000.0
     return make_model(args.model, **{k: v for k, v in params.items() if k in cls.params})
+
+
+def feedback_from_args(args):
+    """The feedback method of the flags; a flag of another method is an error."""
+    params = {name: getattr(args, name, None) for name in _FB_FLAGS}
+    cls = FEEDBACK[args.feedback]
+    for name, value in params.items():
+        if value is not None and name not in cls.params:
+            if not cls.params:
+                raise ParameterError(f"{_FB_FLAGS[name]} does not apply to --feedback "
+                                     f"{args.feedback}; choose --feedback "
+                                     f"{' or '.join(n for n in FEEDBACK if n != 'none')}")
+            takes = ", ".join(_FB_FLAGS[p] for p in cls.params)
+            raise ParameterError(f"{_FB_FLAGS[name]} does not apply to --feedback "
+                                 f"{args.feedback}; it takes {takes}")
+    try:
+        return make_feedback(args.feedback,
+                             **{k: v for k, v in params.items() if k in cls.params})
+    except ParameterError as exc:  # name the flag, not the parameter
+        message = str(exc)
+        for name, flag in _FB_FLAGS.items():
+            if message.startswith(name):
+                message = flag + message[len(name):]
+                break
+        raise ParameterError(message) from None
 
 
 def read_query_tsv(path: str) -> list[Query]:
@@ -98,15 +188,21 @@ def _main(args) -> int:
         raise ParameterError("give either QUERY words or --queries FILE, not both")
     if not args.queries and not args.query:
         raise ParameterError("no query given; pass query words after INDEX or --queries FILE")
-    model = model_from_args(args)
+    model_from_args(args)  # parameter errors before the index is opened
+    feedback = feedback_from_args(args)
     index = Index.open(args.index)
+    model = model_from_args(args, index)
     searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
                         candidates=args.candidates)
     if args.queries:
         queries = read_query_tsv(args.queries)
     else:
         queries = [Query("1", " ".join(args.query))]
-    results = searcher.batch_search([q.text for q in queries], k=args.k)
+    if feedback.name == "none":
+        models = [searcher.query_model(q.text) for q in queries]
+    else:
+        models = feedback.expand(searcher, [q.text for q in queries])
+    results = searcher.batch_search(models, k=args.k)
 
     if args.format == "trec":
         for q, res in zip(queries, results):
@@ -116,21 +212,26 @@ def _main(args) -> int:
         return 0
     if args.format == "json":
         payload = []
-        for q, res in zip(queries, results):
+        for q, qm, res in zip(queries, models, results):
             item = {"qid": q.qid, "query": q.text, "model": model.label(),
-                    "query_model": searcher.query_model(q.text).as_dict(),
+                    "query_model": qm.as_dict(),
                     "results": [r._asdict() for r in res]}
+            if feedback.name != "none":
+                item["feedback"] = feedback.label()
+                item["original_query_model"] = searcher.query_model(q.text).as_dict()
             if args.explain:
-                item["explanations"] = [_explain_dict(searcher.explain(q.text, r.docid))
+                item["explanations"] = [_explain_dict(searcher.explain(qm, r.docid))
                                         for r in res]
             payload.append(item)
         print(dump_json(payload if args.queries else payload[0]))
         return 0
 
     highlight = _highlighter()
-    for q, res in zip(queries, results):
+    for q, qm, res in zip(queries, models, results):
         if args.queries:
             print(f"# {q.qid}: {q.text}")
+        if args.explain and feedback.name != "none":
+            _print_query_model(qm, feedback)
         if not res:
             print(_empty_message(searcher, q.text), file=sys.stderr)
             continue
@@ -147,8 +248,19 @@ def _main(args) -> int:
         print(format_table(headers, rows, align="rrll"))
         if args.explain:
             for r in res:
-                _print_explanation(searcher.explain(q.text, r.docid))
+                _print_explanation(searcher.explain(qm, r.docid))
     return 0
+
+
+def _print_query_model(qm, feedback) -> None:
+    items = sorted(qm.as_dict().items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = items[:_EXPLAIN_TERMS]
+    more = len(items) - len(shown)
+    print(f"expanded query model ({feedback.label()}): {len(items)} terms, "
+          f"total weight {qm.mass:.4f}" + (f"; top {len(shown)}:" if more else ":"))
+    print(format_table(("term", "p(w|q)"), [(t, f"{w:.4f}") for t, w in shown],
+                       align="lr"))
+    print()
 
 
 def _explain_dict(e) -> dict:
