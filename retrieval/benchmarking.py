@@ -50,7 +50,12 @@ class Configuration:
     def label(self) -> str:
         text = self.model.label()
         if self.feedback is not None:
-            text += "+" + self.feedback.label()
+            fb = self.feedback
+            defaults = type(fb)().get_params()
+            changed = {k: v for k, v in fb.get_params().items() if defaults.get(k) != v}
+            args = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                            for k, v in changed.items())
+            text += f"+{fb.name}" + (f"({args})" if args else "")
         return text
 
     def params(self) -> dict:

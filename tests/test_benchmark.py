@@ -84,3 +84,19 @@ def test_engine_runs_equal_pytrec_eval(name, collections_dir, tmp_path):
             diffs = [abs(got[q] - ref[q][trec]) for q in ref]
             assert max(diffs) <= 1e-6, (name, model, ours, max(diffs))
             assert abs(ev.mean[ours] - np.mean([ref[q][trec] for q in ref])) <= 1e-6
+
+
+def test_benchmark_feedback_grid_and_cross_validation(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["benchmark", "sample", "--mu", "500", "1500", "--feedback", "none", "rm3",
+                 "--cv", "3", "-o", str(out), "--cache", str(tmp_path / "c"), "-q",
+                 "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "dirichlet(mu=500)+rm3" in text and "CV AP (3 folds)" in text
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["collections"][0]["configurations"]) == 4
+    cv = report["cross_validation"]["sample"]
+    assert cv["folds"] == 3 and len(cv["fold_choices"]) == 3
+    assert cv["mean"] <= cv["best_on_test"] + 1e-12
+    assert main(["benchmark", "sample", "--cv", "3", "-o", str(out), "-q", "--no-plots"]) == 2
+    assert "at least two configurations" in capsys.readouterr().err

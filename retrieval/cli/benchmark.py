@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -13,6 +14,8 @@ from ..benchmarking import (DEFAULT_MEASURES, PR_MEASURES, Configuration, benchm
 from ..collections import COLLECTION_NAMES, FORMATS, load_collection
 from ..errors import ParameterError
 from ..evaluation.measures import parse_measures
+from ..feedback import FEEDBACK, make_feedback
+from ..tuning import cross_validate
 from ..smoothing import MODELS
 from ..trec import write_run
 from ._common import Progress, format_table, make_parser, number, positive_int, run
@@ -38,6 +41,16 @@ def build_parser():
     p.add_argument("--mu", type=number, nargs="+", help="Dirichlet / two-stage μ values")
     p.add_argument("--lam", type=number, nargs="+", help="Jelinek-Mercer / two-stage λ values")
     p.add_argument("--delta", type=number, nargs="+", help="absolute discount δ values")
+    p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK), default=["none"],
+                   help="pseudo-relevance feedback methods to compare (each at its defaults "
+                        "unless --fb-docs/--fb-terms are given); default none")
+    p.add_argument("--fb-docs", type=positive_int, nargs="+", help="feedback documents values")
+    p.add_argument("--fb-terms", type=positive_int, nargs="+", help="feedback terms values")
+    p.add_argument("--cv", type=positive_int, metavar="FOLDS",
+                   help="also report the FOLDS-fold cross-validated score of the grid's "
+                        "best configuration (chosen on training queries) next to the "
+                        "best-on-test score, for the first measure")
+    p.add_argument("--cv-seed", type=int, default=0, help="fold assignment seed (0)")
     p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS)
     p.add_argument("--stemmer", choices=STEMMERS, default=DEFAULT_STEMMER)
     p.add_argument("-k", type=positive_int, default=1000, help="results per query (1000)")
@@ -62,7 +75,21 @@ def configurations_from_args(args) -> list[Configuration]:
             takes = " and ".join(f"--{p}" for p in cls.params)
             raise ParameterError(f"--{name} does not apply to --model {args.model}; "
                                  f"it takes {takes}")
-    return [Configuration(m) for m in model_grid(args.model, values)]
+    models = model_grid(args.model, values)
+    feedbacks: list = []
+    for name in dict.fromkeys(args.feedback):
+        if name == "none":
+            if args.fb_docs or args.fb_terms:
+                if len(args.feedback) == 1:
+                    raise ParameterError("--fb-docs/--fb-terms need --feedback "
+                                         "mixture, divmin or rm3")
+            feedbacks.append(None)
+            continue
+        docs = args.fb_docs or [None]
+        terms = args.fb_terms or [None]
+        feedbacks += [make_feedback(name, fb_docs=d, fb_terms=t)
+                      for d, t in itertools.product(docs, terms)]
+    return [Configuration(m, f) for f in feedbacks for m in models]
 
 
 def _load(args, name):
@@ -103,6 +130,21 @@ def _main(args) -> int:
                                 "seconds": elapsed})
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
+    cv = {}
+    if args.cv:
+        if len(configs) < 2:
+            raise ParameterError("--cv needs a grid of at least two configurations")
+        for r in results:
+            table = {c.configuration.label: c.per_query[measures[0]] for c in r.results}
+            cv[r.name] = cross_validate(table, folds=args.cv, seed=args.cv_seed)
+        report["cross_validation"] = {
+            name: {"measure": measures[0], "folds": res.n_folds, "seed": res.seed,
+                   "mean": res.mean, "best_on_test": res.best_mean,
+                   "best_label": res.best_label,
+                   "fold_choices": [f.label for f in res.folds]}
+            for name, res in cv.items()}
+        (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")
     plots = [] if args.no_plots else _plots(results, configs, measures, out)
 
     if args.json:
@@ -116,6 +158,14 @@ def _main(args) -> int:
                         + [f"{qps:,.0f}"])
     print(format_table(["collection", "configuration"] + measures + ["queries/s"], rows,
                        align="ll" + "r" * (len(measures) + 1)))
+    if cv:
+        print()
+        print(format_table(
+            ["collection", f"CV {measures[0]} ({args.cv} folds)", "best on test",
+             "best configuration", "chosen per fold"],
+            [[name, res.mean, res.best_mean, res.best_label,
+              ", ".join(sorted({f.label for f in res.folds}))] for name, res in cv.items()],
+            align="lrrll"))
     print(f"\nanalyzer: stopwords={args.stopwords} stemmer={args.stemmer}; k={args.k}; "
           f"judged queries missing from a run count 0; {elapsed:.1f} s")
     for r in results:
