@@ -17,8 +17,12 @@ from .analysis import Analyzer, iter_token_spans
 
 def make_snippet(text: str, terms: Collection[str], analyzer: Analyzer, *, width: int = 30,
                  highlight: Callable[[str], str] | None = None,
-                 max_chars: int = 200_000) -> str:
-    """A one-line excerpt of ``text`` around the densest run of ``terms``."""
+                 max_chars: int = 200_000, max_length: int | None = None) -> str:
+    """A one-line excerpt of ``text`` around the densest run of ``terms``.
+
+    ``max_length`` caps the visible length (highlighting codes not counted) by dropping
+    tokens from the end of the window.
+    """
     text = text[:max_chars]
     spans = list(iter_token_spans(text))
     if not spans:
@@ -32,6 +36,14 @@ def make_snippet(text: str, terms: Collection[str], analyzer: Analyzer, *, width
     window_hits = csum[w:] - csum[:-w]
     first = int(np.argmax(window_hits))
     last = first + w - 1
+    if max_length is not None:
+        while last > first and len(_render(text, spans, hits, first, last, None)) > max_length:
+            last -= 1
+    return _render(text, spans, hits, first, last, highlight)
+
+
+def _render(text, spans, hits, first: int, last: int, highlight) -> str:
+    n = len(spans)
     pieces: list[str] = []
     pos = 0 if first == 0 else spans[first][0]
     for i in range(first, last + 1):

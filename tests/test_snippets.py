@@ -18,3 +18,11 @@ def test_highlight_marks_only_matches():
 def test_empty_text():
     assert make_snippet("", {"x"}, Analyzer()) == ""
     assert make_snippet("!!!", {"x"}, Analyzer()) == "!!!"
+
+
+def test_max_length_counts_visible_characters_only():
+    text = "glacier " * 40
+    snip = make_snippet(text, {"glacier"}, Analyzer(), highlight=lambda w: f"\x1b[1m{w}\x1b[0m",
+                        max_length=30)
+    visible = snip.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    assert len(visible) <= 30 and visible.endswith("…") and "\x1b[1m" in snip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
 from ..errors import InputError, ParameterError
@@ -67,6 +68,8 @@ def build_parser():
     p.add_argument("query", nargs="*", metavar="QUERY", help="query words")
     p.add_argument("--queries", metavar="FILE",
                    help="a TSV file of queries (qid<TAB>text per line) instead of QUERY")
+    p.add_argument("-j", "--jobs", type=positive_int, default=1,
+                   help="processes for a --queries batch (default 1)")
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default 10)")
     p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
     p.add_argument("--mu", type=mu_value,
@@ -202,7 +205,7 @@ def _main(args) -> int:
         models = [searcher.query_model(q.text) for q in queries]
     else:
         models = feedback.expand(searcher, [q.text for q in queries])
-    results = searcher.batch_search(models, k=args.k)
+    results = searcher.batch_search(models, k=args.k, jobs=args.jobs)
 
     if args.format == "trec":
         for q, res in zip(queries, results):
@@ -237,12 +240,15 @@ def _main(args) -> int:
             continue
         terms = set(searcher.query_model(q.text).terms)
         rows = []
+        columns = shutil.get_terminal_size((120, 24)).columns
+        room = max(40, columns - 25 - max(len(r.docid) for r in res))
         for r in res:
             row = [r.rank, f"{r.score:.4f}", r.docid]
             if not args.no_snippets:
                 text = index.text(index.doc_number(r.docid))
                 row.append("" if text is None else
-                           make_snippet(text, terms, index.analyzer, highlight=highlight))
+                           make_snippet(text, terms, index.analyzer, highlight=highlight,
+                                        max_length=room))
             rows.append(row)
         headers = ["rank", "score", "docid"] + ([] if args.no_snippets else ["snippet"])
         print(format_table(headers, rows, align="rrll"))
