@@ -13,17 +13,29 @@ Rules, decided once and applied everywhere:
   Everything else (``.txt``, ``.md``, ``.rst``, files without extension, …) is read as
   plain text: Markdown and reStructuredText markup is punctuation, which the tokenizer drops.
   Files with a known binary extension (images, archives, PDF, office files, executables)
-  and files with a NUL byte in their first 8 KiB are skipped as ``binary``.
-* **Encoding.** UTF-8 (a BOM is removed). A UTF-16 BOM selects UTF-16. Otherwise, bytes
-  that are not valid UTF-8 are decoded as Windows-1252, or Latin-1 where Windows-1252 has
-  no character; such files are indexed and counted as ``decoded with fallback``.
+  and files with a NUL byte in their first 8 KiB (unless they look like UTF-16, below) are
+  skipped as ``binary``.
+* **Encoding.** UTF-8 (a BOM is removed). A UTF-16 BOM selects UTF-16; UTF-16 without a
+  BOM is recognised when, in the first 8 KiB, nearly every other byte is NUL and the
+  others are not (and the file decodes). Otherwise, bytes that are not valid UTF-8 are
+  decoded as Windows-1252, or Latin-1 where Windows-1252 has no character; such files are
+  indexed and counted as ``decoded with fallback``.
+* **Large files are streamed.** A JSON Lines file larger than ``STREAM_BYTES`` (8 MiB) is
+  read record by record. When the reader is made with ``stream_threshold``, a plain-text
+  or HTML file larger than that is yielded as a :class:`StreamedText` (its text comes in
+  pieces from :meth:`StreamedText.chunks`, re-reading the file each time) instead of a
+  string, so memory stays bounded whatever the file's size. The encoding is decided over
+  the whole file as above (a first pass checks that it decodes). JSON Lines lines end at
+  ``\\n`` (a ``\\r`` before it is removed), streamed or not.
 * **Empty files** (no bytes, or only white space) are indexed as empty documents — the
   index lists every file it was given — and counted as ``empty``.
 * **Document ids.** One folder given: the path relative to it, with ``/`` separators
-  (``geology/glaciers.txt``). One file given: its name. Several paths given: paths relative
-  to their common parent folder. JSON Lines records use their ``"id"``. A repeated id is an
-  error naming the file (and line).
-* **Unreadable files** (permissions, vanished, broken links) are skipped and counted.
+  (``geology/glaciers.txt``). Bytes of a file name that are not UTF-8 appear in its id as
+  ``\\xNN`` escapes (``caf\\xe9.txt``). One file given: its name. Several paths given:
+  paths relative to their common parent folder. JSON Lines records use their ``"id"``.
+  A repeated id is an error naming the file (and line).
+* **Unreadable files** (permissions, vanished, broken links, link loops) are skipped and
+  counted. A path *given* that is a broken link or a link loop is an error.
 """
 
 from __future__ import annotations
@@ -51,6 +63,10 @@ BINARY_EXTENSIONS = frozenset({
     ".npy", ".npz", ".pkl", ".parquet", ".sqlite", ".db", ".bin", ".woff", ".woff2", ".ttf",
 })
 _SNIFF_BYTES = 8192
+#: JSON Lines files above this size are read record by record; the default threshold
+#: for streaming plain-text and HTML files (when the reader is asked to)
+STREAM_BYTES = 8 * 1024 * 1024
+_CHUNK_BYTES = 1024 * 1024
 
 SKIP_BINARY = "binary"
 SKIP_HIDDEN = "hidden"
@@ -86,9 +102,11 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
     """Decode file contents; return ``(text, encoding)`` following the module's rules."""
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[3:]
-    if raw.startswith(codecs.BOM_UTF16_LE) or raw.startswith(codecs.BOM_UTF16_BE):
+    utf16 = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
+        else sniff_utf16(raw)
+    if utf16:
         try:
-            return raw.decode("utf-16"), "utf-16"
+            return raw.decode(utf16), "utf-16"
         except UnicodeDecodeError:
             pass
     try:
@@ -97,26 +115,149 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
         return _fallback(raw), "cp1252"
 
 
+def _cp1252_table() -> dict[int, str]:
+    table = {}
+    for b in range(256):
+        try:
+            ch = bytes([b]).decode("cp1252")
+        except UnicodeDecodeError:
+            continue
+        if ch != chr(b):
+            table[b] = ch
+    return table
+
+
+_CP1252 = _cp1252_table()
+
+
 def _fallback(raw: bytes) -> str:
-    try:
-        return raw.decode("cp1252")
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; map each byte through cp1252 or latin-1
-        return "".join(_byte_char(b) for b in raw)
+    """Windows-1252, with Latin-1 for the five bytes Windows-1252 leaves undefined."""
+    return raw.decode("latin-1").translate(_CP1252)
 
 
-def _byte_char(b: int) -> str:
+def sniff_utf16(head: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` when ``head`` looks like BOM-less UTF-16 text."""
+    head = head[:_SNIFF_BYTES]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    n = len(head) // 2
+    even, odd = head[0:2 * n:2], head[1:2 * n:2]
+    zeros_even, zeros_odd = even.count(0), odd.count(0)
+    if zeros_odd >= 0.9 * n and zeros_even <= 0.1 * n:
+        codec = "utf-16-le"
+    elif zeros_even >= 0.9 * n and zeros_odd <= 0.1 * n:
+        codec = "utf-16-be"
+    else:
+        return None
     try:
-        return bytes([b]).decode("cp1252")
+        head[:2 * n].decode(codec)
     except UnicodeDecodeError:
-        return chr(b)
+        # a cut surrogate pair at the end is fine; anything else is not UTF-16
+        try:
+            head[:2 * n - 2].decode(codec)
+        except UnicodeDecodeError:
+            return None
+    return codec
 
 
 def is_binary(raw: bytes) -> bool:
     head = raw[:_SNIFF_BYTES]
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
-    return b"\x00" in head
+    return b"\x00" in head and sniff_utf16(head) is None
+
+
+class StreamedText:
+    """The text of a large file, read in pieces (see "Large files are streamed").
+
+    :meth:`chunks` re-opens the file and yields decoded text pieces of about 1 MiB; for an
+    HTML file, the pieces of its visible text. Joined, the pieces are the file's text
+    (for HTML: its visible text, with the white space of the page rather than
+    :func:`html_to_text`'s tidied lines — the same tokens). Errors while reading raise
+    :class:`~retrieval.errors.InputError` naming the file.
+    """
+
+    def __init__(self, path: Path, encoding: str, html: bool, size: int):
+        self.path = path
+        self.encoding = encoding
+        self.html = html
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"StreamedText({str(self.path)!r}, {self.encoding!r}, {self.size} bytes)"
+
+    def chunks(self) -> Iterator[str]:
+        pieces = _decoded_chunks(self.path, self.encoding)
+        if not self.html:
+            yield from pieces
+            return
+        parser = _HTMLText()
+        for piece in pieces:
+            parser.feed(piece)
+            if parser.parts:
+                yield "".join(parser.parts)
+                parser.parts.clear()
+        parser.close()
+        if parser.parts:
+            yield "".join(parser.parts)
+
+
+def _decoder(encoding: str):
+    if encoding.startswith("cp1252"):
+        class _Fallback:
+            def decode(self, data: bytes, final: bool = False) -> str:
+                return _fallback(data)
+        return _Fallback()
+    return codecs.getincrementaldecoder(encoding)(errors="strict")
+
+
+def _decoded_chunks(path: Path, encoding: str) -> Iterator[str]:
+    decoder = _decoder(encoding)
+    try:
+        with open(path, "rb") as fh:
+            if encoding == "cp1252-sig":
+                fh.read(len(codecs.BOM_UTF8))
+            while True:
+                data = fh.read(_CHUNK_BYTES)
+                text = decoder.decode(data, final=not data)
+                if text:
+                    yield text
+                if not data:
+                    return
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror}); the file changed or became "
+                         f"unreadable while it was read", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError(f"no longer decodes as {encoding}; the file changed while it "
+                         f"was read", path=path) from None
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    decoder = _decoder(encoding)
+    with open(path, "rb") as fh:
+        try:
+            while data := fh.read(_CHUNK_BYTES):
+                decoder.decode(data)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def stream_encoding(path: Path, head: bytes) -> str:
+    """The encoding of a large file by the module's rules, checked over the whole file."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig" if _decodes_as(path, "utf-8-sig") else "cp1252-sig"
+    candidates = []
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates.append("utf-16")
+    elif (codec := sniff_utf16(head)) is not None:
+        candidates.append(codec)
+    candidates.append("utf-8")
+    for encoding in candidates:
+        if _decodes_as(path, encoding):
+            return encoding
+    return "cp1252"
 
 
 class _HTMLText(HTMLParser):
@@ -156,6 +297,16 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def path_docid(relative: Path) -> str:
+    """The document id of a relative path: ``/`` separators, non-UTF-8 bytes as ``\\xNN``."""
+    text = relative.as_posix()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = os.fsencode(text).decode("utf-8", errors="backslashreplace")
+    return text
+
+
 class FolderReader:
     """Iterate the documents under one or more paths (folders, text files, JSONL files).
 
@@ -164,19 +315,30 @@ class FolderReader:
     read and skipped. ``on_file`` (if given) is called once per file, for progress bars.
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike]):
+    def __init__(self, paths: Iterable[str | os.PathLike], *,
+                 stream_threshold: int | None = None):
         self.paths = [Path(p) for p in paths]
+        self.stream_threshold = stream_threshold
         if not self.paths:
             raise InputError("no path given; name a folder or file to index")
         self.stats_ = ReadStats()
+        self.skipped_files_: list[tuple[Path, str]] = []
+        self._last_skip: str | None = None
         self.files_ = self._discover()
         self.stats_.files = len(self.files_)
 
     def _discover(self) -> list[SourceFile]:
         for p in self.paths:
             if not p.exists():
+                if p.is_symlink():
+                    raise InputError("a symbolic link that leads nowhere (broken, or a "
+                                     "loop); check the path", path=p)
                 raise InputError("no such file or folder; check the path", path=p)
-        resolved = [p.resolve() for p in self.paths]
+        try:
+            resolved = [p.resolve() for p in self.paths]
+        except (OSError, RuntimeError) as exc:
+            raise InputError(f"cannot resolve the path ({exc}); check it",
+                             path=self.paths[0]) from None
         if len(resolved) == 1:
             base = resolved[0] if resolved[0].is_dir() else resolved[0].parent
         else:
@@ -194,7 +356,7 @@ class FolderReader:
                 if f in seen:
                     continue
                 seen.add(f)
-                files.append(SourceFile(f, f.relative_to(base).as_posix()))
+                files.append(SourceFile(f, path_docid(f.relative_to(base))))
         return files
 
     def _walk(self, root: Path) -> list[Path]:
@@ -225,6 +387,14 @@ class FolderReader:
         return self.documents()
 
     def documents(self, on_file=None) -> Iterator[Document]:
+        for doc, _source in self.documents_with_sources(on_file=on_file):
+            yield doc
+
+    def documents_with_sources(self, on_file=None) -> Iterator[tuple[Document, SourceFile]]:
+        """Like :meth:`documents`, with the :class:`SourceFile` each document came from.
+
+        Files skipped while reading are listed in ``skipped_files_`` as (path, reason).
+        """
         stats = self.stats_
         seen: set[str] = set()
         for source in self.files_:
@@ -234,7 +404,10 @@ class FolderReader:
                                      f"unique across all indexed paths",
                                      path=source.path, line=line)
                 seen.add(doc.docid)
-                yield doc
+                yield doc, source
+            if self._last_skip is not None:
+                self.skipped_files_.append((source.path, self._last_skip))
+                self._last_skip = None
             if on_file is not None:
                 on_file(source)
 
@@ -242,23 +415,32 @@ class FolderReader:
         path = source.path
         suffix = path.suffix.lower()
         if suffix in BINARY_EXTENSIONS:
-            stats.skipped[SKIP_BINARY] += 1
+            self._skip(stats, SKIP_BINARY)
+            return
+        try:
+            size = path.stat().st_size
+        except OSError:
+            self._skip(stats, SKIP_UNREADABLE)
+            return
+        streamed = (suffix in JSONL_EXTENSIONS and size > STREAM_BYTES) or (
+            self.stream_threshold is not None and size > self.stream_threshold
+            and suffix not in JSONL_EXTENSIONS)
+        if streamed:
+            yield from self._read_streamed(source, stats, size)
             return
         try:
             raw = path.read_bytes()
         except OSError:
-            stats.skipped[SKIP_UNREADABLE] += 1
+            self._skip(stats, SKIP_UNREADABLE)
             return
         if is_binary(raw):
-            stats.skipped[SKIP_BINARY] += 1
+            self._skip(stats, SKIP_BINARY)
             return
         text, encoding = decode_bytes(raw)
-        if encoding == "cp1252":
-            stats.fallback_decoded += 1
-        elif encoding == "utf-16":
-            stats.utf16 += 1
+        del raw
+        self._count_encoding(stats, encoding)
         if suffix in JSONL_EXTENSIONS:
-            yield from self._read_jsonl(path, text, stats)
+            yield from self._read_jsonl(path, text.split("\n"), stats)
             return
         if suffix in HTML_EXTENSIONS:
             text = html_to_text(text)
@@ -267,15 +449,51 @@ class FolderReader:
         stats.documents += 1
         yield Document(source.docid, text), None
 
+    def _skip(self, stats: ReadStats, reason: str) -> None:
+        stats.skipped[reason] += 1
+        self._last_skip = reason
+
     @staticmethod
-    def _read_jsonl(path: Path, text: str, stats: ReadStats):
-        for lineno, line in enumerate(text.splitlines(), start=1):
+    def _count_encoding(stats: ReadStats, encoding: str) -> None:
+        if encoding.startswith("cp1252"):
+            stats.fallback_decoded += 1
+        elif encoding.startswith("utf-16"):
+            stats.utf16 += 1
+
+    def _read_streamed(self, source: SourceFile, stats: ReadStats, size: int):
+        path = source.path
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(_SNIFF_BYTES)
+            if is_binary(head):
+                self._skip(stats, SKIP_BINARY)
+                return
+            encoding = stream_encoding(path, head)
+        except OSError:
+            self._skip(stats, SKIP_UNREADABLE)
+            return
+        self._count_encoding(stats, encoding)
+        suffix = path.suffix.lower()
+        if suffix in JSONL_EXTENSIONS:
+            yield from self._read_jsonl(path, _lines(_decoded_chunks(path, encoding)), stats)
+            return
+        stats.documents += 1
+        yield Document(source.docid, StreamedText(path, encoding,
+                                                  suffix in HTML_EXTENSIONS, size)), None
+
+    @staticmethod
+    def _read_jsonl(path: Path, lines: Iterable[str], stats: ReadStats):
+        for lineno, line in enumerate(lines, start=1):
+            if line.endswith("\r"):
+                line = line[:-1]
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg}); each line must be one "
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else \
+                    "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise InputError(f"not valid JSON ({reason}); each line must be one "
                                  f'object like {{"id": "d1", "text": "..."}}',
                                  path=path, line=lineno) from None
             if not isinstance(record, dict) or "id" not in record or "text" not in record:
@@ -287,7 +505,28 @@ class FolderReader:
                                  path=path, line=lineno)
             if not isinstance(body, str):
                 raise InputError('"text" must be a string', path=path, line=lineno)
+            if isinstance(docid, str) and not _is_valid_unicode(docid):
+                raise InputError('"id" holds an unpaired surrogate escape (like "\\ud800"); '
+                                 'ids must be valid Unicode', path=path, line=lineno)
             if not body.strip():
                 stats.empty += 1
             stats.documents += 1
             yield Document(str(docid), body), lineno
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lines(chunks: Iterable[str]) -> Iterator[str]:
+    """Lines (split at ``\\n``) of text given in pieces; memory: one line plus one piece."""
+    rest = ""
+    for chunk in chunks:
+        parts = (rest + chunk).split("\n")
+        rest = parts.pop()
+        yield from parts
+    yield rest

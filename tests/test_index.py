@@ -72,10 +72,10 @@ def test_no_text_option(tmp_path):
 @pytest.mark.parametrize("break_it,match", [
     (lambda p: (p / MANIFEST).unlink(), "not an index"),
     (lambda p: (p / MANIFEST).write_text("{not json"), "unreadable manifest"),
-    (lambda p: (p / "postings_docs.npy").unlink(), "postings_docs.npy is missing"),
+    (lambda p: _array_file(p, "postings_docs").unlink(), "postings_docs.npy is missing"),
     (lambda p: _set_manifest(p, format_version=99), "format version 99"),
     (lambda p: _set_manifest(p, format="other"), "not an index of this tool"),
-    (lambda p: _truncate(p / "doc_lengths.npy"), "doc_lengths.npy"),
+    (lambda p: _truncate(_array_file(p, "doc_lengths")), "doc_lengths.npy"),
 ])
 def test_damaged_index_gives_one_line_error(tmp_path, break_it, match):
     Index.build(DOCS).save(tmp_path / "x.idx")
@@ -89,6 +89,12 @@ def _set_manifest(path, **changes):
     m = json.loads((path / MANIFEST).read_text())
     m.update(changes)
     (path / MANIFEST).write_text(json.dumps(m))
+
+
+def _array_file(path, name):
+    """An array's file in the index's current generation folder."""
+    generation = json.loads((path / MANIFEST).read_text())["generation_dir"]
+    return path / generation / f"{name}.npy"
 
 
 def _truncate(file):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 from ..analysis import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPLISTS, Analyzer
 from ..errors import InputError
-from ..builder import IndexBuilder
-from ..index import is_index
-from ..reading import FolderReader
+from ..index import index_state
+from ..lifecycle import build_index
+from ..reading import STREAM_BYTES, FolderReader
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
@@ -34,7 +35,8 @@ def build_parser():
     p.add_argument("--no-text", action="store_true",
                    help="do not store the documents' text (smaller index, no snippets)")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing index at INDEX (never a folder that is not an index)")
+                   help="replace an existing index at INDEX, as a new generation (readers of "
+                        "the old one are not disturbed); never a folder that is not an index")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="how to print the summary (default: table)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
@@ -43,45 +45,59 @@ def build_parser():
     return p
 
 
+def shown(path) -> str:
+    """A path as printable text (bytes that are not UTF-8 as \\xNN escapes)."""
+    return os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")
+
+
 def check_output(output: Path, inputs: list[Path], force: bool) -> None:
-    out = output.resolve()
+    try:
+        out = output.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"cannot use {shown(output)} as the output ({exc}); choose "
+                         f"another output path") from None
     for p in inputs:
-        src = p.resolve()
+        try:
+            src = p.resolve()
+        except (OSError, RuntimeError):
+            continue  # the reader reports it
         if src.is_dir() and (out == src or src in out.parents):
-            raise InputError(f"the output {output} is inside the indexed folder {p}; "
-                             f"write the index somewhere else")
-    if output.exists():
-        if output.is_dir() and is_index(output):
-            if not force:
-                raise InputError(f"{output} already holds an index; pass --force to "
-                                 f"replace it")
-        elif output.is_dir() and not any(output.iterdir()):
-            output.rmdir()  # an empty folder: take its place
-        else:
-            kind = "folder" if output.is_dir() else "file"
-            raise InputError(f"{output} exists and is a {kind} that is not an index; "
-                             f"choose another output path (nothing was written)")
+            raise InputError(f"the output {shown(output)} is inside the indexed folder "
+                             f"{shown(p)}; write the index somewhere else")
+        if out in src.parents:
+            raise InputError(f"the indexed path {shown(p)} is inside the output "
+                             f"{shown(output)}; write the index somewhere else")
+    state = index_state(output)
+    if state in ("index", "old", "damaged"):
+        if not force:
+            what = {"index": "an index", "old": "an index of an older format",
+                    "damaged": "a damaged index"}[state]
+            raise InputError(f"{shown(output)} already holds {what}; pass --force to "
+                             f"replace it")
+    elif state in ("file", "other"):
+        kind = "folder" if state == "other" else "file"
+        raise InputError(f"{shown(output)} exists and is a {kind} that is not an index; "
+                         f"choose another output path (nothing was written)")
 
 
 def _main(args) -> int:
     start = time.perf_counter()
     output = Path(args.output)
     inputs = [Path(p) for p in args.paths]
-    reader = FolderReader(inputs)
+    reader = FolderReader(inputs, stream_threshold=STREAM_BYTES)
     check_output(output, inputs, args.force)
-    builder = IndexBuilder(Analyzer(args.stopwords, args.stemmer), store_text=not args.no_text)
     with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
                   unit=" files") as bar:
-        builder.add_documents(reader.documents(on_file=lambda _f: bar.update(1)),
-                              jobs=args.jobs)
-    index = builder.finish(sources=[str(p.resolve()) for p in inputs],
-                           read_stats=reader.stats_.as_dict())
-    index.save(output, overwrite=args.force)
+        # crash-safe, records sources and content hashes for 'retrieval update'
+        index, _ = build_index(inputs, output, reader=reader,
+                               analyzer=Analyzer(args.stopwords, args.stemmer),
+                               store_text=not args.no_text, overwrite=args.force,
+                               on_file=lambda _f: bar.update(1), jobs=args.jobs)
     elapsed = time.perf_counter() - start
     counts = index.manifest["counts"]
     stats = reader.stats_
     summary = {
-        "index": str(output),
+        "index": shown(output),
         "documents": counts["documents"],
         "empty_documents": counts["empty_documents"],
         "distinct_terms": counts["terms"],
@@ -106,7 +122,7 @@ def _main(args) -> int:
         ("analyzer", f"stopwords={args.stopwords}, stemmer={args.stemmer}"),
         ("elapsed", f"{elapsed:.2f} s"),
     ]
-    print(f"indexed into {output}")
+    print(f"indexed into {shown(output)}")
     print(format_table(("", ""), rows, align="ll").split("\n", 2)[2])
     if summary["documents"] == 0:
         print("warning: no documents were indexed", file=sys.stderr)
