@@ -1,0 +1,103 @@
+"""The benchmark scripts run (tiny sizes) so they cannot rot.
+
+``scripts/make_corpus.py`` and ``scripts/bench_speed.py`` are run as a user runs them,
+in subprocesses with ``sys.executable``, inside ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+MAKE_CORPUS = SCRIPTS / "make_corpus.py"
+BENCH = SCRIPTS / "bench_speed.py"
+
+
+def _run(*args, timeout=120) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """The generator's model, fitted once (from the shared collections when present)."""
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    _run(MAKE_CORPUS, "--fit-report", "--save-model", path)
+    assert json.loads(path.read_text())["zipf_tail_exponent"] > 1
+    return path
+
+
+def test_make_corpus_is_deterministic(tmp_path, model):
+    outs = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        out = tmp_path / name
+        _run(MAKE_CORPUS, "--docs", 5000, "--queries", 40, "--seed", seed, "--out", out,
+             "--model", model, "-q")
+        outs.append(out)
+    a, b, c = outs
+    assert _md5(a / "docs.jsonl") == _md5(b / "docs.jsonl")
+    assert _md5(a / "queries.tsv") == _md5(b / "queries.tsv")
+    assert _md5(a / "docs.jsonl") != _md5(c / "docs.jsonl")
+    lines = (a / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 5000
+    ids = [json.loads(line)["id"] for line in lines]
+    assert len(set(ids)) == 5000
+    queries = (a / "queries.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(queries) == 40
+    for line in queries:
+        qid, text = line.split("\t")
+        assert 1 <= len(text.split()) <= 6
+    meta = json.loads((a / "meta.json").read_text())
+    assert meta["stats"]["documents"] == 5000
+    # the vocabulary grows with the corpus (Heaps' law), not saturating
+    curve = meta["stats"]["vocabulary_curve"]
+    assert curve[-1][1] > curve[0][1]
+
+
+def test_make_corpus_shared(tmp_path, collections_dir):
+    out = tmp_path / "shared"
+    _run(MAKE_CORPUS, "--shared", "--out", out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert set(meta["collections"]) == {"cranfield", "cisi", "med", "cacm", "nfcorpus"}
+    first = json.loads((out / "docs.jsonl").open(encoding="utf-8").readline())
+    assert first["id"].startswith("cranfield/")
+    n_docs = sum(1 for _ in (out / "docs.jsonl").open(encoding="utf-8"))
+    assert n_docs == meta["stats"]["documents"] == sum(
+        c["documents"] for c in meta["collections"].values())
+
+
+def test_bench_speed_tiny(tmp_path):
+    out = tmp_path / "results"
+    # this engine only (and its CLI): peers are exercised by the full runs, and their
+    # imports alone would take most of the time budget here
+    proc = _run(BENCH, "--tiny", "--systems", "ours,ours-cli", "--out", out,
+                "--work", tmp_path / "work", timeout=180)
+    assert "| ours · common · qld_mu1000 |" in proc.stdout
+    assert "| ours · default · qld_mu1000 |" in proc.stdout
+    data = json.loads((out / "tiny.json").read_text())
+    assert data["info"]["documents"] == 300
+    rows = {(r["system"], r["mode"]): r for r in data["rows"]}
+    ours = rows[("ours", "common")]
+    assert ours["build"]["build_s"] > 0
+    assert ours["build"]["index_bytes"] > 0
+    assert ours["build"]["rss_peak_mb"] > 0
+    for k in ("10", "1000"):
+        assert ours["query"]["k"][k]["qps"] > 0
+        assert ours["query"]["k"][k]["p99_ms"] >= ours["query"]["k"][k]["p50_ms"]
+    assert (out / "tiny.md").read_text().startswith("### tiny")
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (out / "build_time.png").stat().st_size > 0
+        assert (out / "query_time_k1000.png").stat().st_size > 0
