@@ -27,10 +27,10 @@ shrinks with every evaluation, so μ stays positive and the iteration converges.
 Single-token documents carry no information about μ: their term is
 log[(μp)/μ] = log p(w|C), constant in μ, and contributes 0 to ℓ′ and ℓ″.
 
-The estimate is cached on the :class:`~retrieval.index.Index` object
-(:func:`cached_mu_estimate`); :func:`manifest_entry` / :func:`from_manifest` give the
-record to store in (and read back from) an index manifest under
-``manifest["estimates"]["dirichlet_mu_loo"]``.
+The estimate is cached on the :class:`~retrieval.index.Index` object and, for an index
+on disk, stored in its manifest under ``manifest["estimates"]["dirichlet_mu_loo"]``
+(:func:`cached_mu_estimate`; :func:`manifest_entry` / :func:`from_manifest` give and read
+the record). Changing the index (add, delete, update) drops the stored estimate.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import ParameterError
-from .index import Index
+from .index import Index, store_estimate
 
 #: where the estimate lives in an index manifest
 MANIFEST_KEY = "dirichlet_mu_loo"
@@ -182,15 +182,27 @@ def estimate_mu(index: Index, *, tol: float = 1e-9, max_iter: int = 200) -> MuEs
                                    tol=tol, max_iter=max_iter)
 
 
-def cached_mu_estimate(index: Index) -> MuEstimate:
-    """:func:`estimate_mu` computed once per Index object (and read from the manifest
-    when an entry written by :func:`manifest_entry` is there)."""
+def cached_mu_estimate(index: Index, *, store: bool = True) -> MuEstimate:
+    """:func:`estimate_mu` computed once per index: read from the manifest when an entry
+    written by :func:`manifest_entry` is there, else computed and remembered on the
+    Index object.
+
+    Decision: with ``store`` (the default) an estimate computed for an index opened from
+    disk is also written into that index's manifest
+    (:func:`retrieval.index.store_estimate`), so later processes — every
+    ``retrieval search --mu auto`` — read it instead of recomputing. That write is a
+    best-effort cache: it is skipped silently when the index is read-only, locked by a
+    writer, or has moved on to another generation, so reading an index never fails
+    because of it. ``store=False`` never touches the disk.
+    """
     cached = getattr(index, _CACHE_ATTR, None)
     if cached is not None:
         return cached
     est = from_manifest(index.manifest)
     if est is None:
         est = estimate_mu(index)
+        if store and index.path is not None:
+            store_estimate(index, MANIFEST_KEY, manifest_entry(est))
     setattr(index, _CACHE_ATTR, est)
     return est
 

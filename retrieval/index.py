@@ -833,3 +833,53 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+# -- cached estimates -----------------------------------------------------------------------------
+
+def store_estimate(index: "Index", key: str, entry: dict) -> bool:
+    """Record ``entry`` as ``manifest["estimates"][key]`` of the index ``index`` was opened
+    from; True when it was written.
+
+    A cache, so best effort and never an error: nothing is written (False) when ``index``
+    lives in memory, when another process holds the write lock (no waiting), when the
+    index is read-only or its folder unwritable, or when the index has moved on to another
+    generation since ``index`` was opened (the estimate describes the old documents).
+    Otherwise, under the :class:`WriteLock`, the current manifest is re-read, the entry
+    added, and the result written to a temporary file, fsynced and ``os.replace``-d onto
+    ``manifest.json`` — the same atomic step that publishes a generation, so a reader sees
+    the old manifest or the new one. The arrays and their checksums are untouched; the
+    next ``add``/``delete``/``update`` drops the estimates (the documents changed).
+    ``index.manifest`` is updated in memory too.
+    """
+    path = index.path
+    if path is None:
+        return False
+    try:
+        with WriteLock(path):
+            current = _read_manifest_or_none(path)
+            if current is None or any(current.get(k) != index.manifest.get(k) for k in
+                                      ("index_id", "generation", "generation_dir")):
+                return False
+            estimates = dict(current.get("estimates") or {})
+            estimates[key] = entry
+            current["estimates"] = estimates
+            tmp = path / f".{MANIFEST}.tmp-{os.getpid()}"
+            try:
+                _write_json(tmp, current)
+                os.replace(tmp, path / MANIFEST)
+            except BaseException:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+                raise
+            try:
+                _fsync_dir(path)
+            except OSError:
+                pass
+    except (RetrievalError, OSError):
+        return False
+    index.manifest = dict(index.manifest)
+    index.manifest["estimates"] = estimates
+    return True

@@ -83,9 +83,9 @@ from ._version import __version__
 from .analysis import Analyzer, tokenize
 from .builder import IndexBuilder
 from .errors import IndexFormatError, InputError
-from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, Index, StringTable,
-                    WriteLock, _ARRAYS, _LIFECYCLE_ARRAYS, _TEXT_ARRAYS, complete_arrays,
-                    file_checksum, read_manifest, text_hash, write_generation)
+from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, MANIFEST, Index,
+                    StringTable, WriteLock, _ARRAYS, _LIFECYCLE_ARRAYS, _TEXT_ARRAYS,
+                    complete_arrays, file_checksum, read_manifest, text_hash, write_generation)
 from .reading import STREAM_BYTES, FolderReader, SourceFile, StreamedText, path_docid
 
 #: stored text (for snippets) of a streamed document is cut to this many bytes
@@ -927,9 +927,27 @@ def check(index_path: str | os.PathLike) -> list[str]:
 
     Checks the manifest, the generation's identity, every array file's existence, size,
     dtype, shape and full BLAKE2b checksum, then the arrays' internal consistency
-    (:func:`verify_arrays`).
+    (:func:`verify_arrays`). Takes no lock (it is a reader): when problems are found but
+    a writer published another generation meanwhile (its files may have been removed
+    under the check), the new generation is checked instead, up to three times.
     """
     path = Path(index_path)
+    for _ in range(3):
+        before = _generation_dir_or_none(path)
+        problems = _check_once(path)
+        if not problems or before is None or _generation_dir_or_none(path) == before:
+            return problems
+    return problems
+
+
+def _generation_dir_or_none(path: Path) -> str | None:
+    try:
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("generation_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _check_once(path: Path) -> list[str]:
     try:
         manifest = read_manifest(path)
     except IndexFormatError as exc:
@@ -959,12 +977,17 @@ def check(index_path: str | os.PathLike) -> list[str]:
         if not file.is_file():
             problems.append(f"{file.name}: missing")
             continue
-        size = file.stat().st_size
-        if size != want.get("bytes"):
-            problems.append(f"{file.name}: {size} bytes, the manifest says {want.get('bytes')}")
-            continue
-        if file_checksum(file) != want.get("blake2b"):
-            problems.append(f"{file.name}: checksum mismatch (the file changed on disk)")
+        try:
+            size = file.stat().st_size
+            if size != want.get("bytes"):
+                problems.append(f"{file.name}: {size} bytes, the manifest says "
+                                f"{want.get('bytes')}")
+                continue
+            if file_checksum(file) != want.get("blake2b"):
+                problems.append(f"{file.name}: checksum mismatch (the file changed on disk)")
+                continue
+        except OSError as exc:
+            problems.append(f"{file.name}: unreadable ({exc.strerror})")
             continue
         try:
             arr = np.load(file, mmap_mode="r", allow_pickle=False)

@@ -101,3 +101,17 @@ def test_bench_speed_tiny(tmp_path):
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "build_time.png").stat().st_size > 0
         assert (out / "query_time_k1000.png").stat().st_size > 0
+
+
+def test_bench_update_tiny(tmp_path):
+    out = tmp_path / "results"
+    proc = _run(SCRIPTS / "bench_update.py", "--docs", 800, "--seed", 3, "--out", out,
+                "--work", tmp_path / "work", "-q", timeout=180)
+    assert "| update (0.5% modified, 0.25% new, 0.25% removed files) | 8 |" in proc.stdout
+    data = json.loads((out / "docs800.json").read_text())
+    assert data["equal_to_fresh_build"] is True and data["check_problems"] == []
+    ops = [r["operation"].split(" ")[0] for r in data["rows"]]
+    assert ops == ["full", "update", "full", "add_documents", "delete_documents", "check"]
+    assert all(r["seconds"] > 0 for r in data["rows"])
+    assert data["rows"][1]["unchanged_not_analysed"] == 800 - 4 - 2
+    assert (out / "docs800.md").read_text().startswith("### Incremental changes, 800")

@@ -10,6 +10,11 @@ from .._version import __version__
 #: subcommand name -> (module, one-line description)
 COMMANDS = {
     "index": ("retrieval.cli.index", "index a folder of text (or a JSON Lines file)"),
+    "add": ("retrieval.cli.add", "add folders or files to an index"),
+    "delete": ("retrieval.cli.delete", "delete documents from an index by id"),
+    "update": ("retrieval.cli.update", "re-read an index's folders: add new, re-index "
+                                       "changed, delete removed files"),
+    "check": ("retrieval.cli.check", "verify an index completely (full checksums)"),
     "search": ("retrieval.cli.search", "rank an index's documents for a query"),
     "info": ("retrieval.cli.info", "print an index's manifest and statistics"),
     "evaluate": ("retrieval.cli.evaluate", "evaluate TREC runs against relevance judgments"),
