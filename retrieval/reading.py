@@ -36,6 +36,9 @@ Rules, decided once and applied everywhere:
   A repeated id is an error naming the file (and line).
 * **Unreadable files** (permissions, vanished, broken links, link loops) are skipped and
   counted. A path *given* that is a broken link or a link loop is an error.
+* **Special files** met in a folder (named pipes, sockets, devices) are skipped and
+  counted as ``not a regular file`` (reading a pipe could wait forever); a special file
+  given as a path is an error.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,6 +76,7 @@ SKIP_BINARY = "binary"
 SKIP_HIDDEN = "hidden"
 SKIP_UNREADABLE = "unreadable"
 SKIP_DIR_LINK = "link to a folder"
+SKIP_SPECIAL = "not a regular file"
 
 
 @dataclass
@@ -351,7 +356,8 @@ class FolderReader:
             elif p.is_file():
                 candidates = [p]
             else:
-                raise InputError("not a regular file or folder", path=given)
+                raise InputError("not a regular file or folder (a pipe, socket or device); "
+                                 "give a folder or a text file", path=given)
             for f in candidates:
                 if f in seen:
                     continue
@@ -418,10 +424,14 @@ class FolderReader:
             self._skip(stats, SKIP_BINARY)
             return
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except OSError:
             self._skip(stats, SKIP_UNREADABLE)
             return
+        if not stat.S_ISREG(st.st_mode):
+            self._skip(stats, SKIP_SPECIAL)  # opening a named pipe could block for ever
+            return
+        size = st.st_size
         streamed = (suffix in JSONL_EXTENSIONS and size > STREAM_BYTES) or (
             self.stream_threshold is not None and size > self.stream_threshold
             and suffix not in JSONL_EXTENSIONS)

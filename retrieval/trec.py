@@ -52,7 +52,7 @@ def _open_binary(path) -> IO[bytes]:
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
+        raise InputError("no such file; check the path", path=path) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", path=path) from None
     except OSError as exc:
@@ -70,12 +70,14 @@ def _lines(path) -> Iterator[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                raise InputError(f"not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                                 f"save the file as UTF-8",
                                  path=path, line=number) from None
             if number == 1 and text.startswith(_BOM):
                 text = text[1:]
             if "\x00" in text:
-                raise InputError("contains a NUL character", path=path, line=number)
+                raise InputError("contains a NUL character (a binary or UTF-16 file?); save the "
+                                 "file as UTF-8 text", path=path, line=number)
             yield number, text
 
 

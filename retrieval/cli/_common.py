@@ -19,6 +19,14 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
+    def parse_args(self, args=None, namespace=None):
+        """Options may come between positionals (``search INDEX --mu 500 glacier``):
+        plain argparse would give ``glacier`` up as an unrecognized argument."""
+        try:
+            return self.parse_intermixed_args(args, namespace)
+        except TypeError:  # a parser intermixing cannot handle (REMAINDER, subparsers)
+            return super().parse_args(args, namespace)
+
 
 def make_parser(command: str, description: str) -> ArgumentParser:
     return ArgumentParser(prog=f"retrieval {command}", description=description,

@@ -104,10 +104,15 @@ def _main(args) -> int:
         "tokens": counts["tokens"],
         "files_read": stats.files,
         "decoded_with_fallback": stats.fallback_decoded,
+        "utf16": stats.utf16,
         "skipped": dict(sorted(stats.skipped.items())),
         "analyzer": index.manifest["analyzer"],
         "seconds": round(elapsed, 3),
     }
+    if summary["documents"] == 0:
+        given = ", ".join(shown(p) for p in inputs)
+        print(f"warning: no documents were indexed: {given} holds no readable text files "
+              f"(an empty index; add documents with 'retrieval add')", file=sys.stderr)
     if args.format == "json":
         print(dump_json(summary))
         return 0
@@ -117,15 +122,13 @@ def _main(args) -> int:
         ("distinct terms", f"{summary['distinct_terms']:,}"),
         ("tokens", f"{summary['tokens']:,}"),
         ("files", f"{stats.files:,} read, {stats.fallback_decoded:,} decoded with "
-                  f"fallback (cp1252)"),
+                  f"fallback (cp1252), {stats.utf16:,} UTF-16"),
         ("skipped", skipped),
         ("analyzer", f"stopwords={args.stopwords}, stemmer={args.stemmer}"),
         ("elapsed", f"{elapsed:.2f} s"),
     ]
     print(f"indexed into {shown(output)}")
     print(format_table(("", ""), rows, align="ll").split("\n", 2)[2])
-    if summary["documents"] == 0:
-        print("warning: no documents were indexed", file=sys.stderr)
     return 0
 
 

@@ -191,6 +191,9 @@ def _main(args) -> int:
         raise ParameterError("give either QUERY words or --queries FILE, not both")
     if not args.queries and not args.query:
         raise ParameterError("no query given; pass query words after INDEX or --queries FILE")
+    if args.query and not any(word.strip() for word in args.query):
+        raise ParameterError("the query is empty; pass query words after INDEX "
+                             "(or --queries FILE)")
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
     index = Index.open(args.index)
@@ -208,6 +211,7 @@ def _main(args) -> int:
     results = searcher.batch_search(models, k=args.k, jobs=args.jobs)
 
     if args.format == "trec":
+        _check_trec_ids(queries, results, args.tag)
         for q, res in zip(queries, results):
             for r in res:
                 print(f"{q.qid} Q0 {r.docid} {r.rank} {r.score!r} {args.tag}")
@@ -241,9 +245,9 @@ def _main(args) -> int:
         terms = set(searcher.query_model(q.text).terms)
         rows = []
         columns = shutil.get_terminal_size((120, 24)).columns
-        room = max(40, columns - 25 - max(len(r.docid) for r in res))
+        room = max(40, columns - 25 - max(len(printable(r.docid)) for r in res))
         for r in res:
-            row = [r.rank, f"{r.score:.4f}", r.docid]
+            row = [r.rank, f"{r.score:.4f}", printable(r.docid)]
             if not args.no_snippets:
                 text = index.text(index.doc_number(r.docid))
                 row.append("" if text is None else
@@ -256,6 +260,28 @@ def _main(args) -> int:
             for r in res:
                 _print_explanation(searcher.explain(qm, r.docid))
     return 0
+
+
+def printable(text: str) -> str:
+    """``text`` for a table: control characters (a newline in a file name...) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _check_trec_ids(queries, results, tag: str) -> None:
+    """Refuse (before printing anything) ids that would break a run file's columns."""
+    for what, value in [("run tag (--tag)", tag)] + [("query id", q.qid) for q in queries]:
+        if not value or any(c.isspace() for c in value):
+            raise InputError(f"{what} '{printable(value)}' cannot be written in TREC format (it must "
+                             f"be one word without white space); use --format json")
+    for q, res in zip(queries, results):
+        for r in res:
+            if any(c.isspace() for c in r.docid):
+                raise InputError(f"document id '{printable(r.docid)}' contains white space and cannot "
+                                 f"be written in TREC format; use --format json (or "
+                                 f"rename the file and index again)")
 
 
 def _print_query_model(qm, feedback) -> None:

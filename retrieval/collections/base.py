@@ -98,7 +98,8 @@ def require_dir(folder: str | os.PathLike, what: str) -> Path:
     if not path.is_dir():
         raise CollectionNotFoundError(
             f"{what}: no folder at {path}"
-            + ("" if not path.exists() else " (it is a file; give the folder holding the files)"))
+            + ("; check the path" if not path.exists()
+               else " (it is a file; give the folder holding the files)"))
     return path
 
 

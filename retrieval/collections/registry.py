@@ -93,8 +93,9 @@ def load_collection(name_or_path: str | os.PathLike, format: str | None = None,
             return _READERS[name][0](collection_folder(name, root), name=name, **options)
         if isinstance(name_or_path, os.PathLike) or Path(name_or_path).exists():
             raise ParameterError(
-                f"{os.fspath(name_or_path)} is a path: pass format= one of "
-                f"{', '.join(FORMATS)} (the format is not guessed from the files)")
+                f"{os.fspath(name_or_path)} is a path: pass format= (on the command line "
+                f"--format) one of {', '.join(FORMATS)} (the format is not guessed "
+                f"from the files)")
         raise ParameterError(
             f"unknown collection {name_or_path!r}; valid names: "
             f"{', '.join(COLLECTION_NAMES)} (to read a folder, give its path and format= "

@@ -138,7 +138,8 @@ def rank(qrels: Qrels, run: Run, *, level: int, complete: bool) -> Ranked:
     if not judged.any():
         raise InputError(
             f"the run and the qrels have no query in common (run: {run._qnames.size} queries, "
-            f"e.g. {_examples(run._qnames)}; qrels: {qn.size} queries, e.g. {_examples(qn)})")
+            f"e.g. {_examples(run._qnames)}; qrels: {qn.size} queries, e.g. {_examples(qn)}); "
+            f"check that the run answers the queries these qrels judge")
     run_to_qrels = np.where(judged, pos_c, -1)
 
     if complete:
