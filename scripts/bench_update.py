@@ -55,12 +55,14 @@ def log(quiet: bool, *parts) -> None:
         print(*parts, file=sys.stderr, flush=True)
 
 
-def generate(n_total: int, seed: int, work: Path, quiet: bool) -> tuple[list[tuple[str, str]],
-                                                                         list[str]]:
+def generate(n_total: int, seed: int, work: Path, quiet: bool, model: Path | None = None
+             ) -> tuple[list[tuple[str, str]], list[str]]:
     """``n_total`` (id, text) pairs and some queries from make_corpus.py."""
     out = work / "generated"
     cmd = [sys.executable, str(MAKE_CORPUS), "--docs", str(n_total), "--queries", "20",
            "--seed", str(seed), "--out", str(out)]
+    if model is not None:
+        cmd += ["--model", str(model)]
     if quiet:
         cmd.append("-q")
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)
@@ -119,13 +121,13 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def run(n: int, seed: int, work: Path, quiet: bool) -> dict:
+def run(n: int, seed: int, work: Path, quiet: bool, model: Path | None = None) -> dict:
     one = max(1, n // 100)        # 1%
     modified, new = max(1, n // 200), max(1, n // 400)
     removed = max(1, one - modified - new)
     load_before = os.getloadavg()
     log(quiet, f"generating {n + new + one + modified:,} documents ...")
-    docs, queries = generate(n + new + one + modified, seed, work, quiet)
+    docs, queries = generate(n + new + one + modified, seed, work, quiet, model)
     base, pool = docs[:n], docs[n:]
     new_docs, added_docs, modified_texts = (pool[:new], pool[new:new + one],
                                             [t for _, t in pool[new + one:]])
@@ -255,6 +257,8 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=None,
                    help="scratch folder for the corpus and indexes (default: a temporary "
                         "folder, removed afterwards)")
+    p.add_argument("--model", type=Path,
+                   help="make_corpus.py's model JSON (its --save-model), to skip fitting it")
     p.add_argument("--label", help="name of the result files (default: docs<N>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     args = p.parse_args(argv)
@@ -263,7 +267,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_update-")) if scratch else args.work
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = run(args.docs, args.seed, work, args.quiet)
+        result = run(args.docs, args.seed, work, args.quiet, args.model)
     finally:
         if scratch:
             shutil.rmtree(work, ignore_errors=True)

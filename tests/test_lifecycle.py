@@ -419,6 +419,10 @@ def test_cli_delete_reads_stdin(folder_index, capsys, monkeypatch):
     code, out, err = run_cli("delete", path, "--from-file", "-", capsys=capsys)
     assert code == 0, err
     assert sorted(Index.open(path).docids.all()) == ["e.txt", "sub/c.txt", "sub/d.txt"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\n  \n")))
+    code, out, err = run_cli("delete", path, "--from-file", "-", capsys=capsys)
+    assert code == 2 and err.endswith("<stdin>: no document ids in the file (one per line); "
+                                      "nothing was deleted\n")
 
 
 def test_cli_update_direct_documents_only(tmp_path, capsys):

@@ -103,10 +103,10 @@ def test_bench_speed_tiny(tmp_path):
         assert (out / "query_time_k1000.png").stat().st_size > 0
 
 
-def test_bench_update_tiny(tmp_path):
+def test_bench_update_tiny(tmp_path, model):
     out = tmp_path / "results"
     proc = _run(SCRIPTS / "bench_update.py", "--docs", 800, "--seed", 3, "--out", out,
-                "--work", tmp_path / "work", "-q", timeout=180)
+                "--work", tmp_path / "work", "--model", model, "-q", timeout=180)
     assert "| update (0.5% modified, 0.25% new, 0.25% removed files) | 8 |" in proc.stdout
     data = json.loads((out / "docs800.json").read_text())
     assert data["equal_to_fresh_build"] is True and data["check_problems"] == []

@@ -68,8 +68,9 @@ def _main(args) -> int:
         ids += read_ids(args.from_file)
     if not ids:
         if args.from_file is not None:
-            raise InputError(f"{args.from_file}: no document ids in the file; nothing "
-                             f"was deleted")
+            shown = "<stdin>" if args.from_file == "-" else args.from_file
+            raise InputError("no document ids in the file (one per line); nothing was "
+                             "deleted", path=shown)
         raise ParameterError("no document id given; pass DOCID... or --from-file FILE")
     change = delete_documents(args.index, ids, missing_ok=args.missing_ok)
     print_change(change, args.format)
