@@ -51,7 +51,8 @@ def check_number(name: str, value, *, low=None, high=None, low_open=False,
     ``low``/``high`` are inclusive unless ``low_open``/``high_open`` is set.
     The message names the parameter, the value and the allowed range.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    if isinstance(value, bool) or (not isinstance(value, (int, float))
+                                   and not hasattr(value, "__float__")):
         raise ParameterError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
@@ -66,8 +67,8 @@ def check_number(name: str, value, *, low=None, high=None, low_open=False,
         or (high is not None and (number > high or (high_open and number == high)))
     )
     if bad:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"  # infinities are refused above
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         msg = f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}"

@@ -45,6 +45,10 @@ array                       dtype       content
                                         document was read from; -1 when added directly
 ``doc_file_offsets``        int64 N+1   the file each document was read from (``os.fsencode``
 ``doc_file_bytes``          uint8       bytes of its absolute path; empty when added directly)
+``doc_file_stat``           int64 N×2   that file's size and modification time (ns) when it was
+                                        read, or -1 -1 when unknown or too recent to trust;
+                                        ``update`` does not re-read a file whose size and
+                                        time are unchanged
 ==========================  ==========  =======================================================
 
 The manifest records the format version, the package version, the analyzer configuration
@@ -117,7 +121,8 @@ _ARRAYS = (
     "docid_sorted", "docid_rank",
 )
 _TEXT_ARRAYS = ("text_offsets", "text_bytes")
-_LIFECYCLE_ARRAYS = ("doc_hash", "doc_group", "doc_file_offsets", "doc_file_bytes")
+_LIFECYCLE_ARRAYS = ("doc_hash", "doc_group", "doc_file_offsets", "doc_file_bytes",
+                     "doc_file_stat")
 
 #: dtype and shape (in terms of N, V, P; None: any length) of every array
 ARRAY_SPECS: dict[str, tuple[str, tuple]] = {
@@ -132,6 +137,7 @@ ARRAY_SPECS: dict[str, tuple[str, tuple]] = {
     "text_offsets": ("int64", ("N+1",)), "text_bytes": ("uint8", (None,)),
     "doc_hash": ("uint8", ("N", 16)), "doc_group": ("int32", ("N",)),
     "doc_file_offsets": ("int64", ("N+1",)), "doc_file_bytes": ("uint8", (None,)),
+    "doc_file_stat": ("int64", ("N", 2)),
 }
 
 HASH_BYTES = 16
@@ -600,6 +606,8 @@ def complete_arrays(arrays: dict[str, np.ndarray], manifest: dict
     if "doc_file_offsets" not in arrays:
         arrays["doc_file_offsets"] = np.zeros(n + 1, dtype=np.int64)
         arrays["doc_file_bytes"] = np.zeros(0, dtype=np.uint8)
+    if "doc_file_stat" not in arrays:  # also indexes written before this array existed
+        arrays["doc_file_stat"] = np.full((n, 2), -1, dtype=np.int64)
     return arrays, manifest
 
 

@@ -37,9 +37,13 @@ resolved paths it was given; document ids are computed per group by
 :class:`~retrieval.reading.FolderReader`'s rules, so re-reading a group gives the same ids.
 A path added *inside* an indexed folder joins that folder's group (ids relative to it,
 exactly as a rebuild of the folder would give). Per document the index records the group,
-the source file and the BLAKE2b-128 hash of its text. ``update`` re-reads every group:
-documents whose hash is unchanged are not analysed again; new ones are added, changed ones
-re-indexed, and a group's documents that are no longer produced are deleted — except those
+the source file, the BLAKE2b-128 hash of its text, and the file's size and modification
+time (ns) when it was read. ``update`` re-lists every group; a file whose size and
+modification time are unchanged is not read again (the rule of git and make; a file
+modified less than :data:`RACY_NS` before reading began gets no recorded time and is
+always re-read; JSON Lines files are always re-read). Of the files read, documents whose
+hash is unchanged are not analysed again; new ones are added, changed ones re-indexed,
+and a group's documents that are no longer produced are deleted — except those
 whose file still exists but could not be read (kept, and reported). A group whose paths
 are gone is an error (restore them, or pass ``forget_missing=True`` to delete their
 documents). Documents added with :func:`add_documents` belong to no group and ``update``
@@ -86,7 +90,8 @@ from .errors import IndexFormatError, InputError
 from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, MANIFEST, Index,
                     StringTable, WriteLock, _ARRAYS, _LIFECYCLE_ARRAYS, _TEXT_ARRAYS,
                     complete_arrays, file_checksum, read_manifest, text_hash, write_generation)
-from .reading import STREAM_BYTES, FolderReader, SourceFile, StreamedText, path_docid
+from .reading import (JSONL_EXTENSIONS, STREAM_BYTES, FolderReader, SourceFile, StreamedText,
+                      path_docid)
 
 #: stored text (for snippets) of a streamed document is cut to this many bytes
 STORED_TEXT_LIMIT = 4 * 1024 * 1024
@@ -129,6 +134,7 @@ class _NewDoc:
     text: str | StreamedText
     group: int = -1
     file: bytes = b""
+    stat: tuple[int, int] = (-1, -1)
 
 
 # -- reading sources ------------------------------------------------------------------------
@@ -140,9 +146,32 @@ def _group_base(paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([str(p.parent) for p in paths]))
 
 
+#: a file modified less than this long before reading began may change again within the
+#: file system's timestamp resolution: its (size, mtime) is not trusted (git's "racy" rule)
+RACY_NS = 2_000_000_000
+_UNKNOWN_STAT = (-1, -1)
+
+
+def file_stat(path, since_ns: int) -> tuple[int, int]:
+    """``(size, mtime_ns)`` of ``path`` as recorded per document, or ``(-1, -1)`` when it
+    cannot be trusted: unreadable, or modified at most :data:`RACY_NS` before ``since_ns``
+    (the moment reading began; a file written during the read falls here too)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _UNKNOWN_STAT
+    if st.st_mtime_ns >= since_ns - RACY_NS:
+        return _UNKNOWN_STAT
+    return (int(st.st_size), int(st.st_mtime_ns))
+
+
 def _read_docs(reader: FolderReader, group: int, on_file=None):
+    since = time.time_ns()  # before any file is read
+    last: tuple[object, tuple[int, int]] = (None, _UNKNOWN_STAT)
     for doc, source in reader.documents_with_sources(on_file=on_file):
-        yield _NewDoc(doc.docid, doc.text, group, os.fsencode(source.path))
+        if last[0] is not source:
+            last = (source, file_stat(source.path, since))
+        yield _NewDoc(doc.docid, doc.text, group, os.fsencode(source.path), last[1])
 
 
 def _resolve(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -257,7 +286,12 @@ def _arrays_from_counts(entries: list[tuple[_NewDoc, dict, bytes, bytes]], store
     arrays["doc_hash"] = _hash_array([h for _, _, h, _ in entries])
     arrays["doc_group"] = np.asarray([d.group for d, _, _, _ in entries], dtype=np.int32)
     arrays["doc_file_offsets"], arrays["doc_file_bytes"] = _pack([d.file for d, _, _, _ in entries])
+    arrays["doc_file_stat"] = _stat_array([d.stat for d, _, _, _ in entries])
     return arrays
+
+
+def _stat_array(stats: Sequence[tuple[int, int]]) -> np.ndarray:
+    return np.asarray(stats, dtype=np.int64).reshape(len(stats), 2)
 
 
 def _hash_array(hashes: Sequence[bytes]) -> np.ndarray:
@@ -310,6 +344,7 @@ def _build_part(docs: Iterable[_NewDoc], analyzer: Analyzer, store_text: bool, *
     hashes: list[bytes] = []
     groups: list[int] = []
     files: list[bytes] = []
+    stats: list[tuple[int, int]] = []
     streamed: list[tuple[_NewDoc, dict, bytes, bytes]] = []
     seen: set[str] = set()
 
@@ -334,6 +369,7 @@ def _build_part(docs: Iterable[_NewDoc], analyzer: Analyzer, store_text: bool, *
             hashes.append(text_hash(doc.text))
             groups.append(doc.group)
             files.append(doc.file)
+            stats.append(doc.stat)
             yield doc.docid, doc.text
 
     builder.add_documents(pairs(), jobs=jobs)
@@ -342,6 +378,7 @@ def _build_part(docs: Iterable[_NewDoc], analyzer: Analyzer, store_text: bool, *
     arrays["doc_hash"] = _hash_array(hashes)
     arrays["doc_group"] = np.asarray(groups, dtype=np.int32)
     arrays["doc_file_offsets"], arrays["doc_file_bytes"] = _pack(files)
+    arrays["doc_file_stat"] = _stat_array(stats)
     docids = part.docids.all()
     if streamed:
         extra = _arrays_from_counts(streamed, store_text)
@@ -506,6 +543,7 @@ def merge_arrays(old: dict[str, np.ndarray], keep: np.ndarray | None,
     # -- per-document data
     arrays["doc_hash"] = per_doc("doc_hash")
     arrays["doc_group"] = per_doc("doc_group")
+    arrays["doc_file_stat"] = per_doc("doc_file_stat")
     f_off, (f_blob,) = rows_of(old, ("doc_file_bytes",), "doc_file_offsets", kept)
     nf_off = np.asarray(new["doc_file_offsets"], dtype=np.int64)
     arrays["doc_file_offsets"] = np.concatenate([f_off, f_off[-1] + nf_off[1:]])
@@ -797,6 +835,7 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
         hashes = np.asarray(index.arrays["doc_hash"])
         hash_bytes = hashes.tobytes()
         owner = np.asarray(index.arrays["doc_group"])
+        trusted = _trusted_files(index)
         seen = np.zeros(index.num_docs, dtype=bool)
         produced: dict[str, str] = {}
         changed: list[_NewDoc] = []
@@ -819,6 +858,20 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
             if _group_base(present) != base:  # keep ids stable when members vanish
                 reader.files_ = [SourceFile(s.path, path_docid(s.path.relative_to(base)))
                                  for s in reader.files_]
+            since = time.time_ns()
+            to_read = []
+            for source in reader.files_:  # unchanged size and mtime: not read again
+                i = trusted.get(os.fsencode(source.path), -1)
+                if i >= 0 and owner[i] == g and ids[i] == source.docid and not seen[i] \
+                        and file_stat(source.path, since) == trusted_stat(index, i):
+                    seen[i] = True
+                    produced[source.docid] = os.fsdecode(source.path)
+                    change.unchanged += 1
+                    if on_file is not None:
+                        on_file(source)
+                else:
+                    to_read.append(source)
+            reader.files_ = to_read
             for doc in _read_docs(reader, g, on_file):
                 where = os.fsdecode(doc.file)
                 if doc.docid in produced:
@@ -878,6 +931,30 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
         _write(path, index, arrays, manifest, change)
     change.seconds = time.perf_counter() - start
     return change
+
+
+def _trusted_files(index: Index) -> dict[bytes, int]:
+    """``{file: document number}`` for the documents ``update`` may skip without reading:
+    the only document of a file that is not JSON Lines, with a trusted recorded stat."""
+    if "doc_file_stat" not in index.arrays:
+        return {}
+    stat = np.asarray(index.arrays["doc_file_stat"])
+    off = np.asarray(index.arrays["doc_file_offsets"]).tolist()
+    blob = bytes(np.asarray(index.arrays["doc_file_bytes"]))
+    out: dict[bytes, int] = {}
+    for i in np.flatnonzero(stat[:, 0] >= 0).tolist():
+        file = blob[off[i]:off[i + 1]]
+        if not file or os.path.splitext(file)[1].lower().decode("latin-1") \
+                in JSONL_EXTENSIONS:
+            continue
+        out[file] = -1 if file in out else i  # a file read twice: do not skip it
+    return out
+
+
+def trusted_stat(index: Index, i: int) -> tuple[int, int]:
+    """The ``(size, mtime_ns)`` recorded for document number ``i``'s file."""
+    size, mtime = np.asarray(index.arrays["doc_file_stat"][i]).tolist()
+    return (size, mtime)
 
 
 def _stream_counts_hash(stream: StreamedText) -> bytes:

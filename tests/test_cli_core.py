@@ -94,7 +94,7 @@ def test_query_of_stop_words_or_unknown_terms(index_path, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["search", "{missing}", "q"], "no such index"),
     (["search", "{corpus}", "q"], "not an index"),
-    (["search", "{index}", "q", "--mu", "-1"], "mu (μ) must be in (0, inf]"),
+    (["search", "{index}", "q", "--mu", "-1"], "mu (μ) must be in (0, inf)"),
     (["search", "{index}", "q", "--mu", "abc"], "expected a number"),
     (["search", "{index}", "q", "--model", "jm", "--lam", "2"], "lam (λ) must be in (0, 1]"),
     (["search", "{index}", "q", "--delta", "0.5"], "--delta does not apply to --model dirichlet"),

@@ -77,7 +77,7 @@ def test_parse_grid():
     (["--grid", "mu=abc"], "expected a number or 'auto'"),
     (["--grid", "mu=500", "--grid", "mu=1000"], "given twice"),
     (["--grid", "mu=500,500"], "repeated"),
-    (["--grid", "mu=-5"], "mu (μ) must be in (0, inf]"),
+    (["--grid", "mu=-5"], "mu (μ) must be in (0, inf)"),
     (["--feedback", "rm3", "--grid", "fb_docs=2.5"], "whole number"),
     (["--feedback", "mixture", "--grid", "fb_alpha=1.5"], "fb_alpha"),
     (["--folds", "1"], "--folds must be at least 2"),

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,43 @@ def test_update_new_changed_removed_files(folder_index, monkeypatch):
     again = update(path)
     assert analysed == [] and not again.written and again.unchanged == 5
     assert Index.open(path).generation == generation
+
+
+def test_update_skips_files_with_unchanged_size_and_mtime(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    write_files(docs, {"a.txt": "ice glacier", "b.txt": "river sea", "sub/c.txt": "salt rock",
+                       "d.jsonl": '{"id": "j1", "text": "sea ice"}\n'})
+    past = time.time() - 100
+    for f in docs.rglob("*"):
+        os.utime(f, (past, past))
+    path = tmp_path / "x.idx"
+    build_index([docs], path, analyzer=PLAIN)
+    stats = np.asarray(Index.open(path).arrays["doc_file_stat"])
+    assert (stats[:, 0] >= 0).all()  # old enough to be trusted
+    read: list[str] = []
+    original = lifecycle.FolderReader._read
+
+    def spy(self, source, stats):
+        read.append(source.path.name)
+        return original(self, source, stats)
+
+    monkeypatch.setattr(lifecycle.FolderReader, "_read", spy)
+    (docs / "b.txt").write_text("river river delta", encoding="utf-8")
+    os.utime(docs / "b.txt", (past + 50, past + 50))
+    write_files(docs, {"new.txt": "fresh glacier"})  # new, and too recent to be trusted
+    change = update(path)
+    # JSON Lines files are always re-read (a record deleted by hand must come back)
+    assert sorted(read) == ["b.txt", "d.jsonl", "new.txt"]
+    assert (change.added, change.replaced, change.deleted, change.unchanged) == (1, 1, 0, 3)
+    assert_same_index(Index.open(path), tmp_index(docs, tmp_path / "fresh.idx"))
+    stats = np.asarray(Index.open(path).arrays["doc_file_stat"])
+    ids = Index.open(path).docids.all()
+    assert stats[ids.index("new.txt")].tolist() == [-1, -1]  # racy: re-read next time
+    b = os.stat(docs / "b.txt")
+    assert stats[ids.index("b.txt")].tolist() == [b.st_size, b.st_mtime_ns]
+    read.clear()
+    assert update(path).written is False
+    assert sorted(read) == ["d.jsonl", "new.txt"]
 
 
 def tmp_index(docs: Path, where: Path) -> Index:
