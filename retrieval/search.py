@@ -41,15 +41,26 @@ from .errors import ParameterError
 from .index import Index
 from .lookup import VocabularyLookup, gather_strings
 from .records import Query, ScoredDoc, SearchResult
-from .smoothing import Dirichlet, SmoothingModel
+from .pruning import _SATURATED, BlockMaxima, TermBounds, block_maxima, term_bounds
+from .smoothing import AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel, TwoStage
 
 UNKNOWN_TERM_RULES = ("drop", "indri")
+# smoothing models whose matched weight increases with c(w,d) (pruning's block bounds)
+_MONOTONE_MODELS = (Dirichlet, JelinekMercer, AbsoluteDiscount, TwoStage)
 CANDIDATE_RULES = ("matching", "all")
 
 # a block of queries in batch search touches at most this many postings ...
 _BATCH_POSTINGS = 4_000_000
 # ... and, when scored densely, holds at most this many (query, document) cells
 _DENSE_CELLS = 500_000
+# queries with fewer postings than this are scored exhaustively (pruning cannot pay)
+_PRUNE_MIN_POSTINGS = 2_000
+# candidates of the first posting list scored exactly up front for a good threshold
+_PROBE = 64
+# vector element operations per posting of the exhaustive path (pruning's cost model)
+_EXHAUSTIVE_OPS = 8.0
+# pruning is tried only while k ≤ N / _PRUNE_DOCS_PER_K
+_PRUNE_DOCS_PER_K = 1000
 
 
 def _dense_is_cheaper(n_queries: int, n_docs: int, n_postings: int) -> bool:
@@ -146,14 +157,20 @@ class Searcher:
     model : SmoothingModel, default ``Dirichlet(mu=1000)``
     unknown_terms : {"drop", "indri"}
     candidates : {"matching", "all"}
+    pruning : {"auto", True, False}
+        Exact dynamic pruning (:mod:`retrieval.pruning`) for ``candidates="matching"``:
+        "auto" uses it where a cost model expects a gain, True wherever it applies
+        (tests), False never. Results are identical either way.
     """
 
     def __init__(self, index: Index, model: SmoothingModel | None = None, *,
-                 unknown_terms: str = "drop", candidates: str = "matching"):
+                 unknown_terms: str = "drop", candidates: str = "matching",
+                 pruning: bool | str = "auto"):
         self.index = index
         self.model = model
         self.unknown_terms = unknown_terms
         self.candidates = candidates
+        self.pruning = pruning
         if not isinstance(index, Index):
             raise ParameterError(f"index must be a retrieval.Index, got "
                                  f"{type(index).__name__}")
@@ -163,6 +180,8 @@ class Searcher:
         if unknown_terms not in UNKNOWN_TERM_RULES:
             raise ParameterError(f"unknown_terms must be one of "
                                  f"{', '.join(UNKNOWN_TERM_RULES)}, got {unknown_terms!r}")
+        if pruning not in ("auto", True, False):
+            raise ParameterError(f"pruning must be 'auto', True or False, got {pruning!r}")
         if candidates not in CANDIDATE_RULES:
             raise ParameterError(f"candidates must be one of {', '.join(CANDIDATE_RULES)}, "
                                  f"got {candidates!r}")
@@ -178,6 +197,9 @@ class Searcher:
         self._post_counts = np.asarray(arrays["postings_counts"])
         self.log_alpha_ = self.model_.log_alpha(self._doc_len, self._doc_unique)
         self._lookup = VocabularyLookup(index)
+        self._bounds: TermBounds | None = None
+        self._gains: np.ndarray | None = None
+        self._blocks: BlockMaxima | None = None
 
     # -- query models -----------------------------------------------------------------
     def query_model(self, query: str | QueryModel) -> QueryModel:
@@ -267,8 +289,24 @@ class Searcher:
         ptr = self._post_ptr
         sizes = {j: int((ptr[preps[j].term_ids + 1] - ptr[preps[j].term_ids]).sum())
                  for j in active}
-        dense_rows = max(1, _DENSE_CELLS // max(n_docs, 1))
         out_q, out_d, out_s = [], [], []
+        if self.pruning and self.candidates == "matching":
+            rest = []
+            for j in active:
+                got = None
+                if self._prune_pays(preps[j], sizes[j], k, n_docs):
+                    got = self._pruned(preps[j], k)
+                if got is None:
+                    rest.append(j)
+                else:
+                    out_q.append(np.full(len(got[0]), j, dtype=np.int64))
+                    out_d.append(got[0])
+                    out_s.append(got[1])
+            pruned = len(out_q) > 0
+            active = rest
+        else:
+            pruned = False
+        dense_rows = max(1, _DENSE_CELLS // max(n_docs, 1))
         start = 0
         while start < len(active):
             stop, budget = start, 0
@@ -287,7 +325,11 @@ class Searcher:
         if not out_q:
             empty = np.zeros(0, dtype=np.int64)
             return BatchResult(empty, empty.copy(), np.zeros(0, dtype=np.float64))
-        return BatchResult(np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s))
+        q, d, sc = np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s)
+        if pruned:
+            order = np.argsort(q, kind="stable")
+            q, d, sc = q[order], d[order], sc[order]
+        return BatchResult(q, d, sc)
 
     def _parallel(self, queries, k: int, jobs: int) -> BatchResult:
         global _FORKED_SEARCHER
@@ -303,6 +345,250 @@ class Searcher:
             np.concatenate([r.query_index + a for r, a in zip(results, bounds)]),
             np.concatenate([r.doc_numbers for r in results]),
             np.concatenate([r.scores for r in results]))
+
+    # -- exact dynamic pruning (see retrieval.pruning) ----------------------------------
+    def _term_gains(self) -> tuple[np.ndarray, float]:
+        """g_t = max(T_t − A, 0) per term and A (computed once, cached on disk)."""
+        if self._gains is None:
+            self._bounds = term_bounds(
+                self.index, self.model_, post_ptr=self._post_ptr, post_docs=self._post_docs,
+                post_counts=self._post_counts, doc_len=self._doc_len,
+                doc_unique=self._doc_unique, log_alpha=self.log_alpha_)
+            self._gains = self._bounds.gains()
+            self._blocks = block_maxima(self.index, post_ptr=self._post_ptr,
+                                        post_docs=self._post_docs,
+                                        post_counts=self._post_counts)
+        return self._gains, self._bounds.alpha_max
+
+    def _score_docs(self, prep: _Prepared, starts: np.ndarray, ends: np.ndarray,
+                    docs: np.ndarray, own: int = -1) -> np.ndarray:
+        """Exact scores of ``docs`` (ascending, unique, postings dtype).
+
+        Each term's postings are found by ``searchsorted`` in its ascending posting list
+        (term ``own``'s list *is* ``docs``). Contributions are added term by term in the
+        query-model order, exactly as the exhaustive ``bincount`` adds them, so the
+        scores are bit-identical to the exhaustive path's.
+        """
+        model = self.model_
+        uses = model.uses
+        p_c = self.index.p_collection
+        acc = np.zeros(len(docs))
+        for i, (tid, qw) in enumerate(zip(prep.term_ids.tolist(), prep.weights.tolist())):
+            s, e = int(starts[i]), int(ends[i])
+            if i == own:
+                hit = None
+                where = slice(s, e)
+                dh = docs
+            else:
+                plist = self._post_docs[s:e]
+                pos = np.searchsorted(plist, docs)
+                np.minimum(pos, e - s - 1, out=pos)
+                hit = plist[pos] == docs
+                if not hit.any():
+                    continue
+                where = pos[hit] + s
+                dh = docs[hit]
+            mw = model.matched_weight(self._post_counts[where],
+                                      self._doc_len[dh] if "doc_len" in uses else None,
+                                      self._doc_unique[dh] if "doc_unique" in uses else None,
+                                      p_c[tid])
+            if hit is None:
+                acc += qw * mw
+            else:
+                acc[hit] += qw * mw
+        return acc + prep.mass * self.log_alpha_[docs] + prep.constant
+
+    def _term_weights(self, prep: _Prepared, i: int, docs: np.ndarray,
+                      where) -> np.ndarray:
+        """q_w · m_w(d) of query term ``i`` for its postings ``where`` (docs ``docs``)."""
+        model = self.model_
+        uses = model.uses
+        tid = int(prep.term_ids[i])
+        mw = model.matched_weight(self._post_counts[where],
+                                  self._doc_len[docs] if "doc_len" in uses else None,
+                                  self._doc_unique[docs] if "doc_unique" in uses else None,
+                                  self.index.p_collection[tid])
+        return float(prep.weights[i]) * mw
+
+    def _pruned(self, prep: _Prepared, k: int):
+        """Top ``k`` of one query by MaxScore pruning: (docs, scores), ranked.
+
+        Query terms are taken by gain q_w·g_w descending (rare terms first), t_0 … t_{m−1};
+        G_j, the documents whose first query term in that order is t_j, contain only
+        t_j … t_{m−1}, so every score in G_j is ≤ K + M·A + Σ_{i≥j} q_{t_i} g_{t_i}
+        (see :mod:`retrieval.pruning`). A threshold θ ≤ the true k-th best score is kept
+        from lower bounds: matched weights are ≥ 0, so a document scores at least
+        LB(d) = K + M·log α_d + Σ (weights of its terms looked up so far), and the k-th
+        largest LB over distinct documents is such a θ. For j = 0, 1, …:
+
+        1. stop when K + M·A + Σ_{i≥j} q g < θ − ε: no later group can reach the top k;
+        2. G_j's candidates are t_j's postings, with LB(d) = q m_{t_j}(d) + M log α_d + K
+           and UB(d) = LB(d) + Σ_{i>j} q_{t_i}·min(M_{t_i}, T_{t_i} − log α_d), where
+           M_w is w's largest matched weight (m_w(d) ≤ M_w and m_w(d) + log α_d ≤ T_w);
+           candidates with UB < θ − ε are dropped;
+        3. the survivors found in an earlier term's postings (they belong to an earlier
+           group) are dropped; the later terms are looked up one at a time
+           (``searchsorted`` in their ascending posting lists), each step tightening LB,
+           UB and θ and dropping candidates with UB < θ − ε;
+        4. the survivors are scored exactly (:meth:`_score_docs`).
+
+        Finally all groups' survivors are ranked like the exhaustive path. ε = 1e-9·(1 +
+        |θ|) absorbs rounding, so a document tied with the k-th best is never dropped.
+        """
+        gains_all, alpha_max = self._term_gains()
+        bounds = self._bounds
+        blocks = self._blocks
+        model = self.model_
+        uses = model.uses
+        ids = prep.term_ids
+        ptr = self._post_ptr
+        starts, ends = ptr[ids], ptr[ids + 1]
+        weights = prep.weights
+        gains = weights * gains_all[ids]
+        order = np.argsort(-gains, kind="stable").tolist()
+        suffix = np.cumsum(gains[order][::-1])[::-1].tolist()
+        m_max = bounds.matched[ids].tolist()
+        qw = weights.tolist()
+        tids = ids.tolist()
+        p_c = self.index.p_collection
+        la = self.log_alpha_
+        mass, const = prep.mass, prep.constant
+        base = const + mass * alpha_max
+        pool = np.zeros(0)          # the best ≤ k lower bounds of finished groups
+        theta = -math.inf
+        out_docs, out_scores = [], []
+        lists = [self._post_docs[int(starts[i]):int(ends[i])] for i in range(len(ids))]
+
+        def eps(t):
+            return 1e-9 * (1.0 + abs(t))
+
+        def raise_theta(theta, lb):
+            n = len(pool) + len(lb)
+            if n < k:
+                return theta
+            vals = np.concatenate((pool, lb)) if len(pool) else lb
+            return max(theta, float(np.partition(vals, n - k)[n - k]))
+
+        def caps(later, cand):
+            """q_i × a bound of m_i(d) for each later term i and candidate d."""
+            out = np.empty((len(later), len(cand)))
+            for r, i in enumerate(later):
+                cm = blocks.block_max(tids[i], cand)
+                if cm is None:
+                    out[r] = m_max[i]
+                elif not uses:
+                    # the weight depends on the count only: a table over the 256 values
+                    c = np.arange(_SATURATED + 1, dtype=np.float64)
+                    table = np.minimum(model.matched_weight(np.maximum(c, 1), None, None,
+                                                            p_c[tids[i]]), m_max[i])
+                    table[0] = 0.0
+                    table[_SATURATED] = m_max[i]
+                    out[r] = table[cm]
+                else:
+                    mw = model.matched_weight(
+                        np.maximum(cm, 1), self._doc_len[cand] if "doc_len" in uses else None,
+                        self._doc_unique[cand] if "doc_unique" in uses else None,
+                        p_c[tids[i]])
+                    np.minimum(mw, m_max[i], out=out[r])
+                    out[r][cm == 0] = 0.0
+                    out[r][cm == _SATURATED] = m_max[i]
+                out[r] *= qw[i]
+            return out
+
+        # cost model, in "vector element operations": the exhaustive path does about
+        # _EXHAUSTIVE_OPS per posting plus a pass over the documents; pruning gives up
+        # (returns None) before a group would take its own work past that
+        budget = _EXHAUSTIVE_OPS * float((ends - starts).sum()) + 0.25 * len(la)
+        work = 0.0
+        for j, t in enumerate(order):
+            if base + suffix[j] < theta - eps(theta):
+                break
+            s, e = int(starts[t]), int(ends[t])
+            work += (e - s) * (4.0 + 2.0 * (len(order) - j - 1))
+            if work > budget and self.pruning is not True:
+                return None
+            cand = lists[t]
+            lb = self._term_weights(prep, t, cand, slice(s, e))
+            lb += mass * la[cand]
+            lb += const
+            later = order[j + 1:]
+            cap = caps(later, cand)
+            rest = cap.sum(axis=0)
+            if j == 0:
+                theta = raise_theta(theta, lb)
+                n = len(cand)
+                n_probe = min(n, max(2 * k, _PROBE))
+                if later and n > n_probe:
+                    # probe: score the candidates with the best upper bounds exactly, for a
+                    # θ close to the final one before anything else is looked up
+                    top = np.sort(np.argpartition(lb + rest, n - n_probe)[n - n_probe:])
+                    probe = np.ascontiguousarray(cand[top])
+                    exact = self._score_docs(prep, starts, ends, probe)
+                    out_docs.append(probe)
+                    out_scores.append(exact)
+                    pool = np.partition(exact, n_probe - k)[n_probe - k:]
+                    theta = max(theta, float(pool[0]))
+                    keep = np.ones(n, dtype=bool)
+                    keep[top] = False
+                    cand, lb, rest, cap = cand[keep], lb[keep], rest[keep], cap[:, keep]
+            if theta > -math.inf:
+                keep = lb + rest >= theta - eps(theta)
+                cand, lb, rest, cap = cand[keep], lb[keep], rest[keep], cap[:, keep]
+            for i in order[:j]:
+                if not len(cand):
+                    break
+                plist = lists[i]
+                pos = np.searchsorted(plist, cand)
+                np.minimum(pos, len(plist) - 1, out=pos)
+                new = plist[pos] != cand
+                if not new.all():
+                    cand, lb, rest, cap = cand[new], lb[new], rest[new], cap[:, new]
+            if j > 0:
+                theta = raise_theta(theta, lb)
+            for r, i in enumerate(later):
+                if not len(cand):
+                    break
+                rest -= cap[r]
+                work += 6.0 * len(cand)
+                plist = lists[i]
+                pos = np.searchsorted(plist, cand)
+                np.minimum(pos, len(plist) - 1, out=pos)
+                hit = plist[pos] == cand
+                if hit.any():
+                    lb[hit] += self._term_weights(prep, i, cand[hit], pos[hit] + int(starts[i]))
+                theta = raise_theta(theta, lb)
+                keep = lb + rest >= theta - eps(theta)
+                if not keep.all():
+                    cand, lb, rest, cap = cand[keep], lb[keep], rest[keep], cap[:, keep]
+            if len(cand):
+                out_docs.append(cand)
+                out_scores.append(self._score_docs(prep, starts, ends,
+                                                   np.ascontiguousarray(cand)))
+                vals = np.concatenate((pool, lb))
+                pool = vals if len(vals) <= k else np.partition(vals, len(vals) - k)[-k:]
+        docs = np.concatenate(out_docs).astype(np.int64)
+        scores = np.concatenate(out_scores)
+        n = len(docs)
+        if n > k:
+            kth = np.partition(scores, n - k)[n - k]
+            top = scores >= kth
+            docs, scores = docs[top], scores[top]
+        order = _rank_order(scores, self._tie, docs, k)
+        return docs[order], scores[order]
+
+    def _prune_pays(self, prep: _Prepared, postings: int, k: int, n_docs: int) -> bool:
+        """Cost model: try pruning when the query has several terms, many postings, and
+        k is small next to the collection (measured: at k ≳ N/1000 the threshold stays
+        too low for pruning to pay)."""
+        if len(prep.term_ids) < 2 or not self._prunable():
+            return False
+        if self.pruning is True:
+            return True
+        return postings >= _PRUNE_MIN_POSTINGS and k * _PRUNE_DOCS_PER_K <= n_docs
+
+    def _prunable(self) -> bool:
+        """Pruning needs matched weights that grow with c(w,d) (all built-in models)."""
+        return type(self.model_) in _MONOTONE_MODELS
 
     def _has_candidates(self, prep: _Prepared) -> bool:
         if len(prep.term_ids):
