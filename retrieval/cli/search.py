@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
+
+import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..estimation import cached_mu_estimate
@@ -208,15 +211,12 @@ def _main(args) -> int:
         models = [searcher.query_model(q.text) for q in queries]
     else:
         models = feedback.expand(searcher, [q.text for q in queries])
+    if args.format == "trec":
+        _write_trec(searcher, queries, searcher.batch_search_arrays(
+            models, k=args.k, jobs=args.jobs), args.tag)
+        return 0
     results = searcher.batch_search(models, k=args.k, jobs=args.jobs)
 
-    if args.format == "trec":
-        _check_trec_ids(queries, results, args.tag)
-        for q, res in zip(queries, results):
-            for r in res:
-                print(f"{q.qid} Q0 {r.docid} {r.rank} {r.score!r} {args.tag}")
-        _warn_empty(searcher, queries, results)
-        return 0
     if args.format == "json":
         payload = []
         for q, qm, res in zip(queries, models, results):
@@ -270,18 +270,37 @@ def printable(text: str) -> str:
                    c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _check_trec_ids(queries, results, tag: str) -> None:
-    """Refuse (before printing anything) ids that would break a run file's columns."""
+_SPACE = re.compile(r"\s")
+
+
+def _write_trec(searcher: Searcher, queries: list[Query], res, tag: str) -> None:
+    """Print a TREC run ``qid Q0 docid rank score tag`` (scores as ``repr``: the shortest
+    text that reads back to the same float64). Ids that would break the columns are
+    refused before anything is printed (each distinct document checked once)."""
     for what, value in [("run tag (--tag)", tag)] + [("query id", q.qid) for q in queries]:
-        if not value or any(c.isspace() for c in value):
-            raise InputError(f"{what} '{printable(value)}' cannot be written in TREC format (it must "
-                             f"be one word without white space); use --format json")
-    for q, res in zip(queries, results):
-        for r in res:
-            if any(c.isspace() for c in r.docid):
-                raise InputError(f"document id '{printable(r.docid)}' contains white space and cannot "
-                                 f"be written in TREC format; use --format json (or "
-                                 f"rename the file and index again)")
+        if not value or _SPACE.search(value):
+            raise InputError(f"{what} '{printable(value)}' cannot be written in TREC format "
+                             f"(it must be one word without white space); use --format json")
+    distinct, inverse = np.unique(res.doc_numbers, return_inverse=True)
+    names = searcher.index.docids
+    distinct_ids = [names[int(d)] for d in distinct]
+    for docid in distinct_ids:
+        if _SPACE.search(docid):
+            raise InputError(f"document id '{printable(docid)}' contains white space and "
+                             f"cannot be written in TREC format; use --format json (or "
+                             f"rename the file and index again)")
+    ids = [distinct_ids[i] for i in inverse.tolist()]
+    scores = res.scores.tolist()
+    bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1)).tolist()
+    out = sys.stdout
+    for j, q in enumerate(queries):
+        s, e = bounds[j], bounds[j + 1]
+        if s == e:
+            print(f"{q.qid}: {_empty_message(searcher, q.text)}", file=sys.stderr)
+            continue
+        head = f"{q.qid} Q0 "
+        out.write("".join([f"{head}{ids[i]} {i - s + 1} {scores[i]!r} {tag}\n"
+                           for i in range(s, e)]))
 
 
 def _print_query_model(qm, feedback) -> None:
@@ -321,12 +340,6 @@ def _empty_message(searcher: Searcher, text: str) -> str:
         return (f"no results: none of the query terms occur in the index "
                 f"({', '.join(missing)})")
     return "no results"
-
-
-def _warn_empty(searcher, queries, results) -> None:
-    for q, res in zip(queries, results):
-        if not res:
-            print(f"{q.qid}: {_empty_message(searcher, q.text)}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
