@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -62,9 +63,16 @@ _PRUNE_MIN_DOCS = 100_000
 # candidates of the first posting list scored exactly up front for a good threshold
 _PROBE = 64
 # vector element operations per posting of the exhaustive path (pruning's cost model)
-_EXHAUSTIVE_OPS = 8.0
+_EXHAUSTIVE_OPS = 5.5
 # pruning is tried only while k ≤ N / _PRUNE_DOCS_PER_K
-_PRUNE_DOCS_PER_K = 1000
+_PRUNE_DOCS_PER_K = 2000
+# collections of at least this many documents are scored one query at a time (through a
+# persistent document accumulator, or an N-sized bincount and candidate mark, whichever
+# is cheaper for the query's postings); smaller ones in dense or sparse blocks of queries
+_ACC_MIN_DOCS = 100_000
+# count-only matched weights (Dirichlet) are looked up in a per-term table over the counts
+# when the largest count in the index is at most this
+_TABLE_MAX_COUNT = 4096
 
 
 def _dense_is_cheaper(n_queries: int, n_docs: int, n_postings: int) -> bool:
@@ -204,6 +212,8 @@ class Searcher:
         self._bounds: TermBounds | None = None
         self._gains: np.ndarray | None = None
         self._blocks: BlockMaxima | None = None
+        self._max_count: int | None = None
+        self._local = threading.local()     # per-thread accumulator (see _accumulated)
 
     # -- query models -----------------------------------------------------------------
     def query_model(self, query: str | QueryModel) -> QueryModel:
@@ -243,24 +253,44 @@ class Searcher:
         return _Prepared(ids_arr, w_arr, mass, constant, tuple(unknown))
 
     # -- scoring ----------------------------------------------------------------------
+    def _weights(self, tid: int, qw: float, where, docs) -> np.ndarray:
+        """qw · m_w(d) of term ``tid`` for its postings ``where`` (documents ``docs``).
+
+        For a model whose matched weight depends on the count only (Dirichlet) the values
+        are read from a table qw·m_w(c) over c = 0 … max count, computed by the same
+        vector expression, so they are bit-identical to computing them per posting (short
+        lists, where the table would cost more than it saves, are computed directly).
+        """
+        model = self.model_
+        uses = model.uses
+        counts = self._post_counts[where]
+        if not uses and self._table_ok() and len(counts) > 4 * self._max_count + 64:
+            c = np.arange(self._max_count + 1, dtype=np.float64)
+            table = qw * model.matched_weight(c, None, None, self.index.p_collection[tid])
+            return table.take(counts)
+        mw = model.matched_weight(counts,
+                                  self._doc_len[docs] if "doc_len" in uses else None,
+                                  self._doc_unique[docs] if "doc_unique" in uses else None,
+                                  self.index.p_collection[tid])
+        return qw * mw
+
+    def _table_ok(self) -> bool:
+        if self._max_count is None:
+            pc = self._post_counts
+            self._max_count = int(pc.max()) if len(pc) else 0
+            if len(pc) and int(pc.min()) < 0:
+                self._max_count = _TABLE_MAX_COUNT + 1
+        return self._max_count <= _TABLE_MAX_COUNT
+
     def _gather(self, prep: _Prepared):
         """Postings of the query's terms: (docs, per-posting weighted matched score)."""
         ptr = self._post_ptr
         docs_parts, w_parts = [], []
-        p_c = self.index.p_collection
-        model = self.model_
-        uses = model.uses
-        doc_len = self._doc_len if "doc_len" in uses else None
-        doc_unique = self._doc_unique if "doc_unique" in uses else None
         for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
             s, e = int(ptr[tid]), int(ptr[tid + 1])
             docs = self._post_docs[s:e].astype(np.int64)
-            mw = model.matched_weight(self._post_counts[s:e],
-                                      None if doc_len is None else doc_len[docs],
-                                      None if doc_unique is None else doc_unique[docs],
-                                      p_c[tid])
             docs_parts.append(docs)
-            w_parts.append(qw * mw)
+            w_parts.append(self._weights(tid, qw, slice(s, e), docs))
         if not docs_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         return np.concatenate(docs_parts), np.concatenate(w_parts)
@@ -310,6 +340,17 @@ class Searcher:
             active = rest
         else:
             pruned = False
+        if self.candidates == "matching" and n_docs >= _ACC_MIN_DOCS:
+            for j in active:
+                # measured (1M documents): the accumulator is cheaper for sparse and for
+                # very dense queries, the sorted candidates of the mark in between
+                frac = sizes[j] / n_docs
+                one = self._accumulated if frac < 0.17 or frac > 0.5 else self._dense_one
+                d, sc = one(preps[j], k)
+                out_q.append(np.full(len(d), j, dtype=np.int64))
+                out_d.append(d)
+                out_s.append(sc)
+            active = []
         dense_rows = max(1, _DENSE_CELLS // max(n_docs, 1))
         start = 0
         while start < len(active):
@@ -373,9 +414,6 @@ class Searcher:
         query-model order, exactly as the exhaustive ``bincount`` adds them, so the
         scores are bit-identical to the exhaustive path's.
         """
-        model = self.model_
-        uses = model.uses
-        p_c = self.index.p_collection
         acc = np.zeros(len(docs))
         for i, (tid, qw) in enumerate(zip(prep.term_ids.tolist(), prep.weights.tolist())):
             s, e = int(starts[i]), int(ends[i])
@@ -392,27 +430,17 @@ class Searcher:
                     continue
                 where = pos[hit] + s
                 dh = docs[hit]
-            mw = model.matched_weight(self._post_counts[where],
-                                      self._doc_len[dh] if "doc_len" in uses else None,
-                                      self._doc_unique[dh] if "doc_unique" in uses else None,
-                                      p_c[tid])
+            w = self._weights(tid, qw, where, dh)
             if hit is None:
-                acc += qw * mw
+                acc += w
             else:
-                acc[hit] += qw * mw
+                acc[hit] += w
         return acc + prep.mass * self.log_alpha_[docs] + prep.constant
 
     def _term_weights(self, prep: _Prepared, i: int, docs: np.ndarray,
                       where) -> np.ndarray:
         """q_w · m_w(d) of query term ``i`` for its postings ``where`` (docs ``docs``)."""
-        model = self.model_
-        uses = model.uses
-        tid = int(prep.term_ids[i])
-        mw = model.matched_weight(self._post_counts[where],
-                                  self._doc_len[docs] if "doc_len" in uses else None,
-                                  self._doc_unique[docs] if "doc_unique" in uses else None,
-                                  self.index.p_collection[tid])
-        return float(prep.weights[i]) * mw
+        return self._weights(int(prep.term_ids[i]), float(prep.weights[i]), where, docs)
 
     def _pruned(self, prep: _Prepared, k: int):
         """Top ``k`` of one query by MaxScore pruning: (docs, scores), ranked.
@@ -582,7 +610,7 @@ class Searcher:
 
     def _prune_pays(self, prep: _Prepared, postings: int, k: int, n_docs: int) -> bool:
         """Cost model: try pruning when the query has several terms, many postings, and
-        k is small next to the collection (measured: at k ≳ N/1000 the threshold stays
+        k is small next to the collection (measured: at k ≳ N/2000 the threshold stays
         too low for pruning to pay)."""
         if len(prep.term_ids) < 2 or not self._prunable():
             return False
@@ -599,6 +627,83 @@ class Searcher:
         if len(prep.term_ids):
             return True
         return self.candidates == "all" and bool(prep.unknown)
+
+    def _accumulated(self, prep: _Prepared, k: int):
+        """Top ``k`` of one query through a persistent document accumulator: (docs,
+        scores), ranked.
+
+        Within one term's postings every document occurs once, so ``np.add.at`` of the
+        term's weights into a zeroed float64 array of N entries adds, per document, the
+        same values in the same order (query-model term order, starting from 0.0) as the
+        ``bincount`` of the block paths: the scores are bit-identical. Nothing of size N
+        is touched afterwards: the scores are gathered at the concatenated postings P
+        (a document of m query terms occurs m times there, with one score), the touched
+        entries are reset to zero, and since the top k documents occupy at most k·m of
+        those P positions, the (k·m)-th largest of the P values is ≤ the k-th best score:
+        only the positions at or above it (ties included) are deduplicated and ranked.
+        """
+        local = self._local
+        acc = getattr(local, "acc", None)
+        n_docs = self.index.num_docs
+        if acc is None or len(acc) != n_docs:
+            acc = local.acc = np.zeros(n_docs, dtype=np.float64)
+        ptr = self._post_ptr
+        parts = []
+        try:
+            for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
+                s, e = int(ptr[tid]), int(ptr[tid + 1])
+                docs = self._post_docs[s:e]
+                np.add.at(acc, docs, self._weights(tid, qw, slice(s, e), docs))
+                parts.append(docs)
+            docs = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            scores = acc[docs]
+        finally:
+            for d in parts:
+                acc[d] = 0.0
+        scores += prep.mass * self.log_alpha_[docs]
+        scores += prep.constant
+        n, cap = len(docs), k * len(parts)
+        if n > cap:
+            kth = np.partition(scores, n - cap)[n - cap]
+            sel = np.flatnonzero(scores >= kth)
+            docs, scores = docs[sel], scores[sel]
+        docs, first = np.unique(docs, return_index=True)
+        scores = scores[first]
+        n = len(docs)
+        if n > k:
+            kth = np.partition(scores, n - k)[n - k]
+            top = scores >= kth  # every tie at the boundary stays in
+            docs, scores = docs[top], scores[top]
+        order = _rank_order(scores, self._tie, docs, k)
+        return docs[order].astype(np.int64), scores[order]
+
+    def _dense_one(self, prep: _Prepared, k: int):
+        """Top ``k`` of one query through an N-sized ``bincount`` and candidate mark."""
+        n_docs = self.index.num_docs
+        ptr = self._post_ptr
+        parts, w_parts = [], []
+        for tid, qw in zip(prep.term_ids.tolist(), prep.weights.tolist()):
+            s, e = int(ptr[tid]), int(ptr[tid + 1])
+            docs = self._post_docs[s:e]
+            parts.append(docs)
+            w_parts.append(self._weights(tid, qw, slice(s, e), docs))
+        if len(parts) > 1:
+            docs, w = np.concatenate(parts), np.concatenate(w_parts)
+        else:
+            docs, w = parts[0], w_parts[0]
+        mark = np.zeros(n_docs, dtype=bool)
+        mark[docs] = True
+        cand = np.flatnonzero(mark)
+        scores = np.bincount(docs, weights=w, minlength=n_docs)[cand]
+        scores += prep.mass * self.log_alpha_[cand]
+        scores += prep.constant
+        n = len(cand)
+        if n > k:
+            kth = np.partition(scores, n - k)[n - k]
+            top = scores >= kth  # every tie at the boundary stays in
+            cand, scores = cand[top], scores[top]
+        order = _rank_order(scores, self._tie, cand, k)
+        return cand[order], scores[order]
 
     def _block_keys(self, preps: list[_Prepared], n_docs: int):
         keys_parts, w_parts = [], []

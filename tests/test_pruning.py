@@ -169,3 +169,70 @@ def test_pruning_parameter_is_checked():
     index, _, _ = random_corpus(1, n_docs=20)
     with pytest.raises(Exception):
         Searcher(index, pruning="sometimes")
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("path", ["accumulated", "dense_one", "mixed"])
+def test_one_query_paths_equal_the_block_paths_bit_for_bit(seed, model, path, monkeypatch):
+    """The per-query paths of large collections (persistent accumulator with the k·m
+    cut over the postings; N-sized bincount with candidate mark) rank and score exactly
+    like the dense/sparse block paths: same documents, same order, same float64 bits."""
+    from retrieval import search as search_mod
+    index, words, rng = random_corpus(seed)
+    queries = random_queries(words, rng)
+    for unknown in ("drop", "indri"):
+        ref_s = Searcher(index, model, pruning=False, unknown_terms=unknown)
+        refs = {k: ref_s.batch_search_arrays(queries, k) for k in KS}
+        monkeypatch.setattr(search_mod, "_ACC_MIN_DOCS", 0)
+        if path != "mixed":
+            name = "_" + path
+            monkeypatch.setattr(Searcher, "_accumulated" if path == "dense_one"
+                                else "_dense_one", getattr(Searcher, name))
+        for table_max in (search_mod._TABLE_MAX_COUNT, 0):    # 0: no weight table
+            monkeypatch.setattr(search_mod, "_TABLE_MAX_COUNT", table_max)
+            for pr in (False, True):
+                s = Searcher(index, model, pruning=pr, unknown_terms=unknown)
+                for k in KS:
+                    got = s.batch_search_arrays(queries, k)
+                    ref = refs[k]
+                    np.testing.assert_array_equal(got.query_index, ref.query_index)
+                    np.testing.assert_array_equal(got.doc_numbers, ref.doc_numbers)
+                    if pr:
+                        np.testing.assert_allclose(got.scores, ref.scores, rtol=0, atol=1e-9)
+                    else:
+                        np.testing.assert_array_equal(got.scores, ref.scores)
+        monkeypatch.undo()
+
+
+def test_accumulator_is_clean_after_every_query(monkeypatch):
+    from retrieval import search as search_mod
+    index, words, rng = random_corpus(4)
+    monkeypatch.setattr(search_mod, "_ACC_MIN_DOCS", 0)
+    s = Searcher(index, Dirichlet(mu=100), pruning=False)
+    for q in random_queries(words, rng, n=10):
+        s._accumulated(s._prepare(q), 3) if len(s._prepare(q).term_ids) else None
+        assert not s._local.acc.any()
+
+
+def test_ties_at_the_cut_one_query_paths(monkeypatch):
+    from retrieval import search as search_mod
+    docs = [(f"id{i:03d}", "a b b c") for i in range(30)] + \
+        [(f"x{i:03d}", "a " + "z " * (i % 5 + 1)) for i in range(40)] + \
+        [(f"y{i:03d}", "b c " + "q " * i) for i in range(40)]
+    rng = np.random.default_rng(5)
+    docs = [docs[i] for i in rng.permutation(len(docs))]
+    index = Index.build(docs, analyzer=PLAIN)
+    for model in MODELS:
+        for k in (1, 5, 29, 30, 31, 1000):
+            qs = ["a b c", "b c", "a", "c q z"]
+            a = Searcher(index, model, pruning=False).batch_search_arrays(qs, k)
+            for one in ("_accumulated", "_dense_one"):
+                with monkeypatch.context() as m:
+                    m.setattr(search_mod, "_ACC_MIN_DOCS", 0)
+                    m.setattr(Searcher, "_accumulated", getattr(Searcher, one))
+                    m.setattr(Searcher, "_dense_one", getattr(Searcher, one))
+                    b = Searcher(index, model, pruning=False).batch_search_arrays(qs, k)
+                np.testing.assert_array_equal(b.query_index, a.query_index)
+                np.testing.assert_array_equal(b.doc_numbers, a.doc_numbers)
+                np.testing.assert_array_equal(b.scores, a.scores)
