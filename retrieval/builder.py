@@ -12,6 +12,7 @@ import time
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,7 +51,7 @@ class IndexBuilder:
     def __init__(self, analyzer: Analyzer | None = None, store_text: bool = True):
         self.analyzer = analyzer if analyzer is not None else Analyzer()
         self.store_text = store_text
-        self._token_ids: dict[str, int] = {}     # raw token -> term id (-1: stop word)
+        self._token_ids: dict[str | bytes, int] = {}  # raw token -> term id (-1: stop)
         self._term_ids: dict[str, int] = {}      # term -> term id (first-seen order)
         self._doc_terms = array("i")
         self._doc_counts = array("i")
@@ -67,7 +68,7 @@ class IndexBuilder:
     def add(self, docid: str, text: str) -> None:
         self._register(docid, text)
         self._docids.append(docid)
-        token_counts = Counter(tokenize(text))
+        token_counts = Counter(_ascii_tokens(text) if text.isascii() else tokenize(text))
         tokens = list(token_counts)
         tids = list(map(self._token_ids.get, tokens))
         if None in tids:  # tokens never seen before: analyse each once
@@ -82,8 +83,48 @@ class IndexBuilder:
             self._text.append(raw)
             self._text_len.append(len(raw))
 
-    def _new_token(self, token: str) -> int:
-        term = self.analyzer.term(token)
+    def _add_chunk(self, chunk: list[tuple[str, str]]) -> None:
+        """:meth:`add` for many documents at once, with one vectorised count.
+
+        An ASCII text is tokenised as bytes (one ``bytes.translate`` that lowercases and
+        blanks everything but letters and digits, then ``split``: the same tokens as
+        :func:`~retrieval.analysis.tokenize`, since NFC leaves ASCII unchanged); the memo
+        keeps such tokens as ``bytes`` keys beside the ``str`` ones. The chunk's tokens are
+        mapped to term ids in one pass (new distinct tokens are analysed first, once each),
+        then the (document, term) pairs are counted with one
+        ``numpy.unique`` instead of a ``Counter`` per document. Stop words are dropped
+        here. The index is identical to adding the documents one by one.
+        """
+        for docid, text in chunk:
+            self._register(docid, text)
+        token_lists = [_ascii_tokens(text) if text.isascii() else tokenize(text)
+                       for _, text in chunk]
+        tokens = list(chain.from_iterable(token_lists))
+        known = self._token_ids
+        for token in set(tokens).difference(known):
+            self._new_token(token)
+        tids = np.fromiter(map(known.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(chunk))
+        del tokens, token_lists
+        doc = np.repeat(np.arange(len(chunk), dtype=np.int64), lengths)
+        keys, counts = np.unique((doc << 32) | (tids + 1), return_counts=True)
+        terms = (keys & 0xFFFFFFFF) - 1
+        kept = terms >= 0  # stop words have id -1
+        terms, counts, rows = terms[kept], counts[kept], keys[kept] >> 32
+        self._doc_terms.frombytes(terms.astype(np.int32).tobytes())
+        self._doc_counts.frombytes(counts.astype(np.int32).tobytes())
+        self._doc_nnz.frombytes(np.bincount(rows, minlength=len(chunk)).astype(np.int64)
+                                .tobytes())
+        for docid, text in chunk:
+            self._docids.append(docid)
+            if self.store_text:
+                raw = text.encode("utf-8", errors="surrogatepass")
+                self._text.append(raw)
+                self._text_len.append(len(raw))
+
+    def _new_token(self, token: str | bytes) -> int:
+        """Analyse a token never seen before (bytes: an ASCII token) and memoise its id."""
+        term = self.analyzer.term(token.decode("ascii") if isinstance(token, bytes) else token)
         if term is None:
             tid = -1
         else:
@@ -109,10 +150,10 @@ class IndexBuilder:
             raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
         pairs = (self._pair(item) for item in documents)
         if jobs == 1 or "fork" not in mp.get_all_start_methods():
-            for docid, text in pairs:
-                self.add(docid, text)
+            for chunk in _chunks(pairs, _CHUNK_DOCS):
+                self._add_chunk(chunk)
                 if on_document is not None:
-                    on_document(1)
+                    on_document(len(chunk))
             return
         ctx = mp.get_context("fork")
         window: deque = deque()
@@ -254,6 +295,15 @@ class IndexBuilder:
 
 
 _CHUNK_DOCS = 2000
+#: bytes.translate table: ASCII letters lowercased, digits kept, every other byte a space
+_ASCII_TABLE = bytes(c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57)
+                     else 32 for c in range(256))
+
+
+def _ascii_tokens(text: str) -> list[bytes]:
+    """The tokens of an ASCII ``text`` as bytes (see :meth:`IndexBuilder._add_chunk`)."""
+    return text.encode("ascii").translate(_ASCII_TABLE).split()
+
 _WORKER_ANALYZER: Analyzer | None = None
 
 
@@ -266,8 +316,7 @@ def _analyze_chunk(texts: list[str]):
     """Worker: (terms in first-seen order, per-document term indices (-1: stop word),
     counts, distinct tokens per document) of one chunk, via the serial fast path."""
     builder = IndexBuilder(analyzer=_WORKER_ANALYZER, store_text=False)
-    for i, text in enumerate(texts):
-        builder.add(str(i), text)
+    builder._add_chunk([(str(i), text) for i, text in enumerate(texts)])
     return (list(builder._term_ids), np.frombuffer(builder._doc_terms, dtype=np.int32),
             np.frombuffer(builder._doc_counts, dtype=np.int32),
             np.frombuffer(builder._doc_nnz, dtype=np.int64))

@@ -9,9 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval import (Analyzer, Dirichlet, Index, IndexFormatError, InputError,
                        JelinekMercer, Searcher)
@@ -175,3 +178,32 @@ def test_postings_and_forward_rows_are_sorted_and_merged():
     got = dict(zip(index.vocabulary.many(terms), counts.tolist()))
     assert got == {"move": 4, "glacier": 1}
     assert index.arrays["doc_lengths"].tolist() == [5, 2, 0]
+
+
+# -- the chunked build path (ASCII bytes tokenizer, one numpy.unique per chunk) -------------
+
+_TEXT = st.text(alphabet=st.sampled_from(list("abcAB01 _-'.,\nthe of éÉ\u0301ǅßΣς\t")),
+                max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_TEXT, max_size=12))
+def test_chunked_build_equals_one_by_one(texts):
+    """add_documents (chunks: ASCII texts tokenised as bytes, counted with numpy.unique)
+    builds exactly the index that add() per document builds (str tokens, Counter)."""
+    from retrieval.builder import IndexBuilder
+    docs = [(f"d{i}", t) for i, t in enumerate(texts)]
+    for analyzer in (Analyzer("none", "none"), Analyzer("smart", "snowball")):
+        one = IndexBuilder(analyzer, store_text=True)
+        for docid, text in docs:
+            one.add(docid, text)
+        chunked = IndexBuilder(analyzer, store_text=True)
+        chunked.add_documents(docs)
+        a, b = one.finish(), chunked.finish()
+        assert a.manifest["counts"] == b.manifest["counts"]
+        for name in a.arrays:
+            assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
+        for i, text in enumerate(texts):  # the regex tokenizer (str) is the reference
+            terms, counts = b.document_vector(i)
+            got = {b.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
+            assert got == dict(Counter(analyzer.analyze(text)))
