@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,34 @@ _ACC_MIN_DOCS = 100_000
 # count-only matched weights (Dirichlet) are looked up in a per-term table over the counts
 # when the largest count in the index is at most this
 _TABLE_MAX_COUNT = 4096
+# collections of at least this many documents (and at least _ACC_MIN_DOCS) score each
+# query with the compiled kernel of retrieval._kernels when numba is installed (imported
+# lazily, so smaller indexes never pay numba's import; RETRIEVAL_KERNELS=0 disables it)
+_KERNEL_MIN_DOCS = 100_000
+# documents per range of the kernel's accumulator (small enough to stay in cache)
+_KERNEL_RANGE = 32768
+# with the kernel, pruning is tried only for queries of at least this many postings per
+# document of the collection (measured: 1M documents, k=10)
+_KERNEL_PRUNE_FRACTION = 0.6
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)
+_NO_TABLES = np.zeros((0, 0), dtype=np.float64)
+# the kernels module once loaded; None: not tried yet; False: disabled or numba missing
+_KERNELS = None
+
+
+def _load_kernels():
+    """retrieval._kernels, or None without numba or with RETRIEVAL_KERNELS=0."""
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = False
+        if os.environ.get("RETRIEVAL_KERNELS", "1").strip() != "0":
+            try:
+                from . import _kernels as module
+            except ImportError:
+                pass
+            else:
+                _KERNELS = module
+    return _KERNELS or None
 
 
 def _dense_is_cheaper(n_queries: int, n_docs: int, n_postings: int) -> bool:
@@ -213,6 +242,7 @@ class Searcher:
         self._gains: np.ndarray | None = None
         self._blocks: BlockMaxima | None = None
         self._max_count: int | None = None
+        self._la_max: float | None = None
         self._local = threading.local()     # per-thread accumulator (see _accumulated)
 
     # -- query models -----------------------------------------------------------------
@@ -324,11 +354,14 @@ class Searcher:
         sizes = {j: int((ptr[preps[j].term_ids + 1] - ptr[preps[j].term_ids]).sum())
                  for j in active}
         out_q, out_d, out_s = [], [], []
+        per_query = self.candidates == "matching" and n_docs >= _ACC_MIN_DOCS
+        kernels = _load_kernels() if per_query and active and \
+            n_docs >= _KERNEL_MIN_DOCS else None
         if self.pruning and self.candidates == "matching":
             rest = []
             for j in active:
                 got = None
-                if self._prune_pays(preps[j], sizes[j], k, n_docs):
+                if self._prune_pays(preps[j], sizes[j], k, n_docs, kernels is not None):
                     got = self._pruned(preps[j], k)
                 if got is None:
                     rest.append(j)
@@ -340,13 +373,16 @@ class Searcher:
             active = rest
         else:
             pruned = False
-        if self.candidates == "matching" and n_docs >= _ACC_MIN_DOCS:
+        if per_query:
             for j in active:
-                # measured (1M documents): the accumulator is cheaper for sparse and for
-                # very dense queries, the sorted candidates of the mark in between
-                frac = sizes[j] / n_docs
-                one = self._accumulated if frac < 0.17 or frac > 0.5 else self._dense_one
-                d, sc = one(preps[j], k)
+                if kernels is not None:
+                    d, sc = self._compiled(preps[j], k, kernels)
+                else:
+                    # measured (1M documents): the accumulator is cheaper for sparse and
+                    # for very dense queries, the sorted candidates of the mark in between
+                    frac = sizes[j] / n_docs
+                    one = self._accumulated if frac < 0.17 or frac > 0.5 else self._dense_one
+                    d, sc = one(preps[j], k)
                 out_q.append(np.full(len(d), j, dtype=np.int64))
                 out_d.append(d)
                 out_s.append(sc)
@@ -608,14 +644,19 @@ class Searcher:
         order = _rank_order(scores, self._tie, docs, k)
         return docs[order], scores[order]
 
-    def _prune_pays(self, prep: _Prepared, postings: int, k: int, n_docs: int) -> bool:
+    def _prune_pays(self, prep: _Prepared, postings: int, k: int, n_docs: int,
+                    compiled: bool = False) -> bool:
         """Cost model: try pruning when the query has several terms, many postings, and
         k is small next to the collection (measured: at k ≳ N/2000 the threshold stays
-        too low for pruning to pay)."""
+        too low for pruning to pay). Against the compiled exhaustive kernel (``compiled``)
+        pruning pays only for queries of at least _KERNEL_PRUNE_FRACTION·N postings
+        (measured, 1M documents, k=10)."""
         if len(prep.term_ids) < 2 or not self._prunable():
             return False
         if self.pruning is True:
             return True
+        if compiled and postings < _KERNEL_PRUNE_FRACTION * n_docs:
+            return False
         return (n_docs >= _PRUNE_MIN_DOCS and postings >= _PRUNE_MIN_POSTINGS
                 and k * _PRUNE_DOCS_PER_K <= n_docs)
 
@@ -676,6 +717,68 @@ class Searcher:
             docs, scores = docs[top], scores[top]
         order = _rank_order(scores, self._tie, docs, k)
         return docs[order].astype(np.int64), scores[order]
+
+    def _compiled(self, prep: _Prepared, k: int, kernels):
+        """Top ``k`` of one query by the compiled kernel (:mod:`retrieval._kernels`):
+        (docs, scores), ranked; identical to :meth:`_accumulated`.
+
+        The per-posting weights are computed here by :meth:`_weights`, as on the numpy
+        paths; the kernel adds them into a persistent accumulator in query-term order,
+        scores each distinct matching document once with the numpy paths' expression,
+        resets the accumulator, and keeps the documents scoring at least the k-th best
+        (a heap of k scores), which are ranked here by :func:`_rank_order`.
+        """
+        local = self._local
+        n_docs = self.index.num_docs
+        size = min(n_docs, _KERNEL_RANGE)
+        acc = getattr(local, "kacc", None)
+        if acc is None or len(acc) != size:
+            acc = local.kacc = np.zeros(size, dtype=np.float64)
+            local.kseen = np.zeros(size, dtype=np.uint8)
+        seen = local.kseen
+        ptr = self._post_ptr
+        ids = prep.term_ids
+        starts, ends = ptr[ids], ptr[ids + 1]
+        post_docs = self._post_docs
+        model = self.model_
+        n = int((ends - starts).sum())
+        if not model.uses and self._table_ok():
+            # count-only weights: the kernel reads them from per-term tables over the
+            # counts, the same values :meth:`_weights` computes (see there)
+            c = np.arange(self._max_count + 1, dtype=np.float64)
+            p_c = self.index.p_collection
+            tables = np.empty((len(ids), len(c)), dtype=np.float64)
+            for i, (tid, qw) in enumerate(zip(ids.tolist(), prep.weights.tolist())):
+                tables[i] = qw * model.matched_weight(c, None, None, p_c[tid])
+            w, use_tables = _NO_WEIGHTS, True
+        else:
+            w_parts = []
+            for tid, qw, s, e in zip(ids.tolist(), prep.weights.tolist(), starts.tolist(),
+                                     ends.tolist()):
+                w_parts.append(self._weights(tid, qw, slice(s, e), post_docs[s:e]))
+            w = np.concatenate(w_parts) if len(w_parts) > 1 else w_parts[0]
+            tables, use_tables = _NO_TABLES, False
+        out_docs = getattr(local, "out_docs", None)
+        if out_docs is None or len(out_docs) < n or out_docs.dtype != post_docs.dtype:
+            size = max(n, 1024)
+            out_docs = local.out_docs = np.empty(size, dtype=post_docs.dtype)
+            local.out_scores = np.empty(size, dtype=np.float64)
+        out_scores = local.out_scores
+        heap = np.empty(min(k, max(n, 1)), dtype=np.float64)
+        if self._la_max is None:
+            self._la_max = float(self.log_alpha_.max()) if len(self.log_alpha_) else 0.0
+        bound = float(prep.mass) * self._la_max
+        if not (prep.mass > 0 and math.isfinite(bound)):
+            bound = math.inf    # no skipping
+        m = kernels.accumulate_top_chunked(acc, seen, post_docs, starts, ends, w,
+                                           self._post_counts, tables, use_tables,
+                                           self.log_alpha_, bound, float(prep.mass),
+                                           float(prep.constant), len(heap), heap,
+                                           out_docs, out_scores)
+        docs = out_docs[:m].astype(np.int64)
+        scores = out_scores[:m].copy()
+        order = _rank_order(scores, self._tie, docs, k)
+        return docs[order], scores[order]
 
     def _dense_one(self, prep: _Prepared, k: int):
         """Top ``k`` of one query through an N-sized ``bincount`` and candidate mark."""

@@ -1,0 +1,152 @@
+"""The compiled per-query kernel (retrieval._kernels, numba): identical rankings and
+bit-identical scores to the numpy paths, ties included; lazy import of numba."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from retrieval import (AbsoluteDiscount, Analyzer, Dirichlet, Index, JelinekMercer,
+                       QueryModel, Searcher, TwoStage)
+from retrieval import search as S
+
+numba = pytest.importorskip("numba", reason="numba is not installed (the optional "
+                                             "'fast' extra): the compiled path is unused")
+from retrieval import _kernels  # noqa: E402  (needs numba)
+
+PLAIN = Analyzer(stopwords="none", stemmer="none")
+MODELS = [Dirichlet(mu=1000), Dirichlet(mu=5), JelinekMercer(lam=0.5),
+          AbsoluteDiscount(delta=0.7), TwoStage(mu=1000, lam=0.5), TwoStage(mu=50, lam=0.0)]
+KS = (1, 3, 10, 1000)
+
+
+def corpus(seed: int, n_docs: int = 1500, n_words: int = 80):
+    """Zipfian documents with bursts, empty documents, many exact duplicates (score ties)
+    and docids whose string order differs from the document order."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(n_words)]
+    p = 1.0 / np.arange(1, n_words + 1) ** 1.1
+    p /= p.sum()
+    texts = []
+    for _ in range(n_docs):
+        if texts and rng.random() < 0.3:
+            texts.append(texts[int(rng.integers(len(texts)))])
+            continue
+        toks = list(rng.choice(words, size=int(rng.integers(0, 40)), p=p))
+        if toks and rng.random() < 0.3:
+            toks += [toks[0]] * int(rng.integers(1, 8))
+        texts.append(" ".join(toks))
+    texts += ["w1 w7"] * 40 + ["w30 w31 w30"] * 15
+    ids = [f"d{int(x):06d}" for x in rng.permutation(len(texts) * 7)[:len(texts)]]
+    return Index.build(list(zip(ids, texts)), analyzer=PLAIN), words, rng
+
+
+def queries(words, rng, n=25):
+    out = ["w1 w7", "w30 w31", "w0", "w0 w1 w2 w3 w4 w5", "w79 nosuchterm w2"]
+    for _ in range(n):
+        out.append(" ".join(rng.choice(words, size=int(rng.integers(1, 7)))))
+        terms = rng.choice(words, size=int(rng.integers(1, 6)), replace=False)
+        out.append(QueryModel.from_weights({str(t): float(rng.uniform(0.01, 3.0))
+                                            for t in terms}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    return corpus(11)
+
+
+def run(monkeypatch, searcher, qs, k, *, compiled: bool, per_query: bool = True,
+        kernel_range: int | None = None):
+    monkeypatch.setattr(S, "_KERNELS", _kernels if compiled else False)
+    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0 if per_query else 10**12)
+    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
+    if kernel_range is not None:
+        monkeypatch.setattr(S, "_KERNEL_RANGE", kernel_range)
+    return searcher.batch_search_arrays(qs, k)
+
+
+def assert_same(a, b):
+    assert np.array_equal(a.query_index, b.query_index)
+    assert np.array_equal(a.doc_numbers, b.doc_numbers)
+    # same operations in the same order: bit-identical, not approximately equal
+    assert np.array_equal(a.scores, b.scores)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("unknown", ["drop", "indri"])
+def test_identical_to_numpy_paths(monkeypatch, data, model, unknown):
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(5))
+    s = Searcher(index, model, unknown_terms=unknown, pruning=False)
+    for k in KS:
+        blocks = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        numpy_one = run(monkeypatch, s, qs, k, compiled=False)
+        for rng_size in (7, 256, 32768):
+            got = run(monkeypatch, s, qs, k, compiled=True, kernel_range=rng_size)
+            assert_same(got, numpy_one)
+            assert_same(got, blocks)
+        acc, seen = s._local.kacc, s._local.kseen
+        assert not acc.any() and not seen.any()   # reset after every query
+
+
+def test_weights_path_for_count_only_model(monkeypatch, data):
+    """Dirichlet without the per-term tables (weights computed per posting)."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(6))
+    s = Searcher(index, Dirichlet(mu=300), pruning=False)
+    ref = {k: run(monkeypatch, s, qs, k, compiled=False) for k in KS}
+    monkeypatch.setattr(S, "_TABLE_MAX_COUNT", -1)
+    s2 = Searcher(index, Dirichlet(mu=300), pruning=False)
+    for k in KS:
+        assert_same(run(monkeypatch, s2, qs, k, compiled=True, kernel_range=64), ref[k])
+
+
+@pytest.mark.parametrize("pruning", ["auto", True])
+def test_with_pruning(monkeypatch, data, pruning):
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(7))
+    s = Searcher(index, Dirichlet(mu=1000), pruning=pruning)
+    ref = Searcher(index, Dirichlet(mu=1000), pruning=False)
+    for k in KS:
+        expect = run(monkeypatch, ref, qs, k, compiled=False, per_query=False)
+        assert_same(run(monkeypatch, s, qs, k, compiled=True), expect)
+
+
+def test_heavy_ties(monkeypatch):
+    """Hundreds of identical documents: the boundary ties are resolved by docid."""
+    rng = np.random.default_rng(3)
+    texts = ["a b"] * 300 + ["a"] * 200 + ["b c c"] * 100 + ["c"] * 50
+    ids = [f"x{int(i):05d}" for i in rng.permutation(len(texts))]
+    index = Index.build(list(zip(ids, texts)), analyzer=PLAIN)
+    s = Searcher(index, Dirichlet(mu=100), pruning=False)
+    qs = ["a b", "a", "c", "b c", "a b c"]
+    for k in (1, 3, 10, 299, 300, 301, 1000):
+        assert_same(run(monkeypatch, s, qs, k, compiled=True, kernel_range=100),
+                    run(monkeypatch, s, qs, k, compiled=False, per_query=False))
+
+
+def test_env_switch_disables(monkeypatch):
+    monkeypatch.setattr(S, "_KERNELS", None)
+    monkeypatch.setenv("RETRIEVAL_KERNELS", "0")
+    assert S._load_kernels() is None
+    monkeypatch.setattr(S, "_KERNELS", None)
+    monkeypatch.setenv("RETRIEVAL_KERNELS", "1")
+    assert S._load_kernels() is _kernels
+
+
+def test_small_index_does_not_import_numba(tmp_path):
+    code = (
+        "import sys\n"
+        "from retrieval import Index, Searcher, Analyzer\n"
+        "ix = Index.build([('a', 'x y z'), ('b', 'y z z')], "
+        "analyzer=Analyzer(stopwords='none', stemmer='none'))\n"
+        "assert Searcher(ix).search('y z', 5)\n"
+        "assert 'numba' not in sys.modules, 'numba imported for a small index'\n")
+    env = dict(os.environ)
+    env.pop("RETRIEVAL_KERNELS", None)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
