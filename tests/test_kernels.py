@@ -61,8 +61,10 @@ def data():
 
 
 def run(monkeypatch, searcher, qs, k, *, compiled: bool, per_query: bool = True,
-        kernel_range: int | None = None):
+        kernel_range: int | None = None, skip_bound: bool = True):
     monkeypatch.setattr(S, "_KERNELS", _kernels if compiled else False)
+    # 0: the kernel always skips documents by the log-alpha bound; 10**12: never
+    monkeypatch.setattr(S, "_KERNEL_BOUND_DOCS_PER_K", 0 if skip_bound else 10**12)
     monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0 if per_query else 10**12)
     monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
     if kernel_range is not None:
@@ -86,8 +88,9 @@ def test_identical_to_numpy_paths(monkeypatch, data, model, unknown):
     for k in KS:
         blocks = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
         numpy_one = run(monkeypatch, s, qs, k, compiled=False)
-        for rng_size in (7, 256, 32768):
-            got = run(monkeypatch, s, qs, k, compiled=True, kernel_range=rng_size)
+        for rng_size, skip in ((7, True), (256, False), (32768, True), (32768, False)):
+            got = run(monkeypatch, s, qs, k, compiled=True, kernel_range=rng_size,
+                      skip_bound=skip)
             assert_same(got, numpy_one)
             assert_same(got, blocks)
         acc, seen = s._local.kacc, s._local.kseen
@@ -126,8 +129,10 @@ def test_heavy_ties(monkeypatch):
     s = Searcher(index, Dirichlet(mu=100), pruning=False)
     qs = ["a b", "a", "c", "b c", "a b c"]
     for k in (1, 3, 10, 299, 300, 301, 1000):
-        assert_same(run(monkeypatch, s, qs, k, compiled=True, kernel_range=100),
-                    run(monkeypatch, s, qs, k, compiled=False, per_query=False))
+        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        for skip in (True, False):
+            assert_same(run(monkeypatch, s, qs, k, compiled=True, kernel_range=100,
+                            skip_bound=skip), expect)
 
 
 def test_env_switch_disables(monkeypatch):
