@@ -87,6 +87,7 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
     n = 0
     h = 0
     lo = 0
+    thr = -np.inf   # the k-th best score so far (heap[0] once the heap is full)
     while lo < hi_doc:
         hi = lo + size
         for t in range(m):
@@ -115,13 +116,13 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
                 seen[r] = 0
                 a = acc[r]
                 acc[r] = 0.0
-                if (flag != 0) & ((h < k) | (a + bound + constant >= heap[0])):
+                if (flag != 0) & (a + bound + constant >= thr):
                     pass
                 else:
                     continue
                 s = a + mass * log_alpha[d]
                 s = s + constant
-                if (h == k) & (s < heap[0]):
+                if s < thr:
                     continue
                 if h < k:
                     j = h
@@ -134,9 +135,12 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
                         else:
                             break
                     heap[j] = s
-                elif s > heap[0]:
+                    if h == k:
+                        thr = heap[0]
+                elif s > thr:
                     heap[0] = s
                     _sift_down(heap, h, 0)
+                    thr = heap[0]
                 # (documents below the k-th best so far are never in the top k: skipped)
                 out_docs[n] = d
                 out_scores[n] = s
