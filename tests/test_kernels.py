@@ -155,3 +155,20 @@ def test_small_index_does_not_import_numba(tmp_path):
     env = dict(os.environ)
     env.pop("RETRIEVAL_KERNELS", None)
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+
+
+def test_without_numba_falls_back(monkeypatch, data):
+    """numba missing (import fails): the numpy paths, same results."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(8))
+    s = Searcher(index, Dirichlet(mu=1000), pruning=False)
+    expect = run(monkeypatch, s, qs, 10, compiled=True)
+    monkeypatch.setitem(sys.modules, "numba", None)           # import numba → ImportError
+    monkeypatch.delitem(sys.modules, "retrieval._kernels")
+    import retrieval
+    monkeypatch.delattr(retrieval, "_kernels")
+    monkeypatch.setattr(S, "_KERNELS", None)
+    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0)
+    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
+    assert S._load_kernels() is None
+    assert_same(s.batch_search_arrays(qs, 10), expect)
