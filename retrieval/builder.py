@@ -115,6 +115,10 @@ class IndexBuilder:
         self._doc_counts.frombytes(counts.astype(np.int32).tobytes())
         self._doc_nnz.frombytes(np.bincount(rows, minlength=len(chunk)).astype(np.int64)
                                 .tobytes())
+        self._keep_documents(chunk)
+
+    def _keep_documents(self, chunk) -> None:
+        """Record the ids (and, when stored, the text) of documents just counted."""
         for docid, text in chunk:
             self._docids.append(docid)
             if self.store_text:
@@ -201,12 +205,7 @@ class IndexBuilder:
         self._doc_terms.frombytes(remap[tids].tobytes())
         self._doc_counts.frombytes(counts.tobytes())
         self._doc_nnz.frombytes(nnz.tobytes())
-        for docid, text in chunk:
-            self._docids.append(docid)
-            if self.store_text:
-                raw = text.encode("utf-8", errors="surrogatepass")
-                self._text.append(raw)
-                self._text_len.append(len(raw))
+        self._keep_documents(chunk)
         if on_document is not None:
             on_document(len(chunk))
 

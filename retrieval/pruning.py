@@ -164,22 +164,8 @@ def term_bounds(index, model, *, post_ptr, post_docs, post_counts, doc_len, doc_
 
 
 def _write_cache(file: Path, bounds: TermBounds) -> None:
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=file.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, total=bounds.total, matched=bounds.matched,
-                         alpha_max=np.float64(bounds.alpha_max))
-            os.replace(tmp, file)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except OSError:
-        pass
+    _write_npz(file, total=bounds.total, matched=bounds.matched,
+               alpha_max=np.float64(bounds.alpha_max))
 
 
 # -- block maxima of counts -------------------------------------------------------------
