@@ -1,4 +1,5 @@
-"""Compiled (numba) kernels for the per-query search path of large collections.
+"""Compiled (numba) kernels for search: a batch kernel for small and mid-size collections
+and a per-query kernel for large ones.
 
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k"]
 
 
 @njit(cache=True, nogil=True)
@@ -157,3 +158,282 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
             out_scores[c] = s
             c += 1
     return c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _after(s1, t1, s2, t2):
+    """Is (score s1, tie rank t1) ranked after (s2, t2)? Score descending, then docid."""
+    return s1 < s2 or (s1 == s2 and t1 > t2)
+
+
+@njit(cache=True, nogil=True)
+def _heap_down(hs, ht, hd, n, i):
+    """Sift entry i down a heap whose root is the entry ranked last."""
+    s, t, d = hs[i], ht[i], hd[i]
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and _after(hs[c + 1], ht[c + 1], hs[c], ht[c]):
+            c += 1
+        if _after(hs[c], ht[c], s, t):
+            hs[i], ht[i], hd[i] = hs[c], ht[c], hd[c]
+            i = c
+        else:
+            break
+    hs[i], ht[i], hd[i] = s, t, d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _before(s1, t1, s2, t2):
+    """Is (s1, t1) ranked before (s2, t2)? (Keys are distinct: a document occurs once.)"""
+    return s1 > s2 or (s1 == s2 and t1 < t2)
+
+
+@njit(cache=True, nogil=True)
+def _sort_ranked(hs, ht, hd, first, last):
+    """Sort entries first … last of the parallel arrays by rank (score descending, tie
+    rank ascending): an iterative quicksort (median of three, the smaller side first, so
+    the stack stays under 64 ranges) finished by insertion sort on short ranges."""
+    stack = np.empty(128, dtype=np.int64)
+    stack[0] = first
+    stack[1] = last
+    top = 2
+    while top > 0:
+        top -= 2
+        lo = stack[top]
+        hi = stack[top + 1]
+        while hi - lo > 16:
+            mid = (lo + hi) >> 1
+            if _before(hs[mid], ht[mid], hs[lo], ht[lo]):
+                hs[mid], hs[lo] = hs[lo], hs[mid]
+                ht[mid], ht[lo] = ht[lo], ht[mid]
+                hd[mid], hd[lo] = hd[lo], hd[mid]
+            if _before(hs[hi], ht[hi], hs[lo], ht[lo]):
+                hs[hi], hs[lo] = hs[lo], hs[hi]
+                ht[hi], ht[lo] = ht[lo], ht[hi]
+                hd[hi], hd[lo] = hd[lo], hd[hi]
+            if _before(hs[hi], ht[hi], hs[mid], ht[mid]):
+                hs[hi], hs[mid] = hs[mid], hs[hi]
+                ht[hi], ht[mid] = ht[mid], ht[hi]
+                hd[hi], hd[mid] = hd[mid], hd[hi]
+            ps = hs[mid]
+            pt = ht[mid]
+            i = lo
+            j = hi
+            while i <= j:
+                while _before(hs[i], ht[i], ps, pt):
+                    i += 1
+                while _before(ps, pt, hs[j], ht[j]):
+                    j -= 1
+                if i <= j:
+                    hs[i], hs[j] = hs[j], hs[i]
+                    ht[i], ht[j] = ht[j], ht[i]
+                    hd[i], hd[j] = hd[j], hd[i]
+                    i += 1
+                    j -= 1
+            if j - lo < hi - i:
+                stack[top] = i
+                stack[top + 1] = hi
+                hi = j
+            else:
+                stack[top] = lo
+                stack[top + 1] = j
+                lo = i
+            top += 2
+        for i in range(lo + 1, hi + 1):
+            s, t, d = hs[i], ht[i], hd[i]
+            j = i - 1
+            while j >= lo and _before(s, t, hs[j], ht[j]):
+                hs[j + 1], ht[j + 1], hd[j + 1] = hs[j], ht[j], hd[j]
+                j -= 1
+            hs[j + 1], ht[j + 1], hd[j + 1] = s, t, d
+
+
+@njit(cache=True, nogil=True)
+def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
+    """The best min(k, nc) of the candidates ``cand[:nc]`` (scores ``cs``), ranked (score
+    descending, tie rank ascending), into the front of ``bs``/``bt``/``bd`` (room for
+    nc + 1 entries); returns how many.
+
+    A partial bucket sort by value: candidate r goes to bucket ⌊(max − s_r)·nc/(max −
+    min)⌋ (clipped to nc − 1). Subtraction and multiplication by a positive number are
+    monotone under rounding, so a higher score never lands in a later bucket and equal
+    scores share one: the first buckets holding at least k candidates hold the top k
+    (ties included), and only their candidates are moved and sorted, each bucket by the
+    exact comparison (:func:`_sort_ranked`). On the nearly continuous scores of a ranking
+    most buckets hold one or two entries, so this costs a few passes over the candidates
+    without the branch mispredictions of a comparison sort or selection.
+    """
+    if nc == 0:
+        return 0
+    top = cs[0]
+    low = cs[0]
+    for r in range(1, nc):
+        s = cs[r]
+        if s > top:
+            top = s
+        if s < low:
+            low = s
+    width = top - low
+    if not (width > 0.0) or not (width < np.inf):
+        for r in range(nc):
+            bs[r], bt[r], bd[r] = cs[r], tie[cand[r]], cand[r]
+        _sort_ranked(bs, bt, bd, 0, nc - 1)
+        return min(nc, k)
+    scale = nc / width
+    for b in range(nc + 1):
+        cnt[b] = 0
+    for r in range(nc):
+        b = int((top - cs[r]) * scale)
+        if b > nc - 1:
+            b = nc - 1
+        cb[r] = b
+        cnt[b + 1] += 1
+    # the first buckets with at least k candidates; their starts as running offsets
+    last = nc - 1
+    run = 0
+    for b in range(nc):
+        run += cnt[b + 1]
+        cnt[b + 1] = run
+        if run >= k:
+            last = b
+            break
+    # move the candidates of buckets 0 … last to their places; when they are few, with a
+    # branch that is mostly predicted (skip), else branch-free: the others all write to
+    # the slot after them, cnt[last + 1] = run, which is never advanced
+    if 4 * run < nc:
+        for r in range(nc):
+            b = cb[r]
+            if b <= last:
+                i = cnt[b]
+                cnt[b] = i + 1
+                d = cand[r]
+                bs[i], bt[i], bd[i] = cs[r], tie[d], d
+    else:
+        for r in range(nc):
+            b = cb[r]
+            ok = b <= last
+            bb = b if ok else last + 1
+            i = cnt[bb]
+            cnt[bb] = i + ok
+            d = cand[r]
+            bs[i], bt[i], bd[i] = cs[r], tie[d], d
+    # cnt[b] is now the end of bucket b (= the start of bucket b + 1)
+    lo = 0
+    for b in range(last + 1):
+        hi = cnt[b]
+        if hi - lo == 2:
+            if _before(bs[lo + 1], bt[lo + 1], bs[lo], bt[lo]):
+                bs[lo], bs[lo + 1] = bs[lo + 1], bs[lo]
+                bt[lo], bt[lo + 1] = bt[lo + 1], bt[lo]
+                bd[lo], bd[lo + 1] = bd[lo + 1], bd[lo]
+        elif hi - lo > 2:
+            _sort_ranked(bs, bt, bd, lo, hi - 1)
+        lo = hi
+    return min(run, k)
+
+
+@njit(cache=True, nogil=True)
+def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
+                post_counts, tab_ptr, tab_vals, use_tables, weights, w_ptr, log_alpha,
+                tie, k, select, acc, seen, cand, cs, hs, ht, hd, cb, cnt, out_docs,
+                out_scores, out_n):
+    """The ranked top ``k`` of every query of a batch, exactly.
+
+    Query j has the terms ``term_ids[q_ptr[j]:q_ptr[j+1]]`` with weights ``q_weights``
+    (query-model order). Their postings are added into the accumulator ``acc`` (float64,
+    one entry per document, all zeros on entry and again on return) term after term,
+    starting from 0.0, exactly as the numpy paths' ``bincount`` adds them; the weight of
+    term position p's posting i is ``q_weights[p] * tab_vals[tab_ptr[p] + post_counts[i]]``
+    with ``use_tables`` (count-only models: the matched weight of each count, computed by
+    numpy) and ``weights[w_ptr[p] + i - post_ptr[term]]`` otherwise (the products
+    computed by numpy). Each distinct document (listed in ``cand`` on first touch, flagged
+    in ``seen``) is scored once, ``(acc + mass·log α_d) + constant`` like the numpy paths.
+
+    The k best by (score descending, ``tie`` rank ascending) — ties broken by docid
+    exactly — are then chosen either with a heap of k entries (``select`` false: cheap
+    for small k, most candidates cost one comparison with the heap's last-ranked entry)
+    or by a partial bucket sort (``select`` true, :func:`_top_ranked`: cheaper for large
+    k). Either way the result is the same.
+
+    Writes each query's ranked documents and scores contiguously, query after query, to
+    ``out_docs``/``out_scores`` and their number to ``out_n[j]``; returns the total.
+    ``cs`` (scores of the candidates), ``hs``/``ht``/``hd``, ``cb`` and ``cnt`` (one
+    more) are scratch arrays with room for every document (with ``select``; the heap uses
+    the first k entries of ``hs``/``ht``/``hd`` only).
+    """
+    n_q = len(q_ptr) - 1
+    pos = 0
+    for j in range(n_q):
+        nc = 0
+        for p in range(q_ptr[j], q_ptr[j + 1]):
+            t = term_ids[p]
+            s = post_ptr[t]
+            e = post_ptr[t + 1]
+            qw = q_weights[p]
+            if use_tables:
+                off = tab_ptr[p]
+                for i in range(s, e):
+                    d = post_docs[i]
+                    acc[d] += qw * tab_vals[off + post_counts[i]]
+                    # branch-free: d is listed once, on its first touch
+                    cand[nc] = d
+                    nc += 1 - seen[d]
+                    seen[d] = 1
+            else:
+                off = w_ptr[p] - s
+                for i in range(s, e):
+                    d = post_docs[i]
+                    acc[d] += weights[off + i]
+                    cand[nc] = d
+                    nc += 1 - seen[d]
+                    seen[d] = 1
+        m = mass[j]
+        c0 = constant[j]
+        if select:
+            for r in range(nc):
+                d = cand[r]
+                sc = acc[d] + m * log_alpha[d]
+                cs[r] = sc + c0
+                acc[d] = 0.0
+                seen[d] = 0
+            h = _top_ranked(cs, cand, tie, nc, k, hs, ht, hd, cb, cnt)
+            for r in range(h):
+                out_docs[pos + r] = hd[r]
+                out_scores[pos + r] = hs[r]
+            out_n[j] = h
+            pos += h
+            continue
+        h = 0
+        for r in range(nc):
+            d = cand[r]
+            sc = acc[d] + m * log_alpha[d]
+            sc = sc + c0
+            acc[d] = 0.0
+            seen[d] = 0
+            td = tie[d]
+            if h < k:
+                # sift up: the root is the entry ranked last
+                i = h
+                h += 1
+                while i > 0:
+                    par = (i - 1) // 2
+                    if _after(sc, td, hs[par], ht[par]):
+                        hs[i], ht[i], hd[i] = hs[par], ht[par], hd[par]
+                        i = par
+                    else:
+                        break
+                hs[i], ht[i], hd[i] = sc, td, d
+            elif _after(hs[0], ht[0], sc, td):
+                hs[0], ht[0], hd[0] = sc, td, d
+                _heap_down(hs, ht, hd, h, 0)
+        # heap sort: pop the entry ranked last to the back, h times
+        out_n[j] = h
+        for r in range(h - 1, -1, -1):
+            out_docs[pos + r] = hd[0]
+            out_scores[pos + r] = hs[0]
+            hs[0], ht[0], hd[0] = hs[r], ht[r], hd[r]
+            _heap_down(hs, ht, hd, r, 0)
+        pos += h
+    return pos

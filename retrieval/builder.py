@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._version import __version__
-from .analysis import Analyzer, tokenize
+from .analysis import Analyzer, count_tokens
 from .errors import InputError, ParameterError
 from .index import FORMAT, FORMAT_VERSION, Index
 from .records import Document
@@ -68,7 +68,7 @@ class IndexBuilder:
     def add(self, docid: str, text: str) -> None:
         self._register(docid, text)
         self._docids.append(docid)
-        token_counts = Counter(_ascii_tokens(text) if text.isascii() else tokenize(text))
+        token_counts = Counter(count_tokens(text))
         tokens = list(token_counts)
         tids = list(map(self._token_ids.get, tokens))
         if None in tids:  # tokens never seen before: analyse each once
@@ -86,10 +86,8 @@ class IndexBuilder:
     def _add_chunk(self, chunk: list[tuple[str, str]]) -> None:
         """:meth:`add` for many documents at once, with one vectorised count.
 
-        An ASCII text is tokenised as bytes (one ``bytes.translate`` that lowercases and
-        blanks everything but letters and digits, then ``split``: the same tokens as
-        :func:`~retrieval.analysis.tokenize`, since NFC leaves ASCII unchanged); the memo
-        keeps such tokens as ``bytes`` keys beside the ``str`` ones. The chunk's tokens are
+        Texts are tokenised by :func:`~retrieval.analysis.count_tokens` (an ASCII text as
+        bytes); the memo keeps such tokens as ``bytes`` keys beside the ``str`` ones. The chunk's tokens are
         mapped to term ids in one pass (new distinct tokens are analysed first, once each),
         then the (document, term) pairs are counted with one
         ``numpy.unique`` instead of a ``Counter`` per document. Stop words are dropped
@@ -97,8 +95,7 @@ class IndexBuilder:
         """
         for docid, text in chunk:
             self._register(docid, text)
-        token_lists = [_ascii_tokens(text) if text.isascii() else tokenize(text)
-                       for _, text in chunk]
+        token_lists = [count_tokens(text) for _, text in chunk]
         tokens = list(chain.from_iterable(token_lists))
         known = self._token_ids
         for token in set(tokens).difference(known):
@@ -294,14 +291,6 @@ class IndexBuilder:
 
 
 _CHUNK_DOCS = 2000
-#: bytes.translate table: ASCII letters lowercased, digits kept, every other byte a space
-_ASCII_TABLE = bytes(c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57)
-                     else 32 for c in range(256))
-
-
-def _ascii_tokens(text: str) -> list[bytes]:
-    """The tokens of an ASCII ``text`` as bytes (see :meth:`IndexBuilder._add_chunk`)."""
-    return text.encode("ascii").translate(_ASCII_TABLE).split()
 
 _WORKER_ANALYZER: Analyzer | None = None
 

@@ -34,11 +34,13 @@ import multiprocessing as mp
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from .analysis import count_tokens
 from .errors import ParameterError
 from .index import Index
 from .lookup import VocabularyLookup, gather_strings
@@ -86,10 +88,27 @@ _KERNEL_PRUNE_FRACTION = 0.6
 # the kernel skips documents by an upper bound on log α only while k ≤ N / this (measured,
 # 1M documents: the bound saves ~20% at k=10, costs ~10% at k=1000)
 _KERNEL_BOUND_DOCS_PER_K = 3000
+# collections smaller than _ACC_MIN_DOCS score a batch of queries with the compiled batch
+# kernel when numba is installed and either the kernels are loaded already or the process
+# has searched at least this many postings (this batch included): loading them (numba's import and the cached
+# machine code, ~0.45 s) pays for itself only on large batches (measured, shared
+# collections: the numpy blocks take ~55 ns a posting, the kernel ~12)
+_KERNEL_BATCH_MIN_POSTINGS = 12_000_000
+# the batch kernel's per-posting weights are computed by numpy for at most this many
+# postings at a time (models whose weights depend on the document, not only the count)
+_KERNEL_BATCH_POSTINGS = 4_000_000
+# ... which keeps the top k in a heap up to this k, and above it selects (partition)
+# and sorts the survivors (measured on the shared collections: the heap is cheaper at k=10,
+# the bucket selection from k≈30 on)
+_KERNEL_HEAP_MAX_K = 16
+# the token → term id memo of a searcher is cleared when it reaches this size
+_TOKEN_MEMO = 1_000_000
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)
 _NO_TABLES = np.zeros((0, 0), dtype=np.float64)
 # the kernels module once loaded; None: not tried yet; False: disabled or numba missing
 _KERNELS = None
+# postings of the query terms searched by this process so far (the "auto" kernel rule)
+_POSTINGS_SEARCHED = 0
 
 
 def _load_kernels():
@@ -192,6 +211,33 @@ class _Prepared:
     unknown: tuple[tuple[str, float], ...]  # unknown terms kept under the indri rule
 
 
+class _Batch(NamedTuple):
+    """Prepared queries as flat arrays: query j has the terms ``term_ids[ptr[j]:ptr[j+1]]``
+    (ascending ids = the query model's term order) with query weights ``weights``.
+
+    ``mass[j]`` = Σ weights (with the unknown terms kept under the indri rule) and
+    ``constant[j]`` = Σ weight · log p(w|C) are sums in term order starting from 0.0 (one
+    ``bincount``), the same for every search path. ``length[j]`` is |q|: the number of
+    tokens of a text query that its model keeps, or a given model's mass. ``unknown[j]``
+    holds the (term, weight) pairs kept under the indri rule.
+    """
+    ptr: np.ndarray
+    term_ids: np.ndarray
+    weights: np.ndarray
+    mass: np.ndarray
+    constant: np.ndarray
+    length: np.ndarray
+    unknown: tuple[tuple[tuple[str, float], ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    def prep(self, j: int) -> _Prepared:
+        s, e = int(self.ptr[j]), int(self.ptr[j + 1])
+        return _Prepared(self.term_ids[s:e], self.weights[s:e], float(self.mass[j]),
+                         float(self.constant[j]), self.unknown[j])
+
+
 class Searcher:
     """Ranks an index's documents for queries under one smoothing model.
 
@@ -205,16 +251,24 @@ class Searcher:
         Exact dynamic pruning (:mod:`retrieval.pruning`) for ``candidates="matching"``:
         "auto" uses it where a cost model expects a gain, True wherever it applies
         (tests), False never. Results are identical either way.
+    compiled : {"auto", True, False}
+        The compiled kernels of :mod:`retrieval._kernels` (needs numba, the optional
+        ``fast`` extra): "auto" uses them where loading them (~0.45 s once per process)
+        pays: collections of at least 100,000 documents, batches of at least
+        _KERNEL_BATCH_MIN_POSTINGS postings, or once this process has searched that
+        many postings in all; True wherever numba is installed (a long-running process
+        that searches a lot); False never. Results are bit-identical either way.
     """
 
     def __init__(self, index: Index, model: SmoothingModel | None = None, *,
                  unknown_terms: str = "drop", candidates: str = "matching",
-                 pruning: bool | str = "auto"):
+                 pruning: bool | str = "auto", compiled: bool | str = "auto"):
         self.index = index
         self.model = model
         self.unknown_terms = unknown_terms
         self.candidates = candidates
         self.pruning = pruning
+        self.compiled = compiled
         if not isinstance(index, Index):
             raise ParameterError(f"index must be a retrieval.Index, got "
                                  f"{type(index).__name__}")
@@ -226,6 +280,8 @@ class Searcher:
                                  f"{', '.join(UNKNOWN_TERM_RULES)}, got {unknown_terms!r}")
         if pruning not in ("auto", True, False):
             raise ParameterError(f"pruning must be 'auto', True or False, got {pruning!r}")
+        if compiled not in ("auto", True, False):
+            raise ParameterError(f"compiled must be 'auto', True or False, got {compiled!r}")
         if candidates not in CANDIDATE_RULES:
             raise ParameterError(f"candidates must be one of {', '.join(CANDIDATE_RULES)}, "
                                  f"got {candidates!r}")
@@ -241,6 +297,8 @@ class Searcher:
         self._post_counts = np.asarray(arrays["postings_counts"])
         self.log_alpha_ = self.model_.log_alpha(self._doc_len, self._doc_unique)
         self._lookup = VocabularyLookup(index)
+        self._token_ids: dict[str | bytes, int] = {}   # token → term id, −1: none
+        self._term_max: np.ndarray | None = None
         self._bounds: TermBounds | None = None
         self._gains: np.ndarray | None = None
         self._blocks: BlockMaxima | None = None
@@ -266,24 +324,97 @@ class Searcher:
                              f"{type(query).__name__}")
 
     def _prepare(self, query: str | QueryModel) -> _Prepared:
-        qm = self.query_model(query)
-        ids, weights, unknown = [], [], []
-        for term, w in zip(qm.terms, qm.weights):
-            tid = self._lookup.id(term)
-            if tid >= 0:
-                ids.append(tid)
-                weights.append(w)
-            elif self.unknown_terms == "indri":
-                unknown.append((term, w))
-        ids_arr = np.asarray(ids, dtype=np.int64)
-        w_arr = np.asarray(weights, dtype=np.float64)
-        p_c = self.index.p_collection
-        constant = float(np.dot(w_arr, np.log(p_c[ids_arr]))) if len(ids) else 0.0
-        if unknown:
+        return self._prepare_batch([query]).prep(0)
+
+    def _prepare_batch(self, queries: Sequence[str | QueryModel]) -> _Batch:
+        """All queries as one :class:`_Batch`.
+
+        Text queries under the drop rule take a vectorised path: every query's tokens
+        (:func:`~retrieval.analysis.count_tokens`) are mapped to term ids through a memo
+        of token → id (each new token analysed and looked up once), and the (query, term)
+        pairs are counted with one ``numpy.unique``; p(w|θ_q) = c(w,q)/|q| is the same
+        division as :meth:`QueryModel.from_text`'s. Other queries go through
+        :meth:`query_model`. Both give the same arrays for the same query.
+        """
+        n = len(queries)
+        nt = np.int64(max(self.index.num_terms, 1))
+        fast = [j for j, q in enumerate(queries)
+                if isinstance(q, str) and self.unknown_terms == "drop"]
+        fast_set = set(fast)
+        keys_parts, w_parts = [], []
+        length = np.zeros(n, dtype=np.float64)
+        unknown: list[tuple] = [()] * n
+        if fast:
+            tok_lists = [count_tokens(queries[j]) for j in fast]
+            flat = list(chain.from_iterable(tok_lists))
+            memo = self._token_ids
+            new = set(flat).difference(memo)
+            if new:
+                if len(memo) + len(new) > _TOKEN_MEMO:
+                    memo.clear()
+                    new = set(flat)
+                analyzer, lookup = self.index.analyzer, self._lookup
+                for tok in new:
+                    term = analyzer.term(tok.decode("ascii") if isinstance(tok, bytes)
+                                         else tok)
+                    memo[tok] = -1 if term is None else lookup.id(term)
+            tids = np.fromiter(map(memo.__getitem__, flat), dtype=np.int64, count=len(flat))
+            lens = np.fromiter(map(len, tok_lists), dtype=np.int64, count=len(fast))
+            qidx = np.repeat(np.asarray(fast, dtype=np.int64), lens)
+            known = tids >= 0
+            keys, counts = np.unique(qidx[known] * nt + tids[known], return_counts=True)
+            total = np.bincount(keys // nt, weights=counts, minlength=n)
+            keys_parts.append(keys)
+            w_parts.append(counts / total[keys // nt])
+            length += total
+        slow = [j for j in range(n) if j not in fast_set]
+        for j in slow:
+            query = queries[j]
+            qm = self.query_model(query)
+            ids = self._lookup.ids(qm.terms) if len(qm) else np.zeros(0, dtype=np.int64)
+            w = np.asarray(qm.weights, dtype=np.float64)
+            found = ids >= 0
+            if self.unknown_terms == "indri" and not found.all():
+                unknown[j] = tuple((t, x) for t, x, f in zip(qm.terms, qm.weights,
+                                                               found.tolist()) if not f)
+            keys_parts.append(j * nt + ids[found])
+            w_parts.append(w[found])
+            if isinstance(query, str) and len(qm):
+                counts = self.index.analyzer.term_counts(query)
+                length[j] = float(sum(counts[t] for t in qm.terms))
+            else:
+                length[j] = qm.mass
+        keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, dtype=np.int64)
+        weights = np.concatenate(w_parts) if w_parts else np.zeros(0, dtype=np.float64)
+        if fast and slow:
+            order = np.argsort(keys, kind="stable")
+            keys, weights = keys[order], weights[order]
+        return self._batch_from_arrays(n, keys // nt, keys % nt, weights, length, unknown)
+
+    def _batch_from_arrays(self, n: int, q: np.ndarray, term_ids: np.ndarray,
+                           weights: np.ndarray, length: np.ndarray | None = None,
+                           unknown=None) -> _Batch:
+        """A :class:`_Batch` from (query, term id, weight) entries sorted by query then
+        term id; ``length`` defaults to each query's mass."""
+        q = np.asarray(q, dtype=np.int64)
+        term_ids = np.asarray(term_ids, dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        unknown = tuple(unknown) if unknown is not None else ((),) * n
+        ptr = np.searchsorted(q, np.arange(n + 1, dtype=np.int64))
+        # (bincount of no entries is an integer array: the float64 cast is needed)
+        mass = np.bincount(q, weights=weights, minlength=n).astype(np.float64)
+        log_pc = np.log(self.index.p_collection[term_ids]) if len(term_ids) else weights
+        constant = np.bincount(q, weights=weights * log_pc, minlength=n).astype(np.float64)
+        if any(unknown):
             log_p_unknown = -math.log(2.0 * max(self.index.num_tokens, 1))
-            constant += sum(w for _, w in unknown) * log_p_unknown
-        mass = float(w_arr.sum()) + sum(w for _, w in unknown)
-        return _Prepared(ids_arr, w_arr, mass, constant, tuple(unknown))
+            for j, unk in enumerate(unknown):
+                if unk:
+                    extra = sum(w for _, w in unk)
+                    mass[j] += extra
+                    constant[j] += extra * log_p_unknown
+        if length is None:
+            length = mass.copy()
+        return _Batch(ptr, term_ids, weights, mass, constant, length, unknown)
 
     # -- scoring ----------------------------------------------------------------------
     def _weights(self, tid: int, qw: float, where, docs) -> np.ndarray:
@@ -350,21 +481,41 @@ class Searcher:
         jobs = _check_jobs(jobs)
         if jobs > 1 and len(queries) >= 2 * jobs and "fork" in mp.get_all_start_methods():
             return self._parallel(queries, k, jobs)
-        preps = [self._prepare(q) for q in queries]
-        active = [j for j, p in enumerate(preps) if self._has_candidates(p)]
+        return self._search_batch(self._prepare_batch(queries), k)
+
+    def _search_batch(self, batch: _Batch, k: int) -> BatchResult:
+        """:meth:`batch_search_arrays` of prepared queries (see there)."""
         n_docs = self.index.num_docs
         ptr = self._post_ptr
-        sizes = {j: int((ptr[preps[j].term_ids + 1] - ptr[preps[j].term_ids]).sum())
-                 for j in active}
+        n_terms = np.diff(batch.ptr)
+        term_q = np.repeat(np.arange(len(batch), dtype=np.int64), n_terms)
+        postings = ptr[batch.term_ids + 1] - ptr[batch.term_ids]
+        size_arr = np.bincount(term_q, weights=postings, minlength=len(batch)).astype(np.int64)
+        has = n_terms > 0
+        if self.candidates == "all":
+            has |= np.fromiter(map(bool, batch.unknown), dtype=bool, count=len(batch))
+        active = np.flatnonzero(has).tolist()
         out_q, out_d, out_s = [], [], []
-        per_query = self.candidates == "matching" and n_docs >= _ACC_MIN_DOCS
-        kernels = _load_kernels() if per_query and active and \
-            n_docs >= _KERNEL_MIN_DOCS else None
-        if self.pruning and self.candidates == "matching":
+        matching = self.candidates == "matching"
+        per_query = matching and n_docs >= _ACC_MIN_DOCS
+        kernels = None
+        if active and matching and self.compiled is not False:
+            global _POSTINGS_SEARCHED
+            _POSTINGS_SEARCHED += int(size_arr.sum())
+            if self.compiled is True or _KERNELS:
+                kernels = _load_kernels()
+            elif per_query:
+                kernels = _load_kernels() if n_docs >= _KERNEL_MIN_DOCS else None
+            elif _POSTINGS_SEARCHED >= _KERNEL_BATCH_MIN_POSTINGS:
+                kernels = _load_kernels()
+        preps = _LazyPreps(batch)
+        sizes = dict(zip(active, size_arr[active].tolist()))
+        if self.pruning and matching:
             rest = []
             for j in active:
                 got = None
-                if self._prune_pays(preps[j], sizes[j], k, n_docs, kernels is not None):
+                if self._prune_pays(preps[j], sizes[j], k, n_docs,
+                                    per_query and kernels is not None):
                     got = self._pruned(preps[j], k)
                 if got is None:
                     rest.append(j)
@@ -376,6 +527,13 @@ class Searcher:
             active = rest
         else:
             pruned = False
+        if kernels is not None and not per_query and active:
+            q, d, sc = self._kernel_batch(batch, np.asarray(active, dtype=np.int64),
+                                          size_arr, k, kernels)
+            out_q.append(q)
+            out_d.append(d)
+            out_s.append(sc)
+            active = []
         if per_query:
             for j in active:
                 if kernels is not None:
@@ -414,6 +572,113 @@ class Searcher:
             order = np.argsort(q, kind="stable")
             q, d, sc = q[order], d[order], sc[order]
         return BatchResult(q, d, sc)
+
+    def _max_counts(self) -> np.ndarray:
+        """The largest c(w,d) of every term (0 for a term without postings)."""
+        if self._term_max is None:
+            counts = self._post_counts
+            ptr = self._post_ptr
+            out = np.zeros(len(ptr) - 1, dtype=np.int64)
+            has = ptr[1:] > ptr[:-1]
+            if has.any():
+                out[has] = np.maximum.reduceat(counts, ptr[:-1][has])
+            self._term_max = out
+        return self._term_max
+
+    def _kernel_batch(self, batch: _Batch, queries: np.ndarray, sizes: np.ndarray, k: int,
+                      kernels):
+        """The ranked top ``k`` of ``queries`` (positions in ``batch``) by the compiled
+        batch kernel (:func:`retrieval._kernels.batch_top_k`): (query, docs, scores).
+
+        The matched weights are the numpy paths' values: for count-only models a table
+        of m_w(c) over c = 0 … max c(w,·) per query term (one vectorised call for all
+        the batch's terms; the kernel multiplies by the query weight, as
+        :meth:`_weights` does), for the others the per-posting products q_w·m_w(d),
+        computed by numpy for blocks of about _KERNEL_BATCH_POSTINGS postings.
+        Scores and rankings are bit-identical to the numpy paths'.
+        """
+        local = self._local
+        n_docs = self.index.num_docs
+        if getattr(local, "bacc", None) is None or len(local.bacc) != n_docs:
+            local.bacc = np.zeros(n_docs, dtype=np.float64)
+            local.bseen = np.zeros(n_docs, dtype=np.uint8)
+            local.bcand = np.zeros(n_docs + 1, dtype=np.int64)   # one spare slot
+        model = self.model_
+        ptr = self._post_ptr
+        p_c = self.index.p_collection
+        kk = min(k, max(n_docs, 1))
+        select = kk > _KERNEL_HEAP_MAX_K
+        room = n_docs + 1 if select else kk
+        if getattr(local, "bhs", None) is None or len(local.bhs) < room:
+            local.bcs = np.empty(n_docs, dtype=np.float64)
+            local.bhs = np.empty(room, dtype=np.float64)
+            local.bht, local.bhd, local.bcb = np.empty((3, room), dtype=np.int64)
+            local.bcnt = np.empty(room + 1, dtype=np.int64)
+        tables = not model.uses and self._table_ok()
+        if tables:  # unless the tables would be larger than the postings they serve
+            uniq = np.unique(batch.term_ids)
+            tables = int(self._max_counts()[uniq].sum()) + len(uniq) <= \
+                max(1 << 20, int(sizes[queries].sum()))
+        out_q, out_d, out_s = [], [], []
+        start = 0
+        while start < len(queries):
+            if tables:
+                stop = len(queries)
+            else:  # blocks of about _KERNEL_BATCH_POSTINGS postings
+                csum = np.cumsum(sizes[queries[start:]])
+                stop = start + max(1, int(np.searchsorted(csum, _KERNEL_BATCH_POSTINGS,
+                                                          side="right")))
+            block = queries[start:stop]
+            lo, hi = batch.ptr[block], batch.ptr[block + 1]
+            counts_t = hi - lo
+            sel = np.repeat(lo - np.cumsum(counts_t) + counts_t, counts_t) + \
+                np.arange(int(counts_t.sum()), dtype=np.int64)
+            q_ptr = np.zeros(len(block) + 1, dtype=np.int64)
+            np.cumsum(counts_t, out=q_ptr[1:])
+            tids = batch.term_ids[sel]
+            qw = batch.weights[sel]
+            if tables:
+                uniq, inv = np.unique(tids, return_inverse=True)
+                width = self._max_counts()[uniq] + 1
+                u_off = np.zeros(len(uniq) + 1, dtype=np.int64)
+                np.cumsum(width, out=u_off[1:])
+                c = np.arange(int(u_off[-1]), dtype=np.int64) - np.repeat(u_off[:-1], width)
+                tab_vals = model.matched_weight(c.astype(np.float64), None, None,
+                                                np.repeat(p_c[uniq], width))
+                tab_ptr = u_off[:-1][inv]
+                weights, w_ptr = _NO_WEIGHTS, np.zeros(len(tids), dtype=np.int64)
+            else:
+                starts, ends = ptr[tids], ptr[tids + 1]
+                lens = ends - starts
+                w_ptr = np.zeros(len(tids), dtype=np.int64)
+                np.cumsum(lens[:-1], out=w_ptr[1:])
+                pidx = np.repeat(starts - w_ptr, lens) + \
+                    np.arange(int(lens.sum()), dtype=np.int64)
+                docs = self._post_docs[pidx]
+                uses = model.uses
+                mw = model.matched_weight(
+                    self._post_counts[pidx],
+                    self._doc_len[docs] if "doc_len" in uses else None,
+                    self._doc_unique[docs] if "doc_unique" in uses else None,
+                    np.repeat(p_c[tids], lens))
+                weights = np.repeat(qw, lens) * mw
+                tab_vals, tab_ptr = _NO_WEIGHTS, w_ptr
+            cap = int(np.minimum(sizes[block], kk).sum())
+            docs_out = np.empty(cap, dtype=np.int64)
+            scores_out = np.empty(cap, dtype=np.float64)
+            n_out = np.zeros(len(block), dtype=np.int64)
+            kernels.batch_top_k(q_ptr, tids, qw, batch.mass[block], batch.constant[block],
+                                ptr, self._post_docs, self._post_counts, tab_ptr, tab_vals,
+                                tables, weights, w_ptr, self.log_alpha_, self._tie, kk,
+                                select, local.bacc, local.bseen, local.bcand, local.bcs,
+                                local.bhs, local.bht, local.bhd, local.bcb, local.bcnt,
+                                docs_out, scores_out, n_out)
+            total = int(n_out.sum())
+            out_q.append(np.repeat(block, n_out))
+            out_d.append(docs_out[:total])
+            out_s.append(scores_out[:total])
+            start = stop
+        return np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s)
 
     def _parallel(self, queries, k: int, jobs: int) -> BatchResult:
         global _FORKED_SEARCHER
@@ -946,6 +1211,20 @@ class Searcher:
             return self.index.doc_number(docid)
         except KeyError:
             raise ParameterError(f"no document {docid!r} in the index") from None
+
+
+class _LazyPreps:
+    """``preps[j]``: the :class:`_Prepared` of query j of a batch, made on first use."""
+
+    def __init__(self, batch: _Batch):
+        self._batch = batch
+        self._made: dict[int, _Prepared] = {}
+
+    def __getitem__(self, j: int) -> _Prepared:
+        prep = self._made.get(j)
+        if prep is None:
+            prep = self._made[j] = self._batch.prep(j)
+        return prep
 
 
 def _rank_order(scores: np.ndarray, tie: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:

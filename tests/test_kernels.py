@@ -172,3 +172,105 @@ def test_without_numba_falls_back(monkeypatch, data):
     monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
     assert S._load_kernels() is None
     assert_same(s.batch_search_arrays(qs, 10), expect)
+
+
+# -- the batch kernel (collections below _ACC_MIN_DOCS) ---------------------------------
+
+def run_batch(monkeypatch, searcher, qs, k, *, heap_max_k: int | None = None):
+    """The compiled batch kernel (kernels loaded, no per-query path)."""
+    monkeypatch.setattr(S, "_KERNELS", _kernels)
+    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 10**12)
+    if heap_max_k is not None:
+        monkeypatch.setattr(S, "_KERNEL_HEAP_MAX_K", heap_max_k)
+    return searcher.batch_search_arrays(qs, k)
+
+
+BATCH_KS = (1, 2, 3, 10, 16, 17, 100, 1000, 10**6)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("unknown", ["drop", "indri"])
+def test_batch_kernel_identical_to_numpy_blocks(monkeypatch, data, model, unknown):
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(15))
+    s = Searcher(index, model, unknown_terms=unknown, pruning=False)
+    for k in BATCH_KS:
+        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        for heap_max_k in (0, 10**9):          # bucket selection, heap
+            got = run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k)
+            assert_same(got, expect)
+        acc, seen = s._local.bacc, s._local.bseen
+        assert not acc.any() and not seen.any()   # reset after every query
+
+
+def test_batch_kernel_heavy_ties(monkeypatch):
+    """Hundreds of identical documents (one score): boundary ties resolved by docid,
+    also when every candidate has the same score (no value range to bucket)."""
+    rng = np.random.default_rng(4)
+    texts = ["a b"] * 300 + ["a"] * 200 + ["b c c"] * 100 + ["c"] * 50 + ["d"] * 70
+    ids = [f"x{int(i):05d}" for i in rng.permutation(len(texts))]
+    index = Index.build(list(zip(ids, texts)), analyzer=PLAIN)
+    s = Searcher(index, Dirichlet(mu=100), pruning=False)
+    qs = ["a b", "a", "c", "b c", "a b c", "d", "d a"]
+    for k in (1, 3, 10, 69, 70, 71, 299, 300, 301, 1000):
+        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        for heap_max_k in (0, 10**9):
+            assert_same(run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k), expect)
+
+
+def test_batch_kernel_without_tables(monkeypatch, data):
+    """Dirichlet with per-posting weights (tables off), in blocks of few postings."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(16))
+    s = Searcher(index, Dirichlet(mu=300), pruning=False)
+    ref = {k: run(monkeypatch, s, qs, k, compiled=False, per_query=False) for k in KS}
+    monkeypatch.setattr(S, "_TABLE_MAX_COUNT", -1)
+    monkeypatch.setattr(S, "_KERNEL_BATCH_POSTINGS", 50)
+    s2 = Searcher(index, Dirichlet(mu=300), pruning=False)
+    for k in KS:
+        assert_same(run_batch(monkeypatch, s2, qs, k), ref[k])
+
+
+def test_batch_kernel_used_for_large_batches_only(monkeypatch, data):
+    """On a small index the kernels load once the process has searched enough postings
+    (compiled="auto"); compiled=False never uses them, compiled=True always."""
+    index, words, rng = data
+    s = Searcher(index, Dirichlet(mu=1000), pruning=False)
+    calls = []
+
+    class Spy:
+        def batch_top_k(self, *args):
+            calls.append(1)
+            return _kernels.batch_top_k(*args)
+
+    monkeypatch.setattr(S, "_KERNELS", None)
+    monkeypatch.setattr(S, "_load_kernels", lambda: Spy())
+    postings = int(np.diff(index.arrays["postings_indptr"])[index.term_id("w1")])
+    monkeypatch.setattr(S, "_KERNEL_BATCH_MIN_POSTINGS", 10 * postings)
+    monkeypatch.setattr(S, "_POSTINGS_SEARCHED", 0)
+    s.batch_search_arrays(["w1"] * 9, 10)
+    assert not calls
+    s.batch_search_arrays(["w1"], 10)    # the process has now searched enough
+    assert calls
+    calls.clear()
+    never = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=False)
+    never.batch_search_arrays(["w1"] * 20, 10)
+    assert not calls
+    monkeypatch.setattr(S, "_POSTINGS_SEARCHED", 0)
+    always = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=True)
+    always.batch_search_arrays(["w1"], 10)
+    assert calls
+
+
+def test_prepared_batch_same_for_text_and_models(data):
+    """The vectorised text path and the QueryModel path prepare identical arrays."""
+    index, words, rng = data
+    s = Searcher(index, Dirichlet(mu=1000))
+    texts = ["w1 w7 w1", "w30 nosuchterm", "w0 w0 w0 w5", "", "nosuchterm"]
+    models = [s.query_model(t) for t in texts]
+    a, b = s._prepare_batch(texts), s._prepare_batch(models)
+    mixed = s._prepare_batch([texts[0], models[1], texts[2], models[3], texts[4]])
+    for other in (b, mixed):
+        for field in ("ptr", "term_ids", "weights", "mass", "constant"):
+            assert np.array_equal(getattr(a, field), getattr(other, field)), field
+    assert a.length.tolist() == [3.0, 1.0, 4.0, 0.0, 0.0]
