@@ -143,8 +143,9 @@ def run_configuration(index: Index, queries, configuration: Configuration, k: in
     searcher = Searcher(index, configuration.model)
     texts = [q.text for q in queries]
     if configuration.feedback is not None:
-        texts = configuration.feedback.expand(searcher, texts)
-    res = searcher.batch_search_arrays(texts, k)
+        res = configuration.feedback.batch_search_arrays(searcher, texts, k)
+    else:
+        res = searcher.batch_search_arrays(texts, k)
     qids = [queries[i].qid for i in res.query_index.tolist()]
     docids = gather_strings(index.arrays["docid_offsets"], index.arrays["docid_bytes"],
                             res.doc_numbers)

@@ -92,8 +92,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import ParameterError, check_number
+from .lookup import gather_strings
 from .records import Query, ScoredDoc
-from .search import BatchResult, QueryModel, Searcher
+from .search import BatchResult, QueryModel, Searcher, _Batch, _check_k
 
 #: RM3 document weights: P(Q|D) (Lavrenko & Croft), P(Q|D)^(1/|q|) (what Indri's
 #: exp(#combine score) gives), or equal weights
@@ -207,12 +208,12 @@ def divmin_model(group: np.ndarray, mean_weight: np.ndarray, p_collection: np.nd
 class FeedbackSet(NamedTuple):
     """The first pass and the feedback documents' terms of a batch of queries.
 
-    ``pair_query``/``pair_doc``/``pair_score``: one entry per (query, feedback document),
+    ``batch``: the prepared original queries (term ids, weights, |q|). ``pair_query``/``pair_doc``/``pair_score``: one entry per (query, feedback document),
     sorted by query then rank. ``key_query``/``key_term``: the distinct (query, term)
     pairs of the feedback documents, sorted; ``key_count`` c(w, F) = Σ_{d∈F} c(w, d).
     ``row_pair``/``row_key``/``row_count``: one entry per (pair, term) non-zero.
     """
-    models: list[QueryModel]
+    batch: _Batch
     pair_query: np.ndarray
     pair_doc: np.ndarray
     pair_score: np.ndarray
@@ -227,8 +228,8 @@ class FeedbackSet(NamedTuple):
 def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
                  fb_docs: int) -> FeedbackSet:
     """First pass (top ``fb_docs``) for all queries and the gathered forward rows."""
-    models = [searcher.query_model(q) for q in queries]
-    res: BatchResult = searcher.batch_search_arrays(models, k=fb_docs)
+    batch = searcher._prepare_batch(queries)
+    res: BatchResult = searcher._search_batch(batch, fb_docs)
     index = searcher.index
     ptr = np.asarray(index.arrays["forward_indptr"])
     starts = ptr[res.doc_numbers]
@@ -243,7 +244,7 @@ def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
     ukeys, row_key = np.unique(keys, return_inverse=True)
     key_count = np.bincount(row_key, weights=row_count, minlength=len(ukeys))
     n_terms = np.int64(max(index.num_terms, 1))
-    return FeedbackSet(models, res.query_index, res.doc_numbers, res.scores,
+    return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
                        ukeys // n_terms, ukeys % n_terms, key_count,
                        row_pair, row_key.astype(np.int64), row_count)
 
@@ -278,15 +279,30 @@ class Feedback:
                         for k, v in self.get_params().items())
         return f"{self.name}({args})"
 
+    def expanded(self, searcher: Searcher, queries: Sequence[str | QueryModel]) -> _Batch:
+        """The updated query models of all queries as the searcher's prepared arrays
+        (term ids and weights; no strings), computed together."""
+        raise NotImplementedError
+
     def expand(self, searcher: Searcher, queries: Sequence[str | QueryModel]
                ) -> list[QueryModel]:
         """The updated query model of every query (all queries computed together)."""
-        raise NotImplementedError
+        _check_searcher(searcher)
+        return _models(searcher, self.expanded(searcher, _check_queries(queries)))
 
     def batch_search_arrays(self, searcher: Searcher, queries: Sequence[str | QueryModel],
-                            k: int = 1000) -> BatchResult:
-        """Expand every query, then rank with the expanded models (flat arrays)."""
-        return searcher.batch_search_arrays(self.expand(searcher, queries), k)
+                            k: int = 1000, *, jobs: int = 1) -> BatchResult:
+        """Expand every query, then rank with the expanded models (flat arrays).
+
+        The expanded models go from the feedback arrays to the second pass as term ids,
+        never as strings: the ranking equals :meth:`Searcher.batch_search_arrays` of
+        :meth:`expand`'s models. ``jobs`` > 1 runs the second pass in worker processes.
+        """
+        _check_searcher(searcher)
+        queries = _check_queries(queries)
+        if jobs != 1:
+            return searcher.batch_search_arrays(self.expand(searcher, queries), k, jobs=jobs)
+        return searcher._search_batch(self.expanded(searcher, queries), _check_k(k))
 
     def run(self, searcher: Searcher, queries: Iterable[Query], k: int = 1000
             ) -> list[ScoredDoc]:
@@ -359,61 +375,48 @@ def _truncate(key_query: np.ndarray, key_term: np.ndarray, prob: np.ndarray,
     return q[keep], t[keep], p[keep]
 
 
-def _term_ids(searcher: Searcher, terms: Sequence[str]) -> np.ndarray:
-    lookup = getattr(searcher, "_lookup", None)  # the searcher's memoised lookup
-    if lookup is not None and hasattr(lookup, "ids"):
-        return np.asarray(lookup.ids(list(terms)), dtype=np.int64)
-    return np.asarray([searcher.index.term_id(t) for t in terms], dtype=np.int64)
-
-
 def _term_strings(index, ids: np.ndarray) -> list[str]:
     """The vocabulary strings of ``ids`` (each distinct id decoded once)."""
     uniq, inv = np.unique(ids, return_inverse=True)
-    try:
-        from .lookup import gather_strings
-        strings = gather_strings(index.arrays["vocab_offsets"], index.arrays["vocab_bytes"],
-                                 uniq)
-    except ImportError:  # pragma: no cover - older lookup module
-        strings = index.vocabulary.many(uniq)
+    strings = gather_strings(index.arrays["vocab_offsets"], index.arrays["vocab_bytes"], uniq)
     return [strings[i] for i in inv.tolist()]
 
 
-def _interpolate(searcher: Searcher, models: list[QueryModel], q: np.ndarray,
-                 t: np.ndarray, p: np.ndarray, orig_weight: float) -> list[QueryModel]:
+def _interpolate(searcher: Searcher, batch: _Batch, q: np.ndarray, t: np.ndarray,
+                 p: np.ndarray, orig_weight: float) -> _Batch:
     """θ' = orig_weight·θ_q + (1 − orig_weight)·(the given feedback entries), all queries
-    merged at once; terms with weight 0 are left out."""
-    n = len(models)
-    fb_weight = 1.0 - orig_weight
-    lengths = np.asarray([len(m) for m in models], dtype=np.int64)
-    orig_terms = [term for m in models for term in m.terms]
-    orig_w = np.fromiter((w for m in models for w in m.weights), dtype=np.float64,
-                         count=len(orig_terms))
-    orig_q = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    orig_t = _term_ids(searcher, orig_terms)
-    known = orig_t >= 0
+    merged at once (one ``numpy.unique`` over (query, term) keys); terms with weight 0
+    are left out. Original terms absent from the index (kept under the indri rule) keep
+    orig_weight times their weight."""
+    n = len(batch)
     nt = np.int64(max(searcher.index.num_terms, 1))
-    keys = np.concatenate([orig_q[known] * nt + orig_t[known], q * nt + t])
-    vals = np.concatenate([orig_weight * orig_w[known], fb_weight * p])
+    orig_q = np.repeat(np.arange(n, dtype=np.int64), np.diff(batch.ptr))
+    keys = np.concatenate([orig_q * nt + batch.term_ids, q * nt + t])
+    vals = np.concatenate([orig_weight * batch.weights, (1.0 - orig_weight) * p])
     ukeys, inv = np.unique(keys, return_inverse=True)
     weights = np.bincount(inv, weights=vals, minlength=len(ukeys))
     pos = weights > 0
     ukeys, weights = ukeys[pos], weights[pos]
-    mq = ukeys // nt
-    terms = _term_strings(searcher.index, ukeys % nt)
-    wl = weights.tolist()
-    bounds = np.searchsorted(mq, np.arange(n + 1)).tolist()
-    has_unknown = np.zeros(n, dtype=bool)
-    has_unknown[orig_q[~known]] = True
+    unknown = tuple(tuple((term, orig_weight * w) for term, w in unk if orig_weight * w > 0)
+                    for unk in batch.unknown)
+    return searcher._batch_from_arrays(n, ukeys // nt, ukeys % nt, weights,
+                                       unknown=unknown)
+
+
+def _models(searcher: Searcher, batch: _Batch) -> list[QueryModel]:
+    """The :class:`QueryModel` of every query of a prepared batch (ids are in term string
+    order, so each model's terms come out sorted; unknown terms are merged in)."""
+    terms = _term_strings(searcher.index, batch.term_ids)
+    wl = batch.weights.tolist()
+    bounds = batch.ptr.tolist()
     out = []
-    for j, model in enumerate(models):
+    for j in range(len(batch)):
         s, e = bounds[j], bounds[j + 1]
-        if has_unknown[j]:  # terms absent from the index, kept under the indri rule
+        if batch.unknown[j]:
             merged = dict(zip(terms[s:e], wl[s:e]))
-            for term, w in zip(model.terms, model.weights):
-                if searcher.index.term_id(term) < 0 and orig_weight * w > 0:
-                    merged[term] = orig_weight * w
-            out.append(QueryModel.from_weights(merged) if merged else model)
-        else:  # ids are in term string order, so the terms are already sorted
+            merged.update(batch.unknown[j])
+            out.append(QueryModel.from_weights(merged))
+        else:
             out.append(QueryModel(tuple(terms[s:e]), tuple(wl[s:e])))
     return out
 
@@ -424,9 +427,8 @@ class NoFeedback(Feedback):
     name = "none"
     params = ()
 
-    def expand(self, searcher, queries):
-        _check_searcher(searcher)
-        return [searcher.query_model(q) for q in _check_queries(queries)]
+    def expanded(self, searcher, queries):
+        return searcher._prepare_batch(queries)
 
 
 class _ModelBased(Feedback):
@@ -449,15 +451,13 @@ class _ModelBased(Feedback):
         """The feedback set and p(w|θ_F) for each of its (query, term) keys."""
         raise NotImplementedError
 
-    def expand(self, searcher, queries):
-        _check_searcher(searcher)
-        queries = _check_queries(queries)
+    def expanded(self, searcher, queries):
         if float(self.fb_alpha) == 0.0:
-            return [searcher.query_model(q) for q in queries]
+            return searcher._prepare_batch(queries)
         fs, prob = self.feedback_model(searcher, queries)
         q, t, p = _truncate(fs.key_query, fs.key_term, prob, int(self.fb_terms),
                             float(self.fb_threshold))
-        return _interpolate(searcher, fs.models, q, t, p, 1.0 - float(self.fb_alpha))
+        return _interpolate(searcher, fs.batch, q, t, p, 1.0 - float(self.fb_alpha))
 
 
 class MixtureFeedback(_ModelBased):
@@ -582,8 +582,7 @@ class RM3Feedback(Feedback):
         n = len(queries)
         # document posteriors P(D|Q) ∝ exp(|q| · score)
         if self.fb_doc_weights == "likelihood":
-            qlen = np.asarray([_query_length(searcher, q, m)
-                               for q, m in zip(queries, fs.models)], dtype=np.float64)
+            qlen = fs.batch.length
         else:
             qlen = np.full(n, 1.0 if self.fb_doc_weights == "geometric" else 0.0)
         loglik = qlen[fs.pair_query] * fs.pair_score
@@ -618,12 +617,10 @@ class RM3Feedback(Feedback):
             prob = prob + beta[q] * index.p_collection[t]
         return fs, q, t, prob
 
-    def expand(self, searcher, queries):
-        _check_searcher(searcher)
-        queries = _check_queries(queries)
+    def expanded(self, searcher, queries):
         orig = float(self.fb_orig_weight)
         if orig == 1.0:
-            return [searcher.query_model(q) for q in queries]
+            return searcher._prepare_batch(queries)
         fs, q, t, prob = self.relevance_model(searcher, queries)
         max_df = float(self.fb_max_df)
         if max_df < 1.0:
@@ -634,17 +631,7 @@ class RM3Feedback(Feedback):
         if len(q):
             total = np.bincount(q, weights=p, minlength=len(queries))
             p = p / total[q]
-        return _interpolate(searcher, fs.models, q, t, p, orig)
-
-
-def _query_length(searcher: Searcher, query, model: QueryModel) -> float:
-    """|q|: the query's token count (of the terms its model keeps), or a QueryModel's
-    total weight when the query was given as a model."""
-    if isinstance(query, QueryModel) or not len(model):
-        return model.mass
-    counts = searcher.index.analyzer.term_counts(query)
-    kept = set(model.terms)
-    return float(sum(n for t, n in counts.items() if t in kept))
+        return _interpolate(searcher, fs.batch, q, t, p, orig)
 
 
 FEEDBACK: dict[str, type[Feedback]] = {

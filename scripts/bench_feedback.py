@@ -112,8 +112,9 @@ class Bench:
 
     def search(self, mu: float, feedback=None):
         s = self.searcher(mu)
-        models = self.texts if feedback is None else feedback.expand(s, self.texts)
-        return s.batch_search_arrays(models, K)
+        if feedback is None:
+            return s.batch_search_arrays(self.texts, K)
+        return feedback.batch_search_arrays(s, self.texts, K)
 
     def evaluate(self, mu: float, feedback=None) -> dict[str, dict[str, float]]:
         res = self.search(mu, feedback)

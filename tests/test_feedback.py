@@ -487,3 +487,19 @@ def test_cli_search_without_feedback_is_unchanged(index_path, capsys):
 def test_cli_search_feedback_errors(index_path, capsys, argv, fragment):
     code = main(["search", str(index_path), "glacier"] + argv)
     assert fragment in _one_line_error(capsys, code)
+
+
+@pytest.mark.parametrize("name", ["none", "mixture", "divmin", "rm3"])
+@pytest.mark.parametrize("unknown", ["drop", "indri"])
+def test_array_path_equals_searching_the_expanded_models(corpus, name, unknown):
+    """The second pass straight from the feedback arrays ranks exactly like searching
+    the QueryModels that expand() returns (same documents, bit-identical scores)."""
+    searcher = Searcher(corpus, Dirichlet(mu=500), unknown_terms=unknown)
+    fb = make_feedback(name)
+    queries = QUERIES + ["w7 nosuchterm", QueryModel.from_weights({"w3": 0.2, "w4": 1.5})]
+    got = fb.batch_search_arrays(searcher, queries, 50)
+    expect = searcher.batch_search_arrays(fb.expand(searcher, queries), 50)
+    assert np.array_equal(got.query_index, expect.query_index)
+    assert np.array_equal(got.doc_numbers, expect.doc_numbers)
+    assert np.array_equal(got.scores, expect.scores)
+    assert fb.run(searcher, [], 10) == []

@@ -207,14 +207,12 @@ def _main(args) -> int:
         queries = read_query_tsv(args.queries)
     else:
         queries = [Query("1", " ".join(args.query))]
-    if feedback.name == "none":
-        models = [searcher.query_model(q.text) for q in queries]
-    else:
-        models = feedback.expand(searcher, [q.text for q in queries])
-    if args.format == "trec":
-        _write_trec(searcher, queries, searcher.batch_search_arrays(
-            models, k=args.k, jobs=args.jobs), args.tag)
+    texts = [q.text for q in queries]
+    if args.format == "trec":  # no query models needed: the arrays go straight through
+        res = feedback.batch_search_arrays(searcher, texts, k=args.k, jobs=args.jobs)
+        _write_trec(searcher, queries, res, args.tag)
         return 0
+    models = feedback.expand(searcher, texts)
     results = searcher.batch_search(models, k=args.k, jobs=args.jobs)
 
     if args.format == "json":

@@ -156,8 +156,7 @@ def _main(args) -> int:
             params["mu"] = cached_mu_estimate(index).mu
         model = make_model(args.model, **params)
         searcher = Searcher(index, model)
-        models = feedback.expand(searcher, texts)
-        res = searcher.batch_search_arrays(models, args.k)
+        res = feedback.batch_search_arrays(searcher, texts, args.k)
         run_ = Run.from_arrays([queries[i].qid for i in res.query_index.tolist()],
                                index.docids.many(res.doc_numbers), res.scores)
         ev = evaluate(qrels, run_, [measure], complete=True)
