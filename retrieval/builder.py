@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._version import __version__
+from ._bytetokens import ByteTokenMemo
 from .analysis import Analyzer, count_tokens
 from .errors import InputError, ParameterError
 from .index import FORMAT, FORMAT_VERSION, Index
@@ -25,10 +26,14 @@ from .records import Document
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    """Exact int64 sums of ``values`` over the CSR segments ``indptr``."""
-    cumulative = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(values, dtype=np.int64, out=cumulative[1:])
-    return cumulative[indptr[1:]] - cumulative[indptr[:-1]]
+    """Exact int64 sums of ``values`` over the CSR segments ``indptr`` (``reduceat`` in
+    int64 over the non-empty segments: no array of the size of ``values`` is made)."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    out = np.zeros(len(indptr) - 1, dtype=np.int64)
+    has = indptr[1:] > indptr[:-1]
+    if has.any():
+        out[has] = np.add.reduceat(values, indptr[:-1][has], dtype=np.int64)
+    return out
 
 
 def _pack_strings(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +57,8 @@ class IndexBuilder:
         self.analyzer = analyzer if analyzer is not None else Analyzer()
         self.store_text = store_text
         self._token_ids: dict[str | bytes, int] = {}  # raw token -> term id (-1: stop)
+        self._bytes = ByteTokenMemo()                   # the same for ASCII chunks
+        self._finished = False
         self._term_ids: dict[str, int] = {}      # term -> term id (first-seen order)
         self._doc_terms = array("i")
         self._doc_counts = array("i")
@@ -65,7 +72,13 @@ class IndexBuilder:
     def num_docs(self) -> int:
         return len(self._docids)
 
+    def _check_open(self) -> None:
+        if self._finished:
+            raise ParameterError("this IndexBuilder has finished (finish() hands its "
+                                 "counts to the index); make a new IndexBuilder")
+
     def add(self, docid: str, text: str) -> None:
+        self._check_open()
         self._register(docid, text)
         self._docids.append(docid)
         token_counts = Counter(count_tokens(text))
@@ -86,24 +99,31 @@ class IndexBuilder:
     def _add_chunk(self, chunk: list[tuple[str, str]]) -> None:
         """:meth:`add` for many documents at once, with one vectorised count.
 
-        Texts are tokenised by :func:`~retrieval.analysis.count_tokens` (an ASCII text as
-        bytes); the memo keeps such tokens as ``bytes`` keys beside the ``str`` ones. The chunk's tokens are
-        mapped to term ids in one pass (new distinct tokens are analysed first, once each),
-        then the (document, term) pairs are counted with one
-        ``numpy.unique`` instead of a ``Counter`` per document. Stop words are dropped
-        here. The index is identical to adding the documents one by one.
+        A chunk of ASCII texts is tokenised and mapped to term ids by numpy arrays
+        (:class:`~retrieval._bytetokens.ByteTokenMemo`: no Python object per token);
+        other chunks by :func:`~retrieval.analysis.count_tokens` and a token → id memo
+        (``bytes`` keys for ASCII tokens beside the ``str`` ones). New distinct tokens
+        are analysed once each. The (document, term) pairs are then counted with one
+        ``numpy.unique`` instead of a ``Counter`` per document, and stop words dropped.
+        The index is identical to adding the documents one by one.
         """
         for docid, text in chunk:
             self._register(docid, text)
-        token_lists = [count_tokens(text) for _, text in chunk]
-        tokens = list(chain.from_iterable(token_lists))
-        known = self._token_ids
-        for token in set(tokens).difference(known):
-            self._new_token(token)
-        tids = np.fromiter(map(known.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(chunk))
-        del tokens, token_lists
-        doc = np.repeat(np.arange(len(chunk), dtype=np.int64), lengths)
+        texts = [text for _, text in chunk]
+        got = None
+        if all(map(str.isascii, texts)):
+            got = self._bytes.chunk_terms(texts, self._new_token, self._token_id)
+        if got is not None:
+            doc, tids = got
+        else:
+            token_lists = [count_tokens(text) for text in texts]
+            tokens = list(chain.from_iterable(token_lists))
+            tids = np.fromiter(map(self._token_id, tokens), dtype=np.int64,
+                               count=len(tokens))
+            lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(chunk))
+            del tokens, token_lists
+            doc = np.repeat(np.arange(len(chunk), dtype=np.int64), lengths)
+        del texts
         keys, counts = np.unique((doc << 32) | (tids + 1), return_counts=True)
         terms = (keys & 0xFFFFFFFF) - 1
         kept = terms >= 0  # stop words have id -1
@@ -122,6 +142,10 @@ class IndexBuilder:
                 raw = text.encode("utf-8", errors="surrogatepass")
                 self._text.append(raw)
                 self._text_len.append(len(raw))
+
+    def _token_id(self, token: str | bytes) -> int:
+        tid = self._token_ids.get(token)
+        return self._new_token(token) if tid is None else tid
 
     def _new_token(self, token: str | bytes) -> int:
         """Analyse a token never seen before (bytes: an ASCII token) and memoise its id."""
@@ -149,6 +173,7 @@ class IndexBuilder:
         """
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+        self._check_open()
         pairs = (self._pair(item) for item in documents)
         if jobs == 1 or "fork" not in mp.get_all_start_methods():
             for chunk in _chunks(pairs, _CHUNK_DOCS):
@@ -207,7 +232,9 @@ class IndexBuilder:
             on_document(len(chunk))
 
     def finish(self, sources: Iterable[str] = (), read_stats: dict | None = None) -> "Index":
-        """The in-memory index of everything added so far."""
+        """The in-memory index of everything added so far (once: the builder is spent)."""
+        self._check_open()
+        self._finished = True
         n_docs = len(self._docids)
         n_terms = len(self._term_ids)
         # vocabulary in code-point order; remap first-seen ids to sorted positions
@@ -217,6 +244,8 @@ class IndexBuilder:
         remap[np.asarray(order, dtype=np.int64)] = np.arange(n_terms, dtype=np.int32)
         vocab = [terms_first_seen[i] for i in order]
 
+        # the count buffers are handed over to the index and released as soon as they
+        # are copied: the peak stays near two copies of the postings, not four
         tids = np.frombuffer(self._doc_terms, dtype=np.int32) if len(self._doc_terms) \
             else np.zeros(0, dtype=np.int32)
         cnts = np.frombuffer(self._doc_counts, dtype=np.int32) if len(self._doc_counts) \
@@ -235,11 +264,14 @@ class IndexBuilder:
         del kept
         cols = remap[tids] if len(tids) else tids.copy()
         del tids
+        self._doc_terms = array("i")
+        data = np.array(cnts, dtype=np.int32)
+        del cnts
+        self._doc_counts = array("i")
         # documents arrive in order, so this is the document-major CSR already; several raw
         # tokens can map to one term (stemming): scipy sorts and sums duplicates in place
-        fwd = sp.csr_matrix((np.array(cnts, dtype=np.int32), cols, seg),
-                            shape=(n_docs, n_terms))
-        del cnts, cols
+        fwd = sp.csr_matrix((data, cols, seg), shape=(n_docs, n_terms))
+        del data, cols
         fwd.sum_duplicates()
         arrays: dict[str, np.ndarray] = {}
         arrays["forward_indptr"] = fwd.indptr.astype(np.int64)

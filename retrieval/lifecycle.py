@@ -85,7 +85,7 @@ import scipy.sparse as sp
 
 from ._version import __version__
 from .analysis import Analyzer, tokenize
-from .builder import IndexBuilder
+from .builder import IndexBuilder, _segment_sums
 from .errors import IndexFormatError, InputError
 from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, MANIFEST, Index,
                     StringTable, WriteLock, _ARRAYS, _LIFECYCLE_ARRAYS, _TEXT_ARRAYS,
@@ -325,12 +325,6 @@ def _arrays_from_forward(indptr, terms, counts, n_terms: int) -> dict[str, np.nd
     a["term_cf"] = _segment_sums(a["postings_counts"], a["postings_indptr"])
     a["term_df"] = np.diff(a["postings_indptr"]).astype(np.int32)
     return a
-
-
-def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    cumulative = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(values, dtype=np.int64, out=cumulative[1:])
-    return cumulative[indptr[1:]] - cumulative[indptr[:-1]]
 
 
 def _build_part(docs: Iterable[_NewDoc], analyzer: Analyzer, store_text: bool, *,

@@ -207,3 +207,77 @@ def test_chunked_build_equals_one_by_one(texts):
             terms, counts = b.document_vector(i)
             got = {b.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
             assert got == dict(Counter(analyzer.analyze(text)))
+
+
+# -- the vectorised ASCII path (retrieval._bytetokens) -----------------------------------
+
+_WORD = st.text(alphabet=st.sampled_from(list("abcxyzAZ09")), min_size=1, max_size=24)
+_ASCII_DOC = st.lists(st.one_of(_WORD, st.sampled_from([" ", "  ", "-", "'", "\n", "!",
+                                                        "\x00", "\x7f", "_"])),
+                      max_size=30).map("".join)
+
+
+def _build_both(docs, analyzer):
+    from retrieval import builder as B
+    one = B.IndexBuilder(analyzer, store_text=False)
+    for docid, text in docs:
+        one.add(docid, text)
+    chunked = B.IndexBuilder(analyzer, store_text=False)
+    chunked.add_documents(docs)
+    return one.finish(), chunked.finish()
+
+
+def _assert_same_index(a, b):
+    assert a.manifest["counts"] == b.manifest["counts"]
+    for name in a.arrays:
+        assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_ASCII_DOC, max_size=15), st.integers(1, 5))
+def test_vectorised_ascii_chunks_equal_one_by_one(texts, chunk):
+    """ASCII chunks tokenised by numpy arrays (words of tokens up to 16 bytes, longer
+    ones sliced, a memo of sorted keys across chunks) build the index add() builds;
+    tokens of exactly 8, 9, 16 and 17 bytes, zero bytes and empty texts included."""
+    from retrieval import builder as B
+    docs = [(f"d{i}", t) for i, t in enumerate(texts)]
+    docs += [("e8", "abcdefgh abcdefghi"), ("e16", "abcdefghijklmnop abcdefghijklmnopq"),
+             ("e0", ""), ("rep", "abcdefgh abcdefgh abcdefghijklmnopq abcdefghijklmnopq")]
+    saved = B._CHUNK_DOCS
+    B._CHUNK_DOCS = chunk            # several chunks: the memo carries across them
+    try:
+        for analyzer in (Analyzer("none", "none"), Analyzer("lucene", "porter")):
+            a, b = _build_both(docs, analyzer)
+            _assert_same_index(a, b)
+    finally:
+        B._CHUNK_DOCS = saved
+
+
+def test_vectorised_ascii_key_collisions_fall_back(monkeypatch):
+    """With keys that collide on purpose (the second word ignored), tokens that differ
+    only after their 8th byte are never merged: the chunk takes the per-token path."""
+    from retrieval import _bytetokens as BT
+    monkeypatch.setattr(BT, "_K1", np.uint64(0))
+    docs = [("a", "abcdefghXX abcdefghYY abcdefgh"), ("b", "abcdefghYY zz"),
+            ("c", "abcdefghZZ abcdefghXX"), ("d", "abcdefghQQ")]   # d: against the memo
+    memo = BT.ByteTokenMemo()
+    assert memo.chunk_terms([t for _, t in docs], lambda t: 0, lambda t: 0) is None
+    for chunk in (1, 3):
+        from retrieval import builder as B
+        monkeypatch.setattr(B, "_CHUNK_DOCS", chunk)
+        a, b = _build_both(docs, Analyzer("none", "none"))
+        _assert_same_index(a, b)
+        assert sorted(b.vocabulary) == ["abcdefgh", "abcdefghqq", "abcdefghxx",
+                                        "abcdefghyy", "abcdefghzz", "zz"]
+
+
+def test_builder_is_spent_after_finish():
+    from retrieval.builder import IndexBuilder
+    from retrieval.errors import ParameterError
+    b = IndexBuilder(Analyzer("none", "none"))
+    b.add("a", "x y")
+    assert b.finish().num_docs == 1
+    for again in (lambda: b.finish(), lambda: b.add("b", "z"),
+                  lambda: b.add_documents([("b", "z")])):
+        with pytest.raises(ParameterError, match="make a new IndexBuilder"):
+            again()
