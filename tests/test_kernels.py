@@ -67,6 +67,7 @@ def run(monkeypatch, searcher, qs, k, *, compiled: bool, per_query: bool = True,
     monkeypatch.setattr(S, "_KERNEL_BOUND_DOCS_PER_K", 0 if skip_bound else 10**12)
     monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0 if per_query else 10**12)
     monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
+    monkeypatch.setattr(S, "_KERNEL_BATCH_LARGE_K_DOCS", 0)   # per query at every k
     if kernel_range is not None:
         monkeypatch.setattr(S, "_KERNEL_RANGE", kernel_range)
     return searcher.batch_search_arrays(qs, k)
@@ -274,3 +275,29 @@ def test_prepared_batch_same_for_text_and_models(data):
         for field in ("ptr", "term_ids", "weights", "mass", "constant"):
             assert np.array_equal(getattr(a, field), getattr(other, field)), field
     assert a.length.tolist() == [3.0, 1.0, 4.0, 0.0, 0.0]
+
+
+def test_large_k_takes_the_batch_kernel_on_mid_size_collections(monkeypatch, data):
+    """From _ACC_MIN_DOCS to _KERNEL_BATCH_LARGE_K_DOCS documents, k above the heap limit
+    goes to the batch kernel (same results as every other path)."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(21))
+    s = Searcher(index, Dirichlet(mu=1000), pruning=False)
+    expect = run(monkeypatch, s, qs, 1000, compiled=False, per_query=False)
+    calls = []
+
+    class Spy:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(_kernels, name)
+
+    monkeypatch.setattr(S, "_KERNELS", Spy())
+    monkeypatch.setattr(S, "_load_kernels", lambda: S._KERNELS)
+    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0)
+    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
+    monkeypatch.setattr(S, "_KERNEL_BATCH_LARGE_K_DOCS", 10**12)
+    assert_same(s.batch_search_arrays(qs, 1000), expect)
+    assert "batch_top_k" in calls and "accumulate_top_chunked" not in calls
+    calls.clear()
+    s.batch_search_arrays(qs, 10)      # small k: per query
+    assert "accumulate_top_chunked" in calls and "batch_top_k" not in calls

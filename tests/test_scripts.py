@@ -115,3 +115,14 @@ def test_bench_update_tiny(tmp_path, model):
     assert all(r["seconds"] > 0 for r in data["rows"])
     assert data["rows"][1]["unchanged_not_analysed"] == 800 - 4 - 2
     assert (out / "docs800.md").read_text().startswith("### Incremental changes, 800")
+
+
+def test_bench_jobs_tiny(tmp_path, model):
+    corpus = tmp_path / "corpus"
+    _run(MAKE_CORPUS, "--docs", 400, "--queries", 20, "--out", corpus, "--model", model, "-q")
+    out = tmp_path / "jobs"
+    proc = _run(SCRIPTS / "bench_jobs.py", "--corpus", corpus, "--jobs", "1,2",
+                "--repeat", "1", "--out", out)
+    assert "| 2 |" in proc.stdout and "bit-identical" in proc.stdout
+    rows = json.loads(out.with_suffix(".json").read_text())
+    assert [r["jobs"] for r in rows] == [1, 2] and all(r["qps_k10"] > 0 for r in rows)

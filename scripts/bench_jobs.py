@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""How ``jobs`` scales: index build and batch search with 1 … N worker processes.
+
+On one corpus folder (``docs.jsonl`` + ``queries.tsv``, as written by ``make_corpus.py``)
+this builds the index in memory with ``IndexBuilder.add_documents(jobs=j)`` and runs all
+queries with ``Searcher.batch_search_arrays(jobs=j)`` at k = 10 and 1000 (best of
+``--repeat`` runs after a warm-up; compiled kernels loaded), for each j in ``--jobs``. It
+checks that every j gives the same index and the same rankings, and prints a Markdown
+table of times and speed-ups (writes it with a JSON file when ``--out`` is given).
+
+    python scripts/bench_jobs.py --corpus /tmp/syn100k --jobs 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from retrieval import Analyzer, Dirichlet, Searcher  # noqa: E402
+from retrieval.builder import IndexBuilder  # noqa: E402
+
+
+def read_corpus(folder: Path):
+    with open(folder / "docs.jsonl", encoding="utf-8") as fh:
+        docs = [(str(r["id"]), r["text"]) for r in map(json.loads, fh) if r]
+    with open(folder / "queries.tsv", encoding="utf-8") as fh:
+        queries = [line.rstrip("\n").split("\t", 1)[1] for line in fh if line.strip()]
+    return docs, queries
+
+
+def best_of(repeat: int, fn):
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--jobs", default="1,2", help="comma-separated worker counts")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
+    args = p.parse_args(argv)
+    jobs = [int(j) for j in args.jobs.split(",")]
+    docs, queries = read_corpus(args.corpus)
+    rows, ref_index, ref_runs = [], None, {}
+    for j in jobs:
+        def build():
+            b = IndexBuilder(Analyzer("lucene", "porter"), store_text=False)
+            b.add_documents(docs, jobs=j)
+            return b.finish()
+        build_s, index = best_of(1, build)
+        if ref_index is None:
+            ref_index = index
+        else:
+            for name, arr in ref_index.arrays.items():
+                assert np.array_equal(arr, index.arrays[name]), f"jobs={j}: {name} differs"
+        searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
+        row = {"jobs": j, "build_s": build_s}
+        for k in (10, 1000):
+            searcher.batch_search_arrays(queries[:50], k, jobs=j)       # warm-up
+            secs, res = best_of(args.repeat,
+                                lambda: searcher.batch_search_arrays(queries, k, jobs=j))
+            if k in ref_runs:
+                a = ref_runs[k]
+                assert np.array_equal(a.doc_numbers, res.doc_numbers) and \
+                    np.array_equal(a.scores, res.scores), f"jobs={j}, k={k}: rankings differ"
+            else:
+                ref_runs[k] = res
+            row[f"qps_k{k}"] = len(queries) / secs
+        rows.append(row)
+        del index, searcher
+    base = rows[0]
+    lines = [f"### jobs scaling: {len(docs):,} documents, {len(queries):,} queries "
+             f"({os.cpu_count()} cores)", "",
+             "| jobs | build s | speed-up | q/s k=10 | speed-up | q/s k=1000 | speed-up |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['jobs']} | {r['build_s']:.1f} | {base['build_s'] / r['build_s']:.2f}× "
+                     f"| {r['qps_k10']:,.0f} | {r['qps_k10'] / base['qps_k10']:.2f}× "
+                     f"| {r['qps_k1000']:,.0f} | {r['qps_k1000'] / base['qps_k1000']:.2f}× |")
+    lines.append("")
+    lines.append("Same index and bit-identical rankings for every jobs value (checked).")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".md").write_text(text, encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
