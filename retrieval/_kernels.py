@@ -61,8 +61,7 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
     Writes the distinct matching documents whose score is ≥ the k-th best score (all of
     them when there are at most k; ties at the boundary included) with their scores to
     the front of ``out_docs`` / ``out_scores`` (room for every posting; unordered) and
-    returns how many. With ``k`` = 0 there is no heap: every matching document is
-    written (for large k, where a heap costs more than selecting afterwards).
+    returns how many.
 
     With ``use_tables`` the weight of term t's posting i is ``tables[t, post_counts[i]]``
     (count-only models: the same values the numpy paths look up) and ``weights`` is not
@@ -126,11 +125,6 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
                 s = s + constant
                 if s < thr:
                     continue
-                if k == 0:  # keep every document (the caller selects the top k)
-                    out_docs[n] = d
-                    out_scores[n] = s
-                    n += 1
-                    continue
                 if h < k:
                     j = h
                     h += 1
@@ -153,7 +147,7 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
                 out_scores[n] = s
                 n += 1
         lo = hi
-    if n <= k or k == 0:
+    if n <= k:
         return n
     kth = heap[0]
     c = 0

@@ -477,15 +477,29 @@ class Searcher:
         document) pairs sorted once), whichever a cost model expects to be cheaper; both
         give identical results.
 
-        ``jobs`` > 1 splits the queries into that many contiguous parts searched by forked
-        worker processes, which share the memory-mapped index (results are identical; on
-        platforms without ``fork`` the search runs in this process).
+        ``jobs`` > 1 splits the queries into that many contiguous parts searched at once:
+        by threads when the compiled kernels are available (they release the GIL, and the
+        threads share everything), otherwise by forked worker processes, which share the
+        memory-mapped index (without ``fork`` the search runs in this thread). Results are
+        identical either way.
         """
         k = _check_k(k)
         jobs = _check_jobs(jobs)
-        if jobs > 1 and len(queries) >= 2 * jobs and "fork" in mp.get_all_start_methods():
-            return self._parallel(queries, k, jobs)
+        if jobs > 1 and len(queries) >= 2 * jobs:
+            if self.compiled is not False and _load_kernels() is not None:
+                return self._threaded(queries, k, jobs)
+            if "fork" in mp.get_all_start_methods():
+                return self._parallel(queries, k, jobs)
         return self._search_batch(self._prepare_batch(queries), k)
+
+    def _threaded(self, queries, k: int, jobs: int) -> BatchResult:
+        from concurrent.futures import ThreadPoolExecutor
+        bounds = np.linspace(0, len(queries), jobs + 1).astype(int).tolist()
+        parts = [list(queries[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        with ThreadPoolExecutor(jobs) as pool:
+            results = list(pool.map(lambda part: self._search_batch(
+                self._prepare_batch(part), k), parts))
+        return _joined(results, bounds)
 
     def _search_batch(self, batch: _Batch, k: int) -> BatchResult:
         """:meth:`batch_search_arrays` of prepared queries (see there)."""
@@ -697,10 +711,7 @@ class Searcher:
                 results = pool.map(_search_part, parts)
         finally:
             _FORKED_SEARCHER = None
-        return BatchResult(
-            np.concatenate([r.query_index + a for r, a in zip(results, bounds)]),
-            np.concatenate([r.doc_numbers for r in results]),
-            np.concatenate([r.scores for r in results]))
+        return _joined(results, bounds)
 
     # -- exact dynamic pruning (see retrieval.pruning) ----------------------------------
     def _term_gains(self) -> tuple[np.ndarray, float]:
@@ -1047,13 +1058,11 @@ class Searcher:
         if not (prep.mass > 0 and math.isfinite(bound)) or \
                 k * _KERNEL_BOUND_DOCS_PER_K > n_docs:
             bound = math.inf    # no skipping
-        # above _KERNEL_HEAP_MAX_K no heap (k = 0): every match is kept, then selected
         m = kernels.accumulate_top_chunked(acc, seen, post_docs, starts, ends, w,
                                            self._post_counts, tables, use_tables,
                                            self.log_alpha_, bound, float(prep.mass),
-                                           float(prep.constant),
-                                           0 if k > _KERNEL_HEAP_MAX_K else len(heap),
-                                           heap, out_docs, out_scores)
+                                           float(prep.constant), len(heap), heap,
+                                           out_docs, out_scores)
         # rank them by the batch kernel's bucket selection (same order as _rank_order)
         if getattr(local, "rhs", None) is None or len(local.rhs) < m + 1:
             room = max(m + 1, 1024)
@@ -1253,6 +1262,14 @@ def _rank_order(scores: np.ndarray, tie: np.ndarray, docs: np.ndarray, k: int) -
     if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
         order = np.lexsort((tie[docs], -scores))
     return order[:k]
+
+
+def _joined(results: list[BatchResult], bounds: list[int]) -> BatchResult:
+    """The results of contiguous parts of a batch (part i starts at query bounds[i])."""
+    return BatchResult(
+        np.concatenate([r.query_index + a for r, a in zip(results, bounds)]),
+        np.concatenate([r.doc_numbers for r in results]),
+        np.concatenate([r.scores for r in results]))
 
 
 _FORKED_SEARCHER: "Searcher | None" = None

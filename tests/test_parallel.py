@@ -1,4 +1,5 @@
-"""jobs > 1 (forked workers) gives exactly the serial results, for building and search."""
+"""jobs > 1 (forked workers, or threads) gives exactly the serial results, for building
+and search."""
 
 from __future__ import annotations
 
@@ -41,10 +42,14 @@ def test_parallel_build_reports_duplicates_and_bad_jobs():
         IndexBuilder().add_documents([("a", "x")], jobs=0)
 
 
-def test_parallel_search_is_identical():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_parallel_search_is_identical(compiled):
+    """jobs=2: forked workers (no kernels) or threads (kernels, which release the GIL)."""
+    if compiled:
+        pytest.importorskip("numba", reason="numba is not installed: no threaded path")
     index = Index.build(corpus(800))
     queries = [" ".join(random.Random(i).choices(WORDS, k=3)) for i in range(60)]
-    searcher = Searcher(index, Dirichlet(mu=300))
+    searcher = Searcher(index, Dirichlet(mu=300), compiled=compiled)
     for k in (1, 10, 1000):
         serial = searcher.batch_search_arrays(queries, k)
         parallel = searcher.batch_search_arrays(queries, k, jobs=2)
