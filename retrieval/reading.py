@@ -304,7 +304,11 @@ def html_to_text(html: str) -> str:
 
 def path_docid(relative: Path) -> str:
     """The document id of a relative path: ``/`` separators, non-UTF-8 bytes as ``\\xNN``."""
-    text = relative.as_posix()
+    return _utf8_docid(relative.as_posix())
+
+
+def _utf8_docid(text: str) -> str:
+    """``text`` (a path with ``/`` separators) with non-UTF-8 bytes written as ``\\xNN``."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -349,32 +353,40 @@ class FolderReader:
         else:
             base = Path(os.path.commonpath([str(p.parent) for p in resolved]))
         files: list[SourceFile] = []
-        seen: set[Path] = set()
+        seen: set[str] = set()
         for given, p in zip(self.paths, resolved):
             if p.is_dir():
-                candidates = self._walk(p)
+                # ids from strings (a Path per file costs more than the walk itself):
+                # the path below p, with the part from base to p in front
+                prefix = p.relative_to(base).as_posix()
+                prefix = "" if prefix == "." else prefix + "/"
+                cut = len(os.path.join(str(p), ""))
+                candidates = [(f, prefix + f[cut:].replace(os.sep, "/"))
+                              for f in self._walk(p)]
             elif p.is_file():
-                candidates = [p]
+                candidates = [(str(p), p.relative_to(base).as_posix())]
             else:
                 raise InputError("not a regular file or folder (a pipe, socket or device); "
                                  "give a folder or a text file", path=given)
-            for f in candidates:
+            for f, rel in candidates:
                 if f in seen:
                     continue
                 seen.add(f)
-                files.append(SourceFile(f, path_docid(f.relative_to(base))))
+                files.append(SourceFile(Path(f), _utf8_docid(rel)))
         return files
 
-    def _walk(self, root: Path) -> list[Path]:
-        out: list[Path] = []
+    def _walk(self, root: Path) -> list[str]:
+        """The files below ``root`` (sorted walk, hidden entries and links to folders
+        skipped and counted), as path strings."""
+        out: list[str] = []
+        join, islink = os.path.join, os.path.islink
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False,
                                                     onerror=self._walk_error):
-            d = Path(dirpath)
             keep = []
             for name in sorted(dirnames):
                 if name.startswith("."):
                     self.stats_.skipped[SKIP_HIDDEN] += 1
-                elif (d / name).is_symlink():
+                elif islink(join(dirpath, name)):
                     self.stats_.skipped[SKIP_DIR_LINK] += 1
                 else:
                     keep.append(name)
@@ -383,7 +395,7 @@ class FolderReader:
                 if name.startswith("."):
                     self.stats_.skipped[SKIP_HIDDEN] += 1
                     continue
-                out.append(d / name)
+                out.append(join(dirpath, name))
         return out
 
     def _walk_error(self, exc: OSError) -> None:
