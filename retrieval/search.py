@@ -90,16 +90,16 @@ _KERNEL_PRUNE_FRACTION = 0.6
 _KERNEL_BOUND_DOCS_PER_K = 3000
 # collections smaller than _ACC_MIN_DOCS score a batch of queries with the compiled batch
 # kernel when numba is installed and either the kernels are loaded already or the process
-# has searched at least this many postings (this batch included): loading them (numba's import and the cached
-# machine code, ~0.45 s) pays for itself only on large batches (measured, shared
-# collections: the numpy blocks take ~55 ns a posting, the kernel ~12)
+# has searched at least this many postings (this batch included): loading them (numba's
+# import and the cached machine code, ~0.45 s) pays for itself only after that much work
+# (measured, shared collections: the numpy blocks take ~55 ns a posting, the kernel ~12)
 _KERNEL_BATCH_MIN_POSTINGS = 12_000_000
 # the batch kernel's per-posting weights are computed by numpy for at most this many
 # postings at a time (models whose weights depend on the document, not only the count)
 _KERNEL_BATCH_POSTINGS = 4_000_000
-# ... which keeps the top k in a heap up to this k, and above it selects (partition)
-# and sorts the survivors (measured on the shared collections: the heap is cheaper at k=10,
-# the bucket selection from k≈30 on)
+# the kernels keep the top k in a heap up to this k, and above it rank by a partial
+# bucket sort (measured on the shared collections: the heap is cheaper at k=10, the bucket
+# selection from k≈30 on)
 _KERNEL_HEAP_MAX_K = 16
 # with the kernels, collections from _ACC_MIN_DOCS up to this size also take the batch
 # kernel when k > _KERNEL_HEAP_MAX_K (measured at k=1000: 1.3-2.3x the per-query kernel's
@@ -258,10 +258,10 @@ class Searcher:
     compiled : {"auto", True, False}
         The compiled kernels of :mod:`retrieval._kernels` (needs numba, the optional
         ``fast`` extra): "auto" uses them where loading them (~0.45 s once per process)
-        pays: collections of at least 100,000 documents, batches of at least
-        _KERNEL_BATCH_MIN_POSTINGS postings, or once this process has searched that
-        many postings in all; True wherever numba is installed (a long-running process
-        that searches a lot); False never. Results are bit-identical either way.
+        pays: on collections of at least 100,000 documents, and on smaller ones once
+        this process has searched _KERNEL_BATCH_MIN_POSTINGS (12 million) postings;
+        True wherever numba is installed (a long-running process that searches a lot);
+        False never. Results are bit-identical either way.
     """
 
     def __init__(self, index: Index, model: SmoothingModel | None = None, *,
