@@ -208,7 +208,8 @@ def divmin_model(group: np.ndarray, mean_weight: np.ndarray, p_collection: np.nd
 class FeedbackSet(NamedTuple):
     """The first pass and the feedback documents' terms of a batch of queries.
 
-    ``batch``: the prepared original queries (term ids, weights, |q|). ``pair_query``/``pair_doc``/``pair_score``: one entry per (query, feedback document),
+    ``batch``: the prepared original queries (term ids, weights, |q|).
+    ``pair_query``/``pair_doc``/``pair_score``: one entry per (query, feedback document),
     sorted by query then rank. ``key_query``/``key_term``: the distinct (query, term)
     pairs of the feedback documents, sorted; ``key_count`` c(w, F) = Σ_{d∈F} c(w, d).
     ``row_pair``/``row_key``/``row_count``: one entry per (pair, term) non-zero.
@@ -296,7 +297,8 @@ class Feedback:
 
         The expanded models go from the feedback arrays to the second pass as term ids,
         never as strings: the ranking equals :meth:`Searcher.batch_search_arrays` of
-        :meth:`expand`'s models. ``jobs`` > 1 runs the second pass in worker processes.
+        :meth:`expand`'s models. ``jobs`` > 1 runs the second pass in parallel, as
+        :meth:`Searcher.batch_search_arrays` does.
         """
         _check_searcher(searcher)
         queries = _check_queries(queries)

@@ -637,8 +637,10 @@ class Searcher:
             local.bcnt = np.empty(room + 1, dtype=np.int64)
         tables = not model.uses and self._table_ok()
         if tables:  # unless the tables would be larger than the postings they serve
-            uniq = np.unique(batch.term_ids)
-            tables = int(self._max_counts()[uniq].sum()) + len(uniq) <= \
+            # (one block then; the batch's distinct terms cover the block's, and their
+            # inverse maps each term position of the batch to its table)
+            uniq_all, inv_all = np.unique(batch.term_ids, return_inverse=True)
+            tables = int(self._max_counts()[uniq_all].sum()) + len(uniq_all) <= \
                 max(1 << 20, int(sizes[queries].sum()))
         out_q, out_d, out_s = [], [], []
         start = 0
@@ -659,7 +661,7 @@ class Searcher:
             tids = batch.term_ids[sel]
             qw = batch.weights[sel]
             if tables:
-                uniq, inv = np.unique(tids, return_inverse=True)
+                uniq, inv = uniq_all, inv_all[sel]
                 width = self._max_counts()[uniq] + 1
                 u_off = np.zeros(len(uniq) + 1, dtype=np.int64)
                 np.cumsum(width, out=u_off[1:])
