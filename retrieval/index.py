@@ -677,20 +677,67 @@ class _HashingWriter:
         return self._fh.write(data)
 
 
-def _write_array(file: Path, arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr)
+class Pieces:
+    """A 1-D array given as the concatenation of chunks, made when it is written.
+
+    An incremental change copies most of an index unchanged (the kept documents' text and
+    rows); as ``Pieces`` those parts go from the old generation's memory-mapped files to
+    the new files chunk by chunk, never held in memory whole. ``make()`` returns an
+    iterable of arrays (made afresh at each call); ``length`` is their total size.
+    """
+
+    __slots__ = ("dtype", "length", "_make")
+
+    def __init__(self, dtype, length: int, make):
+        self.dtype, self.length, self._make = np.dtype(dtype), int(length), make
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.length,)
+
+    def chunks(self):
+        for chunk in self._make():
+            yield np.ascontiguousarray(chunk, dtype=self.dtype).reshape(-1)
+
+    def materialize(self) -> np.ndarray:
+        out = np.empty(self.length, dtype=self.dtype)
+        at = 0
+        for chunk in self.chunks():
+            out[at:at + len(chunk)] = chunk
+            at += len(chunk)
+        if at != self.length:
+            raise RuntimeError(f"pieces hold {at} items, not {self.length}")
+        return out
+
+
+def _write_array(file: Path, arr: np.ndarray | Pieces) -> dict:
+    if isinstance(arr, Pieces):
+        chunks, dtype, shape = arr.chunks(), arr.dtype, arr.shape
+    else:
+        arr = np.ascontiguousarray(arr)
+        chunks, dtype, shape = [arr.reshape(-1)], arr.dtype, arr.shape
     with open(file, "wb") as raw:
         fh = _HashingWriter(raw)
         header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(arr))
+        np.lib.format.write_array_header_1_0(header, {
+            "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+            "shape": tuple(shape)})
         fh.write(header.getvalue())
-        data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else memoryview(b"")
-        for start in range(0, len(data), _WRITE_CHUNK):
-            fh.write(data[start:start + _WRITE_CHUNK])
+        items = 0
+        for chunk in chunks:
+            items += len(chunk)
+            data = memoryview(chunk.view(np.uint8)) if chunk.size else memoryview(b"")
+            for start in range(0, len(data), _WRITE_CHUNK):
+                fh.write(data[start:start + _WRITE_CHUNK])
+        if items != int(np.prod(shape)):
+            raise RuntimeError(f"{file.name}: wrote {items} items, not {shape}")
         raw.flush()
         os.fsync(raw.fileno())
         size = raw.tell()
-    return {"dtype": str(arr.dtype), "shape": list(arr.shape), "bytes": size,
+    return {"dtype": str(dtype), "shape": list(shape), "bytes": size,
             "blake2b": fh.hash.hexdigest(), "sample": sample_checksum(file)}
 
 

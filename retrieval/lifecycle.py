@@ -17,13 +17,22 @@ Incremental, not a rebuild
 --------------------------
 Language-model statistics are additive, so a change analyses only the new or changed
 documents (with :class:`~retrieval.builder.IndexBuilder`) and merges arrays, vectorised:
-the kept documents' document-major rows are copied in runs (a deletion costs one slice
-per run of kept documents, not one per document), the new part's sorted vocabulary is
-located in the old one by binary search (one ``bisect`` per *new* term) and both parts'
-term ids are remapped through monotone maps (rows stay sorted), terms no longer occurring
-anywhere are dropped, the term-major postings are rebuilt from the rows with scipy
-(CSR → CSC), cf/df are segment sums, and the docid order is merged likewise (one
-``bisect`` per new document). Nothing loops in Python per posting or per kept document.
+
+* the new part's sorted vocabulary is located in the old one by binary search (one
+  ``bisect`` per *new* term); both parts' term ids go through monotone maps, so rows and
+  postings stay sorted;
+* df and cf are the old ones minus the deleted rows' counts plus the new part's (only the
+  deleted and new documents are read); terms no longer occurring anywhere are dropped;
+* the kept documents' rows and stored text are copied in runs of kept documents (one
+  slice per run, not per document), straight from the old generation's memory-mapped
+  files into the new files in chunks (:class:`~retrieval.index.Pieces`);
+* the term-major postings are merged in blocks of terms: per term, the kept old postings
+  (documents renumbered by a cumulative sum of the kept mask) and then the new ones;
+* the docid order is merged likewise (one ``bisect`` per new document).
+
+Nothing loops in Python per posting or per kept document, and no array of the size of the
+index is built in memory: what a change costs beyond analysing the changed documents is
+reading and writing the generation's files once.
 
 The result equals a fresh build on the same documents: the same vocabulary and term ids,
 the same per-document counts and lengths, the same cf and |C| — so every score is
@@ -39,7 +48,8 @@ A path added *inside* an indexed folder joins that folder's group (ids relative 
 exactly as a rebuild of the folder would give). Per document the index records the group,
 the source file, the BLAKE2b-128 hash of its text, and the file's size and modification
 time (ns) when it was read. ``update`` re-lists every group; a file whose size and
-modification time are unchanged is not read again (the rule of git and make; a file
+modification time are unchanged is not read again (one ``stat`` per file, compared with
+the recorded values as arrays) (the rule of git and make; a file
 modified less than :data:`RACY_NS` before reading began gets no recorded time and is
 always re-read; JSON Lines files are always re-read). Of the files read, documents whose
 hash is unchanged are not analysed again; new ones are added, changed ones re-indexed,
@@ -87,7 +97,7 @@ from ._version import __version__
 from .analysis import Analyzer, tokenize
 from .builder import IndexBuilder, _segment_sums
 from .errors import IndexFormatError, InputError
-from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, MANIFEST, Index,
+from .index import (ARRAY_SPECS, GENERATION_INFO, HASH_BYTES, MANIFEST, Index, Pieces,
                     StringTable, WriteLock, _ARRAYS, _LIFECYCLE_ARRAYS, _TEXT_ARRAYS,
                     complete_arrays, file_checksum, read_manifest, text_hash, write_generation)
 from .reading import (JSONL_EXTENSIONS, STREAM_BYTES, FolderReader, SourceFile, StreamedText,
@@ -98,6 +108,8 @@ STORED_TEXT_LIMIT = 4 * 1024 * 1024
 #: a streamed piece without white space is carried into the next up to this many chars
 _MAX_CARRY = 16 * 1024 * 1024
 _WHITESPACE = (" ", "\n", "\t", "\r", "\f", "\v")
+#: items per chunk when kept rows and text are copied into a new generation
+_PIECE = 1 << 20
 
 __all__ = ["Change", "build_index", "add_paths", "add_documents", "delete_documents",
            "update", "check", "apply_changes", "verify_arrays", "STORED_TEXT_LIMIT"]
@@ -170,8 +182,8 @@ def _read_docs(reader: FolderReader, group: int, on_file=None):
     last: tuple[object, tuple[int, int]] = (None, _UNKNOWN_STAT)
     for doc, source in reader.documents_with_sources(on_file=on_file):
         if last[0] is not source:
-            last = (source, file_stat(source.path, since))
-        yield _NewDoc(doc.docid, doc.text, group, os.fsencode(source.path), last[1])
+            last = (source, file_stat(source.file, since))
+        yield _NewDoc(doc.docid, doc.text, group, os.fsencode(source.file), last[1])
 
 
 def _resolve(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -452,16 +464,39 @@ def _interleave(n_old: int, pos_new: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def merge_arrays(old: dict[str, np.ndarray], keep: np.ndarray | None,
-                 new: dict[str, np.ndarray], *, store_text: bool) -> dict[str, np.ndarray]:
+                 new: dict[str, np.ndarray], *, store_text: bool, lazy: bool = False
+                 ) -> dict[str, np.ndarray]:
     """The arrays of ``old``'s documents where ``keep`` (all when None) plus ``new``'s.
 
     Both are complete array sets (lifecycle arrays included); docids must not repeat.
     See the module docstring for the method; the result is what a fresh build gives, up
-    to document numbering.
+    to document numbering. With ``lazy`` the document rows and the stored text are
+    :class:`~retrieval.index.Pieces` that copy the kept parts of ``old`` when written
+    (``old`` must stay open until then); otherwise every value is an array.
     """
     n_old = len(old["doc_lengths"])
     kept = None if keep is None or bool(np.all(keep)) else np.flatnonzero(keep)
     n_kept = n_old if kept is None else len(kept)
+    runs = None if kept is None else _runs(kept)
+
+    def kept_ranges(ptr_name: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The kept rows' pointer array and element ranges (one per run of rows)."""
+        ptr = np.asarray(old[ptr_name], dtype=np.int64)
+        if kept is None:
+            return ptr - ptr[0], [(int(ptr[0]), int(ptr[-1]))]
+        out = np.zeros(len(kept) + 1, dtype=np.int64)
+        np.cumsum(ptr[kept + 1] - ptr[kept], out=out[1:])
+        return out, list(zip(ptr[runs[0]].tolist(), ptr[runs[1]].tolist()))
+
+    def joined(dtype, source, ranges, tail: np.ndarray, table=None) -> Pieces:
+        """``source``'s ``ranges`` (mapped through ``table``), then ``tail``."""
+        def make():
+            for a, b in ranges:
+                for start in range(a, b, _PIECE):
+                    chunk = source[start:min(b, start + _PIECE)]
+                    yield chunk if table is None else np.take(table, chunk)
+            yield tail
+        return Pieces(dtype, sum(b - a for a, b in ranges) + len(tail), make)
 
     def rows_of(a: dict, names: Sequence[str], ptr: str, rows):
         if rows is None:
@@ -483,20 +518,96 @@ def merge_arrays(old: dict[str, np.ndarray], keep: np.ndarray | None,
     new_to[fresh] = fresh_to
     n_terms = len(old_vocab) + int(fresh.sum())
 
-    # -- document rows: kept old rows then new rows, term ids remapped (still sorted)
-    o_ptr, (o_terms, o_counts) = rows_of(old, ("forward_terms", "forward_counts"),
-                                         "forward_indptr", kept)
-    n_ptr = np.asarray(new["forward_indptr"], dtype=np.int64)
-    terms = np.concatenate([old_to[o_terms], new_to[np.asarray(new["forward_terms"])]])
-    counts = np.concatenate([o_counts, np.asarray(new["forward_counts"])])
-    indptr = np.concatenate([o_ptr, o_ptr[-1] + n_ptr[1:]])
-
-    # -- drop terms no document holds any more (deletions), keeping the order
-    df = np.bincount(terms, minlength=n_terms) if len(terms) else np.zeros(n_terms, np.int64)
+    # -- per-term statistics of the kept documents: the old ones minus the deleted rows'
+    o_df = np.asarray(old["term_df"], dtype=np.int64)
+    o_cf = np.asarray(old["term_cf"], dtype=np.int64)
+    if kept is not None:
+        _, (g_terms, g_counts) = rows_of(old, ("forward_terms", "forward_counts"),
+                                         "forward_indptr", np.flatnonzero(~keep))
+        o_df = o_df - np.bincount(g_terms, minlength=len(o_df))
+        o_cf = o_cf - np.bincount(g_terms, weights=g_counts, minlength=len(o_cf)
+                                  ).astype(np.int64)  # float64 sums of ints < 2**53: exact
+    df = np.zeros(n_terms, dtype=np.int64)
+    cf = np.zeros(n_terms, dtype=np.int64)
+    df[old_to], cf[old_to] = o_df, o_cf
+    df[new_to] += np.asarray(new["term_df"], dtype=np.int64)
+    cf[new_to] += np.asarray(new["term_cf"], dtype=np.int64)
+    # terms no document holds any more (deletions) are dropped; ids stay in string order
     live = df > 0
-    if not bool(np.all(live)):
-        remap = np.cumsum(live) - 1
-        terms = remap[terms] if len(terms) else terms
+    final = np.cumsum(live, dtype=np.int64) - 1
+    old_fin = final[old_to].astype(np.int32)  # old term id -> final id (dead: unused)
+    new_fin = final[new_to].astype(np.int32)
+    n_live = int(live.sum())
+
+    # -- document rows: kept old rows then new rows, term ids mapped (rows stay sorted)
+    o_ptr, ranges = kept_ranges("forward_indptr")
+    n_ptr = np.asarray(new["forward_indptr"], dtype=np.int64)
+    indptr = np.concatenate([o_ptr, o_ptr[-1] + n_ptr[1:]])
+    terms = joined(np.int32, old["forward_terms"], ranges,
+                   np.take(new_fin, np.asarray(new["forward_terms"])), table=old_fin)
+    counts = joined(np.int32, old["forward_counts"], ranges,
+                    np.asarray(new["forward_counts"]))
+
+    # -- term-major postings, merged: a term's kept old postings (renumbered, still in
+    # document order), then its new ones (new documents are numbered after the kept);
+    # made in blocks of final terms holding about _PIECE postings each
+    n_old_post = np.zeros(n_live, dtype=np.int64)
+    has = o_df > 0
+    n_old_post[old_fin[has]] = o_df[has]
+    n_df = np.asarray(new["term_df"], dtype=np.int64)
+    n_post = n_old_post.copy()
+    n_post[new_fin] += n_df
+    p_ptr = np.zeros(n_live + 1, dtype=np.int64)
+    np.cumsum(n_post, out=p_ptr[1:])
+    total = int(p_ptr[-1])
+    bounds = np.unique(np.concatenate(
+        ([0], np.searchsorted(p_ptr, np.arange(_PIECE, total, _PIECE)), [n_live]))).tolist()
+    o_pptr = np.asarray(old["postings_indptr"], dtype=np.int64)
+    nn_ptr = np.asarray(new["postings_indptr"], dtype=np.int64)
+    old_block = np.searchsorted(old_fin, bounds).tolist()  # old_fin does not decrease
+    new_block = np.searchsorted(new_fin, bounds).tolist()
+    renumber = None if kept is None else (np.cumsum(keep, dtype=np.int64) - 1).astype(np.int32)
+    shift = np.int32(n_kept)
+
+    def postings(name: str):
+        """Chunks of the merged ``postings_docs`` or ``postings_counts``."""
+        docs = name == "postings_docs"
+        old_values, new_values = old[name], new[name]
+        for j in range(len(bounds) - 1):
+            f0, f1 = bounds[j], bounds[j + 1]
+            ea, eb = int(o_pptr[old_block[j]]), int(o_pptr[old_block[j + 1]])
+            chunk = np.asarray(old_values[ea:eb])
+            if renumber is not None:
+                on = keep[np.asarray(old["postings_docs"][ea:eb])]
+                chunk = renumber[chunk[on]] if docs else chunk[on]
+            if len(chunk) != int(n_old_post[f0:f1].sum()):
+                raise IndexFormatError("the index's postings disagree with its document "
+                                       "rows; run 'retrieval check' and rebuild the index")
+            ua, ub = new_block[j], new_block[j + 1]
+            if ua == ub:
+                yield chunk
+                continue
+            local = p_ptr[f0:f1 + 1] - p_ptr[f0]
+            nf = np.asarray(new_fin[ua:ub], dtype=np.int64) - f0
+            first = local[nf] + n_old_post[f0 + nf]  # where each new term's run goes
+            at = np.repeat(first - (nn_ptr[ua:ub] - nn_ptr[ua]), n_df[ua:ub]) + np.arange(
+                int(nn_ptr[ub] - nn_ptr[ua]))
+            out = np.empty(int(local[-1]), dtype=np.int32)
+            slot = np.ones(len(out), dtype=bool)
+            slot[at] = False
+            out[slot] = chunk
+            added = np.asarray(new_values[int(nn_ptr[ua]):int(nn_ptr[ub])], dtype=np.int32)
+            out[at] = added + shift if docs else added
+            yield out
+
+    post_docs = Pieces(np.int32, total, lambda: postings("postings_docs"))
+    post_counts = Pieces(np.int32, total, lambda: postings("postings_counts"))
+
+    arrays = {"forward_indptr": indptr, "forward_terms": terms, "forward_counts": counts,
+              "postings_indptr": p_ptr, "postings_docs": post_docs,
+              "postings_counts": post_counts, "doc_lengths": per_doc("doc_lengths"),
+              "doc_unique": per_doc("doc_unique"), "term_cf": cf[live],
+              "term_df": df[live].astype(np.int32)}
     source = np.empty(n_terms, dtype=np.int64)  # merged position -> row of combined table
     source[old_to] = np.arange(len(old_vocab))
     source[fresh_to] = len(old_vocab) + np.flatnonzero(fresh)
@@ -505,10 +616,8 @@ def merge_arrays(old: dict[str, np.ndarray], keep: np.ndarray | None,
                                    + np.asarray(new["vocab_offsets"][1:], dtype=np.int64)])
     combined_blob = np.concatenate([np.asarray(old["vocab_bytes"]),
                                     np.asarray(new["vocab_bytes"])])
-    vocab_off, (vocab_blob,) = _take_segments(combined_off, [combined_blob], source[live])
-
-    arrays = _arrays_from_forward(indptr, terms, counts, int(live.sum()))
-    arrays["vocab_offsets"], arrays["vocab_bytes"] = vocab_off, vocab_blob
+    arrays["vocab_offsets"], (arrays["vocab_bytes"],) = _take_segments(
+        combined_off, [combined_blob], source[live])
 
     # -- document ids, merged in string order
     d_off, (d_blob,) = rows_of(old, ("docid_bytes",), "docid_offsets", kept)
@@ -543,11 +652,16 @@ def merge_arrays(old: dict[str, np.ndarray], keep: np.ndarray | None,
     arrays["doc_file_offsets"] = np.concatenate([f_off, f_off[-1] + nf_off[1:]])
     arrays["doc_file_bytes"] = np.concatenate([f_blob, np.asarray(new["doc_file_bytes"])])
     if store_text:
-        t_off, (t_blob,) = rows_of(old, ("text_bytes",), "text_offsets", kept)
+        t_off, ranges = kept_ranges("text_offsets")
         nt_off = np.asarray(new["text_offsets"], dtype=np.int64)
         arrays["text_offsets"] = np.concatenate([t_off, t_off[-1] + nt_off[1:]])
-        arrays["text_bytes"] = np.concatenate([t_blob, np.asarray(new["text_bytes"])])
+        arrays["text_bytes"] = joined(np.uint8, old["text_bytes"], ranges,
+                                      np.asarray(new["text_bytes"]))
     for name, arr in arrays.items():
+        if isinstance(arr, Pieces):
+            if not lazy:
+                arrays[name] = arr.materialize()
+            continue
         want = ARRAY_SPECS[name][0]
         if str(arr.dtype) != want:
             arrays[name] = arr.astype(want)
@@ -633,11 +747,12 @@ def _empty_part(store_text: bool) -> dict[str, np.ndarray]:
     return _arrays_from_counts([], store_text)
 
 
-def _apply(index: Index, part: dict | None, keep: np.ndarray) -> dict[str, np.ndarray]:
+def _apply(index: Index, part: dict | None, keep: np.ndarray, *, lazy: bool = False
+           ) -> dict[str, np.ndarray]:
     store_text = bool(index.manifest.get("store_text"))
     old, _ = complete_arrays(index.arrays, index.manifest)
     return merge_arrays(old, keep, part if part is not None else _empty_part(store_text),
-                        store_text=store_text)
+                        store_text=store_text, lazy=lazy)
 
 
 def _next_manifest(index: Index, arrays: dict, **extra) -> dict:
@@ -699,7 +814,7 @@ def add_documents(index_path: str | os.PathLike, documents: Iterable, *,
         change.documents = index.num_docs
         change.generation = index.generation
         if part is not None:
-            arrays = _apply(index, part, keep)
+            arrays = _apply(index, part, keep, lazy=True)
             manifest = _next_manifest(index, arrays, last_change=_last(change))
             _write(path, index, arrays, manifest, change)
     change.seconds = time.perf_counter() - start
@@ -728,7 +843,7 @@ def delete_documents(index_path: str | os.PathLike, docids: Iterable[str], *,
         change.documents = index.num_docs
         change.generation = index.generation
         if change.deleted:
-            arrays = _apply(index, None, keep)
+            arrays = _apply(index, None, keep, lazy=True)
             manifest = _next_manifest(index, arrays, last_change=_last(change))
             _write(path, index, arrays, manifest, change)
     change.seconds = time.perf_counter() - start
@@ -763,7 +878,7 @@ def add_paths(index_path: str | os.PathLike, paths: Iterable[str | os.PathLike],
         for g, ps in inside.items():
             reader = FolderReader(ps, stream_threshold=stream_threshold)
             base = _group_base([Path(x) for x in groups[g]])
-            reader.files_ = [SourceFile(s.path, path_docid(s.path.relative_to(base)))
+            reader.files_ = [SourceFile(s.file, path_docid(s.path.relative_to(base)))
                              for s in reader.files_]
             readers.append((reader, g))
         if outside:
@@ -777,7 +892,7 @@ def add_paths(index_path: str | os.PathLike, paths: Iterable[str | os.PathLike],
         change.documents = index.num_docs
         change.generation = index.generation
         if part is not None or outside:
-            arrays = _apply(index, part, keep)
+            arrays = _apply(index, part, keep, lazy=True)
             manifest = _next_manifest(index, arrays, source_groups=groups,
                                       sources=[p for g in groups for p in g],
                                       last_change=_last(change))
@@ -829,7 +944,7 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
         hashes = np.asarray(index.arrays["doc_hash"])
         hash_bytes = hashes.tobytes()
         owner = np.asarray(index.arrays["doc_group"])
-        trusted = _trusted_files(index)
+        files, trusted = _recorded_files(index)
         seen = np.zeros(index.num_docs, dtype=bool)
         produced: dict[str, str] = {}
         changed: list[_NewDoc] = []
@@ -850,22 +965,21 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
             reader = FolderReader(present, stream_threshold=stream_threshold)
             base = _group_base([Path(m) for m in members])
             if _group_base(present) != base:  # keep ids stable when members vanish
-                reader.files_ = [SourceFile(s.path, path_docid(s.path.relative_to(base)))
+                reader.files_ = [SourceFile(s.file, path_docid(s.path.relative_to(base)))
                                  for s in reader.files_]
             since = time.time_ns()
-            to_read = []
-            for source in reader.files_:  # unchanged size and mtime: not read again
-                i = trusted.get(os.fsencode(source.path), -1)
-                if i >= 0 and owner[i] == g and ids[i] == source.docid and not seen[i] \
-                        and file_stat(source.path, since) == trusted_stat(index, i):
-                    seen[i] = True
-                    produced[source.docid] = os.fsdecode(source.path)
-                    change.unchanged += 1
-                    if on_file is not None:
-                        on_file(source)
-                else:
-                    to_read.append(source)
-            reader.files_ = to_read
+            listed = reader.files_
+            at, same = _unchanged(listed, g, number, index, files, trusted, owner, seen,
+                                  since)  # unchanged size and mtime: not read again
+            seen[same] = True
+            skip = np.zeros(len(listed), dtype=bool)
+            skip[at] = True
+            produced.update((listed[k].docid, listed[k].file) for k in at.tolist())
+            change.unchanged += len(at)
+            if on_file is not None:
+                for k in at.tolist():
+                    on_file(listed[k])
+            reader.files_ = [s for s, sk in zip(listed, skip.tolist()) if not sk]
             for doc in _read_docs(reader, g, on_file):
                 where = os.fsdecode(doc.file)
                 if doc.docid in produced:
@@ -918,7 +1032,7 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
             return change
         store_text = bool(index.manifest.get("store_text"))
         part, _ = _build_part(changed, index.analyzer, store_text)
-        arrays = _apply(index, part, keep)
+        arrays = _apply(index, part, keep, lazy=True)
         manifest = _next_manifest(index, arrays, source_groups=groups,
                                   sources=[p for g in groups for p in g],
                                   read_stats=change.read_stats, last_change=_last(change))
@@ -927,28 +1041,53 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
     return change
 
 
-def _trusted_files(index: Index) -> dict[bytes, int]:
-    """``{file: document number}`` for the documents ``update`` may skip without reading:
-    the only document of a file that is not JSON Lines, with a trusted recorded stat."""
+def _recorded_files(index: Index) -> tuple[list[str], np.ndarray]:
+    """Per document: its recorded source file (as the reader lists it, ``os.fsdecode``;
+    "" when none) and whether ``update`` may skip it when the file's size and mtime are
+    unchanged: it has a trusted recorded stat and is the only document of a file that is
+    not JSON Lines."""
+    n = index.num_docs
     if "doc_file_stat" not in index.arrays:
-        return {}
+        return [""] * n, np.zeros(n, dtype=bool)
     stat = np.asarray(index.arrays["doc_file_stat"])
-    off = np.asarray(index.arrays["doc_file_offsets"]).tolist()
-    blob = bytes(np.asarray(index.arrays["doc_file_bytes"]))
-    out: dict[bytes, int] = {}
-    for i in np.flatnonzero(stat[:, 0] >= 0).tolist():
-        file = blob[off[i]:off[i + 1]]
-        if not file or os.path.splitext(file)[1].lower().decode("latin-1") \
-                in JSONL_EXTENSIONS:
-            continue
-        out[file] = -1 if file in out else i  # a file read twice: do not skip it
-    return out
+    off = np.asarray(index.arrays["doc_file_offsets"], dtype=np.int64).tolist()
+    raw = bytes(np.asarray(index.arrays["doc_file_bytes"]))
+    if raw.isascii():  # byte offsets are character offsets: slice one decoded string
+        text = raw.decode("ascii")
+        files = [text[a:b] for a, b in zip(off[:-1], off[1:])]
+    else:
+        files = [os.fsdecode(raw[a:b]) for a, b in zip(off[:-1], off[1:])]
+    jsonl = tuple(JSONL_EXTENSIONS)
+    trusted = (stat[:, 0] >= 0) & np.fromiter(
+        (bool(f) and not f[-8:].lower().endswith(jsonl) for f in files), bool, n)
+    rows = np.flatnonzero(trusted).tolist()
+    twice = {f for f, c in Counter(files[i] for i in rows).items() if c > 1}
+    if twice:  # a file that gave several documents is always read again
+        trusted[[i for i in rows if files[i] in twice]] = False
+    return files, trusted
 
 
-def trusted_stat(index: Index, i: int) -> tuple[int, int]:
-    """The ``(size, mtime_ns)`` recorded for document number ``i``'s file."""
-    size, mtime = np.asarray(index.arrays["doc_file_stat"][i]).tolist()
-    return (size, mtime)
+def _unchanged(sources: Sequence[SourceFile], group: int, number: dict[str, int],
+               index: Index, files: list[str], trusted: np.ndarray, owner: np.ndarray,
+               seen: np.ndarray, since: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``sources``, document numbers) of the listed files ``update`` need
+    not read: a trusted document of this group with this id and file, not yet seen,
+    whose file's size and mtime equal the recorded ones (the same rule as git's)."""
+    doc = np.fromiter((number.get(s.docid, -1) for s in sources), np.int64, len(sources))
+    at = np.flatnonzero(doc >= 0)
+    d = doc[at]
+    ok = trusted[d] & (owner[d] == group) & ~seen[d]
+    at, d = at[ok], d[ok]
+    same = np.fromiter((files[j] == sources[k].file for k, j in zip(at.tolist(), d.tolist())),
+                       bool, len(at))
+    at, d = at[same], d[same]
+    _, first = np.unique(d, return_index=True)  # a number listed twice: the first only
+    first.sort()
+    at, d = at[first], d[first]
+    now = np.array([file_stat(sources[k].file, since) for k in at.tolist()],
+                   dtype=np.int64).reshape(-1, 2)
+    ok = np.all(now == np.asarray(index.arrays["doc_file_stat"])[d], axis=1)
+    return at[ok], d[ok]
 
 
 def _stream_counts_hash(stream: StreamedText) -> bytes:

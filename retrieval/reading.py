@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InputError
 from .records import Document
@@ -97,10 +98,17 @@ class ReadStats:
         }
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    path: Path
-    docid: str  # for JSON Lines files: a prefix-free marker, ids come from the records
+class SourceFile(NamedTuple):
+    """One file to read: its path as a string (``file``; a :class:`~pathlib.Path` per file
+    costs more than listing it) and the document id it gives (for JSON Lines files: a
+    prefix-free marker, the ids come from the records)."""
+
+    file: str
+    docid: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str]:
@@ -352,8 +360,7 @@ class FolderReader:
             base = resolved[0] if resolved[0].is_dir() else resolved[0].parent
         else:
             base = Path(os.path.commonpath([str(p.parent) for p in resolved]))
-        files: list[SourceFile] = []
-        seen: set[str] = set()
+        found: dict[str, str] = {}  # file -> relative path, first path first
         for given, p in zip(self.paths, resolved):
             if p.is_dir():
                 # ids from strings (a Path per file costs more than the walk itself):
@@ -361,41 +368,46 @@ class FolderReader:
                 prefix = p.relative_to(base).as_posix()
                 prefix = "" if prefix == "." else prefix + "/"
                 cut = len(os.path.join(str(p), ""))
-                candidates = [(f, prefix + f[cut:].replace(os.sep, "/"))
-                              for f in self._walk(p)]
+                files = self._walk(p)
+                rels = [prefix + f[cut:] for f in files]
+                if os.sep != "/":
+                    rels = [r.replace(os.sep, "/") for r in rels]
             elif p.is_file():
-                candidates = [(str(p), p.relative_to(base).as_posix())]
+                files, rels = [str(p)], [p.relative_to(base).as_posix()]
             else:
                 raise InputError("not a regular file or folder (a pipe, socket or device); "
                                  "give a folder or a text file", path=given)
-            for f, rel in candidates:
-                if f in seen:
-                    continue
-                seen.add(f)
-                files.append(SourceFile(Path(f), _utf8_docid(rel)))
-        return files
+            for f, rel in zip(files, rels):
+                found.setdefault(f, rel)
+        rels = list(found.values())
+        try:  # one check for all ids; per id only when some name is not UTF-8
+            "\n".join(rels).encode("utf-8")
+        except UnicodeEncodeError:
+            rels = [_utf8_docid(r) for r in rels]
+        return list(map(SourceFile, found, rels))
 
     def _walk(self, root: Path) -> list[str]:
         """The files below ``root`` (sorted walk, hidden entries and links to folders
         skipped and counted), as path strings."""
         out: list[str] = []
         join, islink = os.path.join, os.path.islink
+        skipped = self.stats_.skipped
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False,
                                                     onerror=self._walk_error):
             keep = []
             for name in sorted(dirnames):
                 if name.startswith("."):
-                    self.stats_.skipped[SKIP_HIDDEN] += 1
+                    skipped[SKIP_HIDDEN] += 1
                 elif islink(join(dirpath, name)):
-                    self.stats_.skipped[SKIP_DIR_LINK] += 1
+                    skipped[SKIP_DIR_LINK] += 1
                 else:
                     keep.append(name)
             dirnames[:] = keep
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    self.stats_.skipped[SKIP_HIDDEN] += 1
-                    continue
-                out.append(join(dirpath, name))
+            head = join(dirpath, "")
+            names = [head + name for name in sorted(filenames) if not name.startswith(".")]
+            if len(names) < len(filenames):
+                skipped[SKIP_HIDDEN] += len(filenames) - len(names)
+            out += names
         return out
 
     def _walk_error(self, exc: OSError) -> None:
@@ -430,13 +442,13 @@ class FolderReader:
                 on_file(source)
 
     def _read(self, source: SourceFile, stats: ReadStats):
-        path = source.path
-        suffix = path.suffix.lower()
+        path = source.file  # strings, not Path: this runs once per file
+        suffix = os.path.splitext(path)[1].lower()
         if suffix in BINARY_EXTENSIONS:
             self._skip(stats, SKIP_BINARY)
             return
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             self._skip(stats, SKIP_UNREADABLE)
             return
@@ -451,7 +463,8 @@ class FolderReader:
             yield from self._read_streamed(source, stats, size)
             return
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as fh:
+                raw = fh.read()
         except OSError:
             self._skip(stats, SKIP_UNREADABLE)
             return
@@ -504,7 +517,7 @@ class FolderReader:
                                                   suffix in HTML_EXTENSIONS, size)), None
 
     @staticmethod
-    def _read_jsonl(path: Path, lines: Iterable[str], stats: ReadStats):
+    def _read_jsonl(path: str | os.PathLike, lines: Iterable[str], stats: ReadStats):
         for lineno, line in enumerate(lines, start=1):
             if line.endswith("\r"):
                 line = line[:-1]

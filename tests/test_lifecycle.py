@@ -47,6 +47,19 @@ def doc_vectors(index: Index) -> dict[str, dict[str, int]]:
     return out
 
 
+def postings_by_docid(index: Index) -> list[list[tuple[str, int]]]:
+    """Each term's postings as (docid, count), checking they ascend by document number."""
+    ptr = np.asarray(index.arrays["postings_indptr"])
+    docs = np.asarray(index.arrays["postings_docs"])
+    counts = np.asarray(index.arrays["postings_counts"])
+    out = []
+    for t in range(index.num_terms):
+        d = docs[ptr[t]:ptr[t + 1]]
+        assert np.all(np.diff(d) > 0), "postings must ascend by document number"
+        out.append(sorted(zip(index.docids.many(d), counts[ptr[t]:ptr[t + 1]].tolist())))
+    return out
+
+
 def assert_same_index(got: Index, want: Index) -> None:
     """``got`` (changed incrementally) equals ``want`` (built fresh), up to doc numbers."""
     assert got.num_docs == want.num_docs
@@ -56,6 +69,7 @@ def assert_same_index(got: Index, want: Index) -> None:
     assert np.array_equal(np.asarray(got.arrays["term_df"]), np.asarray(want.arrays["term_df"]))
     assert doc_vectors(got) == doc_vectors(want)
     assert sorted(got.docids.all()) == sorted(want.docids.all())
+    assert postings_by_docid(got) == postings_by_docid(want)
     for model in MODELS:
         for candidates in ("matching", "all"):
             a = Searcher(got, model, candidates=candidates)
@@ -550,3 +564,28 @@ def test_damaged_index_write_is_refused_cleanly(folder_index, capsys):
         assert err.count("\n") == 1
     with pytest.raises(IndexFormatError):
         add_documents(path, [("z", "ice")])
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(initial=st.lists(st.tuples(docids, texts), max_size=8, unique_by=lambda p: p[0]),
+       changes=steps)
+def test_merge_in_small_pieces_equals_fresh_build(monkeypatch, piece, initial, changes):
+    """Rows, text and postings are merged chunk by chunk (blocks of terms for postings);
+    with tiny chunks every block boundary case occurs and the result must not change."""
+    monkeypatch.setattr(lifecycle, "_PIECE", piece)
+    index = Index.build(initial, analyzer=PLAIN)
+    state = dict(initial)
+    for kind, items, _flag in changes:
+        if kind == "add":
+            index = apply_changes(index, add=items, replace=True)
+            state.update(items)
+        else:
+            index = apply_changes(index, delete=items, missing_ok=True)
+            for d in items:
+                state.pop(d, None)
+    want = Index.build(sorted(state.items()), analyzer=PLAIN)
+    assert_same_index(index, want)
+    assert [index.text(index.doc_number(d)) for d in sorted(state)] == \
+        [want.text(want.doc_number(d)) for d in sorted(state)]

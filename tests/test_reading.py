@@ -125,13 +125,13 @@ def test_hidden_and_linked_folders_skipped(tmp_path):
 def test_unreadable_files_skipped(tmp_path, monkeypatch):
     (tmp_path / "a.txt").write_text("x")
     (tmp_path / "b.txt").write_text("y")
-    real = Path.read_bytes
+    real = open
 
-    def deny(self):
-        if self.name == "b.txt":
+    def deny(file, *args, **kwargs):  # the reader opens files by their path string
+        if os.path.basename(file) == "b.txt":
             raise PermissionError(13, "Permission denied")
-        return real(self)
-    monkeypatch.setattr(Path, "read_bytes", deny)
+        return real(file, *args, **kwargs)
+    monkeypatch.setattr("retrieval.reading.open", deny, raising=False)
     docs, stats = read(tmp_path)
     assert set(docs) == {"a.txt"} and stats.skipped["unreadable"] == 1
 
