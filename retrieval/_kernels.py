@@ -1,5 +1,7 @@
-"""Compiled (numba) kernels for search: a batch kernel for small and mid-size collections
-and a per-query kernel for large ones.
+"""Compiled (numba) kernels for search: a batch kernel for small and mid-size collections,
+a per-query kernel for large ones, and RM3's relevance-model accumulation
+(:func:`relevance_top_terms`, used by :mod:`retrieval.feedback` when the searcher uses
+the kernels).
 
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked", "batch_top_k", "top_ranked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k", "relevance_top_terms", "top_ranked"]
 
 
 @njit(cache=True, nogil=True)
@@ -441,3 +443,69 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
 
 #: the partial bucket sort, for the per-query path's candidates
 top_ranked = _top_ranked
+
+
+@njit(cache=True, nogil=True)
+def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fwd_terms,
+                        fwd_counts, term_ok, fb_terms, acc, mark, touched,
+                        out_ptr, out_terms, out_prob):
+    """RM3's feedback terms for a batch of queries, without gathering the rows.
+
+    Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]`` (by
+    rank), with posterior ``pair_weight`` and ``pair_denom`` = |D| + fb_mu. For every term
+    of their forward rows P(w|R) = Σ_D w_D·c(w,D)/denom_D is accumulated in ``acc`` (all
+    zeros on entry and again on return; ``mark``/``touched`` list the terms seen) in rank
+    order, then term order within a row — the order of the numpy path's ``bincount``, so
+    the sums are bit-identical. The ``fb_terms`` largest P(w|R) > 0 among terms with
+    ``term_ok`` are kept, by probability descending then term id (string order), and
+    divided by their sum (added in that order). Query ``j``'s terms are
+    ``out_terms[out_ptr[j]:out_ptr[j+1]]``; returns the total number written.
+    """
+    top_p = np.empty(max(fb_terms, 1), dtype=np.float64)
+    top_t = np.empty(max(fb_terms, 1), dtype=np.int64)
+    o = 0
+    out_ptr[0] = 0
+    for j in range(len(pair_ptr) - 1):
+        nt = 0
+        for pi in range(pair_ptr[j], pair_ptr[j + 1]):
+            d = pair_doc[pi]
+            wd = pair_weight[pi]
+            den = pair_denom[pi]
+            for x in range(fwd_ptr[d], fwd_ptr[d + 1]):
+                t = fwd_terms[x]
+                if mark[t] == 0:
+                    mark[t] = 1
+                    touched[nt] = t
+                    nt += 1
+                acc[t] += wd * fwd_counts[x] / den
+        m = 0
+        for i in range(nt):
+            t = touched[i]
+            p = acc[t]
+            acc[t] = 0.0
+            mark[t] = 0
+            if not (p > 0.0) or not term_ok[t]:
+                continue
+            if m == fb_terms:
+                lp = top_p[m - 1]
+                if p < lp or (p == lp and t > top_t[m - 1]):
+                    continue
+                m -= 1  # the last one drops out
+            # insertion into the sorted top (probability descending, then term id)
+            at = m
+            while at > 0 and (top_p[at - 1] < p or (top_p[at - 1] == p and top_t[at - 1] > t)):
+                top_p[at] = top_p[at - 1]
+                top_t[at] = top_t[at - 1]
+                at -= 1
+            top_p[at] = p
+            top_t[at] = t
+            m += 1
+        total = 0.0
+        for i in range(m):
+            total += top_p[i]
+        for i in range(m):
+            out_terms[o] = top_t[i]
+            out_prob[o] = top_p[i] / total
+            o += 1
+        out_ptr[j + 1] = o
+    return o

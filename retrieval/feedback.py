@@ -78,7 +78,12 @@ term) sums are ``numpy.bincount``/``reduceat`` over sorted keys; EM iterates on 
 array holding every query's feedback term set (converged queries leave the working
 set); truncation is one fast float sort plus an exact sort of the few survivors; the
 interpolation merges all queries' terms with one ``numpy.unique``. Python loops run
-only over queries, to build the :class:`QueryModel` objects.
+only over queries, to build the :class:`QueryModel` objects. When the searcher uses the
+compiled kernels (``Searcher(compiled=...)``), RM3 with ``fb_mu=0`` skips the gather and
+the sorts: :func:`retrieval._kernels.relevance_top_terms` accumulates P(w|R) straight
+from the feedback documents' rows into a dense scratch array and keeps each query's top
+terms by insertion, with the same sums in the same order, so the expanded queries are
+bit-identical (tested).
 
 Ties: terms with equal feedback probability are ordered by term (string order), so the
 expanded models are the same on every run.
@@ -226,11 +231,19 @@ class FeedbackSet(NamedTuple):
     row_count: np.ndarray
 
 
-def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
-                 fb_docs: int) -> FeedbackSet:
-    """First pass (top ``fb_docs``) for all queries and the gathered forward rows."""
+def first_pass(searcher: Searcher, queries: Sequence[str | QueryModel], fb_docs: int
+               ) -> tuple[_Batch, BatchResult]:
+    """The prepared queries and their top ``fb_docs`` documents."""
     batch = searcher._prepare_batch(queries)
-    res: BatchResult = searcher._search_batch(batch, fb_docs)
+    return batch, searcher._search_batch(batch, fb_docs)
+
+
+def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
+                 fb_docs: int, first: tuple[_Batch, BatchResult] | None = None
+                 ) -> FeedbackSet:
+    """First pass (top ``fb_docs``; or ``first``, its result) for all queries and the
+    gathered forward rows."""
+    batch, res = first if first is not None else first_pass(searcher, queries, fb_docs)
     index = searcher.index
     ptr = np.asarray(index.arrays["forward_indptr"])
     starts = ptr[res.doc_numbers]
@@ -576,28 +589,16 @@ class RM3Feedback(Feedback):
                      hint="0 uses maximum-likelihood P(w|D); a positive μ smooths it "
                           "with the collection model")
 
-    def relevance_model(self, searcher: Searcher, queries: Sequence[str | QueryModel]
+    def relevance_model(self, searcher: Searcher, queries: Sequence[str | QueryModel],
+                        first: tuple[_Batch, BatchResult] | None = None
                         ) -> tuple[FeedbackSet, np.ndarray, np.ndarray, np.ndarray]:
         """(feedback set, query, term, P(w|R)) for every candidate (query, term)."""
-        fs = feedback_set(searcher, queries, int(self.fb_docs))
+        fs = feedback_set(searcher, queries, int(self.fb_docs), first)
         index = searcher.index
         n = len(queries)
-        # document posteriors P(D|Q) ∝ exp(|q| · score)
-        if self.fb_doc_weights == "likelihood":
-            qlen = fs.batch.length
-        else:
-            qlen = np.full(n, 1.0 if self.fb_doc_weights == "geometric" else 0.0)
-        loglik = qlen[fs.pair_query] * fs.pair_score
-        bounds = _group_bounds(fs.pair_query, n)
-        nonempty = bounds[1:] > bounds[:-1]
-        top = np.zeros(n)
-        if len(loglik):
-            top[nonempty] = np.maximum.reduceat(loglik, bounds[:-1][nonempty])
-        w = np.exp(loglik - top[fs.pair_query])
-        w /= np.bincount(fs.pair_query, weights=w, minlength=n)[fs.pair_query]
-        dl = np.asarray(index.arrays["doc_lengths"], dtype=np.float64)[fs.pair_doc]
+        w, denom = self._doc_weights(index, fs.batch.length, fs.pair_query, fs.pair_doc,
+                                     fs.pair_score)
         mu = float(self.fb_mu)
-        denom = dl + mu
         prob = np.bincount(fs.row_key, weights=w[fs.row_pair] * fs.row_count /
                            denom[fs.row_pair], minlength=len(fs.key_term))
         q, t = fs.key_query, fs.key_term
@@ -619,16 +620,72 @@ class RM3Feedback(Feedback):
             prob = prob + beta[q] * index.p_collection[t]
         return fs, q, t, prob
 
+    def _doc_weights(self, index, qlen: np.ndarray, pair_query: np.ndarray,
+                     pair_doc: np.ndarray, pair_score: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Per (query, feedback document): the posterior P(D|Q) ∝ exp(|q|·score) (or the
+        chosen weights), and |D| + fb_mu."""
+        n = len(qlen)
+        if self.fb_doc_weights != "likelihood":
+            qlen = np.full(n, 1.0 if self.fb_doc_weights == "geometric" else 0.0)
+        loglik = qlen[pair_query] * pair_score
+        bounds = _group_bounds(pair_query, n)
+        nonempty = bounds[1:] > bounds[:-1]
+        top = np.zeros(n)
+        if len(loglik):
+            top[nonempty] = np.maximum.reduceat(loglik, bounds[:-1][nonempty])
+        w = np.exp(loglik - top[pair_query])
+        w /= np.bincount(pair_query, weights=w, minlength=n)[pair_query]
+        dl = np.asarray(index.arrays["doc_lengths"], dtype=np.float64)[pair_doc]
+        return w, dl + float(self.fb_mu)
+
+    def _term_ok(self, index) -> np.ndarray | None:
+        """Which terms may be feedback terms under ``fb_max_df`` (None: all)."""
+        if float(self.fb_max_df) >= 1.0:
+            return None
+        return np.asarray(index.arrays["term_df"]) <= float(self.fb_max_df) * index.num_docs
+
+    def _expanded_compiled(self, searcher, batch: _Batch, res: BatchResult, kernels
+                           ) -> _Batch:
+        """:meth:`expanded` by the compiled kernel: the relevance model is accumulated
+        straight from the feedback documents' rows, with no (query, term) gather or
+        sort; bit-identical to the numpy path (fb_mu = 0 only)."""
+        index = searcher.index
+        n = len(batch)
+        w, denom = self._doc_weights(index, batch.length, res.query_index, res.doc_numbers,
+                                     res.scores)
+        pair_ptr = _group_bounds(res.query_index, n).astype(np.int64)
+        n_terms = max(index.num_terms, 1)
+        ok = self._term_ok(index)
+        term_ok = np.ones(n_terms, dtype=np.bool_) if ok is None else ok
+        fb_terms = int(self.fb_terms)
+        out_ptr = np.zeros(n + 1, dtype=np.int64)
+        out_terms = np.empty(n * fb_terms, dtype=np.int64)
+        out_prob = np.empty(n * fb_terms, dtype=np.float64)
+        used = kernels.relevance_top_terms(
+            pair_ptr, np.asarray(res.doc_numbers, dtype=np.int64), w, denom,
+            np.asarray(index.arrays["forward_indptr"]),
+            np.asarray(index.arrays["forward_terms"]),
+            np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms,
+            np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
+            np.empty(n_terms, dtype=np.int64), out_ptr, out_terms, out_prob)
+        q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
+        return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
+                            float(self.fb_orig_weight))
+
     def expanded(self, searcher, queries):
         orig = float(self.fb_orig_weight)
         if orig == 1.0:
             return searcher._prepare_batch(queries)
-        fs, q, t, prob = self.relevance_model(searcher, queries)
-        max_df = float(self.fb_max_df)
-        if max_df < 1.0:
-            df = np.asarray(searcher.index.arrays["term_df"])[t]
-            ok = df <= max_df * searcher.index.num_docs
-            q, t, prob = q[ok], t[ok], prob[ok]
+        first = first_pass(searcher, queries, int(self.fb_docs))
+        kernels = searcher._active_kernels()
+        if kernels is not None and float(self.fb_mu) == 0.0:
+            return self._expanded_compiled(searcher, *first, kernels)
+        fs, q, t, prob = self.relevance_model(searcher, queries, first)
+        ok = self._term_ok(searcher.index)
+        if ok is not None:
+            keep = ok[t]
+            q, t, prob = q[keep], t[keep], prob[keep]
         q, t, p = _truncate(q, t, prob, int(self.fb_terms), 0.0)
         if len(q):
             total = np.bincount(q, weights=p, minlength=len(queries))

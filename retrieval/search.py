@@ -330,6 +330,16 @@ class Searcher:
     def _prepare(self, query: str | QueryModel) -> _Prepared:
         return self._prepare_batch([query]).prep(0)
 
+    def _active_kernels(self):
+        """The compiled kernels when this searcher uses them: always with
+        ``compiled=True`` (numba permitting), never with False, and under "auto" once
+        this process has loaded them (see ``compiled``)."""
+        if self.compiled is False:
+            return None
+        if self.compiled is True:
+            return _load_kernels()
+        return _KERNELS or None
+
     def _prepare_batch(self, queries: Sequence[str | QueryModel]) -> _Batch:
         """All queries as one :class:`_Batch`.
 

@@ -301,3 +301,35 @@ def test_large_k_takes_the_batch_kernel_on_mid_size_collections(monkeypatch, dat
     calls.clear()
     s.batch_search_arrays(qs, 10)      # small k: per query
     assert "accumulate_top_chunked" in calls and "batch_top_k" not in calls
+
+
+@pytest.mark.parametrize("params", [{}, {"fb_max_df": 0.2}, {"fb_terms": 3, "fb_docs": 25},
+                                    {"fb_doc_weights": "uniform", "fb_orig_weight": 0.0},
+                                    {"fb_terms": 200, "fb_doc_weights": "geometric"}],
+                         ids=repr)
+def test_relevance_model_kernel_identical_to_numpy(data, params):
+    """RM3's compiled path (terms accumulated from the feedback rows, top terms by a small
+    insertion sort) gives the numpy path's expanded queries bit for bit, ties included
+    (the corpus has many duplicate documents, so equal P(w|R) are common)."""
+    from retrieval.feedback import RM3Feedback
+    index, words, rng = data
+    qs = queries(words, rng)
+    rm = RM3Feedback(**params)
+    want = rm.expanded(Searcher(index, Dirichlet(mu=1000), compiled=False), qs)
+    got = rm.expanded(Searcher(index, Dirichlet(mu=1000), compiled=True), qs)
+    for field in ("ptr", "term_ids", "weights", "mass", "constant", "length"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    assert got.unknown == want.unknown
+
+
+def test_relevance_model_kernel_ranks_ties_by_term_id():
+    """Equal P(w|R) at the cut: the kernel keeps the smaller term ids (string order)."""
+    from retrieval.feedback import RM3Feedback
+    index = Index.build([("a", "x b c d e f g"), ("b", "x h i j k l m")], analyzer=PLAIN)
+    rm = RM3Feedback(fb_terms=3, fb_docs=2, fb_orig_weight=0.0)
+    got = rm.expanded(Searcher(index, Dirichlet(mu=10), compiled=True), ["x"])
+    terms = index.vocabulary.many(got.term_ids)
+    # x has P(w|R) = 1/7 in both documents; of the rest (1/14 each) b and c come first
+    assert sorted(terms) == ["b", "c", "x"]
+    want = rm.expanded(Searcher(index, Dirichlet(mu=10), compiled=False), ["x"])
+    assert np.array_equal(got.term_ids, want.term_ids)
