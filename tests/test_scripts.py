@@ -107,13 +107,16 @@ def test_bench_update_tiny(tmp_path, model):
     out = tmp_path / "results"
     proc = _run(SCRIPTS / "bench_update.py", "--docs", 800, "--seed", 3, "--out", out,
                 "--work", tmp_path / "work", "--model", model, "-q", timeout=180)
-    assert "| update (0.5% modified, 0.25% new, 0.25% removed files) | 8 |" in proc.stdout
+    assert "| update (0.5% modified, 0.25% new, 0.25% removed files; median of 3) | 8 |" \
+        in proc.stdout
     data = json.loads((out / "docs800.json").read_text())
     assert data["equal_to_fresh_build"] is True and data["check_problems"] == []
     ops = [r["operation"].split(" ")[0] for r in data["rows"]]
     assert ops == ["full", "update", "full", "add_documents", "delete_documents", "check"]
     assert all(r["seconds"] > 0 for r in data["rows"])
-    assert data["rows"][1]["unchanged_not_analysed"] == 800 - 4 - 2
+    # each round: 4 files modified, 2 removed, 2 new; the other 794 are not read again
+    assert data["rows"][1]["unchanged_not_analysed"] == [800 - 4 - 2] * 3
+    assert len(data["rows"][1]["rounds_seconds"]) == 3
     assert (out / "docs800.md").read_text().startswith("### Incremental changes, 800")
 
 
