@@ -48,10 +48,10 @@ A path added *inside* an indexed folder joins that folder's group (ids relative 
 exactly as a rebuild of the folder would give). Per document the index records the group,
 the source file, the BLAKE2b-128 hash of its text, and the file's size and modification
 time (ns) when it was read. ``update`` re-lists every group; a file whose size and
-modification time are unchanged is not read again (one ``stat`` per file, compared with
-the recorded values as arrays) (the rule of git and make; a file
-modified less than :data:`RACY_NS` before reading began gets no recorded time and is
-always re-read; JSON Lines files are always re-read). Of the files read, documents whose
+modification time are unchanged is not read again: one ``stat`` per file, compared with
+the recorded values as arrays (the rule of git and make; a file modified less than
+:data:`RACY_NS` before reading began gets no recorded time and is always re-read; JSON
+Lines files are always re-read). Of the files read, documents whose
 hash is unchanged are not analysed again; new ones are added, changed ones re-indexed,
 and a group's documents that are no longer produced are deleted — except those
 whose file still exists but could not be read (kept, and reported). A group whose paths
