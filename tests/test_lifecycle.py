@@ -301,6 +301,35 @@ def test_update_skips_files_with_unchanged_size_and_mtime(tmp_path, monkeypatch)
     assert sorted(read) == ["d.jsonl", "new.txt"]
 
 
+def test_update_skips_unchanged_files_with_non_ascii_names(tmp_path, monkeypatch):
+    """Recorded files are matched with the listed ones as strings: non-ASCII names and
+    names that are not UTF-8 (``os.fsdecode``'s surrogate escapes) are found too."""
+    docs = tmp_path / "docs"
+    write_files(docs, {"é.txt": "ice glacier", "plain.txt": "river sea"})
+    (docs / "sub").mkdir()
+    with open(os.fsencode(docs / "sub") + b"/bad\xff.txt", "wb") as fh:
+        fh.write(b"salt rock")
+    past = time.time() - 100
+    for f in os.listdir(os.fsencode(docs)) + [b"sub/bad\xff.txt"]:
+        os.utime(os.path.join(os.fsencode(docs), f), (past, past))
+    path = tmp_path / "x.idx"
+    build_index([docs], path, analyzer=PLAIN)
+    read: list[str] = []
+    original = lifecycle.FolderReader._read
+
+    def spy(self, source, stats):
+        read.append(source.file)
+        return original(self, source, stats)
+
+    monkeypatch.setattr(lifecycle.FolderReader, "_read", spy)
+    change = update(path, dry_run=True)
+    assert read == [] and change.unchanged == 3
+    (docs / "é.txt").write_text("ice glacier melt", encoding="utf-8")
+    change = update(path)
+    assert [os.path.basename(f) for f in read] == ["é.txt"]
+    assert (change.replaced, change.unchanged) == (1, 2)
+
+
 def tmp_index(docs: Path, where: Path) -> Index:
     build_index([docs], where, analyzer=PLAIN)
     return Index.open(where)
