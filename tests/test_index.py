@@ -281,3 +281,29 @@ def test_builder_is_spent_after_finish():
                   lambda: b.add_documents([("b", "z")])):
         with pytest.raises(ParameterError, match="make a new IndexBuilder"):
             again()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_pieces_write_the_same_file_as_the_array(tmp_path, dtype):
+    """An array written as Pieces (chunks made at write time, empty ones included) is the
+    same .npy file, with the same checksums, as the whole array written at once."""
+    from retrieval.index import Pieces, _write_array
+    whole = np.arange(1000, dtype=dtype)
+    cuts = [0, 0, 1, 250, 250, 999, 1000]
+    pieces = Pieces(dtype, len(whole),
+                    lambda: (whole[a:b] for a, b in zip(cuts[:-1], cuts[1:])))
+    a = _write_array(tmp_path / "a.npy", whole)
+    b = _write_array(tmp_path / "b.npy", pieces)
+    assert a == b
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    assert np.array_equal(np.load(tmp_path / "b.npy"), whole)
+    assert np.array_equal(pieces.materialize(), whole)
+
+
+def test_pieces_of_the_wrong_length_are_refused(tmp_path):
+    from retrieval.index import Pieces, _write_array
+    short = Pieces(np.int32, 10, lambda: [np.arange(9, dtype=np.int32)])
+    with pytest.raises(RuntimeError, match="9 items"):
+        _write_array(tmp_path / "x.npy", short)
+    with pytest.raises(RuntimeError, match="9 items"):
+        short.materialize()
