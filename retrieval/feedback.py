@@ -659,12 +659,14 @@ class RM3Feedback(Feedback):
         ok = self._term_ok(index)
         term_ok = np.ones(n_terms, dtype=np.bool_) if ok is None else ok
         fb_terms = int(self.fb_terms)
+        fwd_ptr = np.asarray(index.arrays["forward_indptr"])
+        docs = np.asarray(res.doc_numbers, dtype=np.int64)
+        rows = int((fwd_ptr[docs + 1] - fwd_ptr[docs]).sum())  # ≥ the terms kept
         out_ptr = np.zeros(n + 1, dtype=np.int64)
-        out_terms = np.empty(n * fb_terms, dtype=np.int64)
-        out_prob = np.empty(n * fb_terms, dtype=np.float64)
+        out_terms = np.empty(min(n * fb_terms, rows), dtype=np.int64)
+        out_prob = np.empty(len(out_terms), dtype=np.float64)
         used = kernels.relevance_top_terms(
-            pair_ptr, np.asarray(res.doc_numbers, dtype=np.int64), w, denom,
-            np.asarray(index.arrays["forward_indptr"]),
+            pair_ptr, docs, w, denom, fwd_ptr,
             np.asarray(index.arrays["forward_terms"]),
             np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms,
             np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
