@@ -1,8 +1,7 @@
 """Compiled (numba) kernels for search: a batch kernel for small and mid-size collections,
-a per-query kernel for large ones, and two for :mod:`retrieval.feedback` (used when the
-searcher uses the kernels): RM3's relevance-model accumulation
-(:func:`relevance_top_terms`) and the feedback sets' rows and keys
-(:func:`feedback_rows`).
+a per-query kernel for large ones, and RM3's relevance-model accumulation
+(:func:`relevance_top_terms`, used by :mod:`retrieval.feedback` when the searcher uses
+the kernels).
 
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses
@@ -25,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "relevance_top_terms",
-           "top_ranked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k", "relevance_top_terms", "top_ranked"]
 
 
 @njit(cache=True, nogil=True)
@@ -511,51 +509,3 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
             o += 1
         out_ptr[j + 1] = o
     return o
-
-
-@njit(cache=True, nogil=True)
-def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, mark, key_of,
-                  touched, key_query, key_term, key_count, row_pair, row_key, row_count):
-    """The feedback sets of a batch of queries: their rows and their (query, term) keys.
-
-    Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]``. Their
-    forward rows are copied in order (``row_pair``, ``row_count``) and c(w, F) is summed
-    per term in ``acc`` in that order, the order of the numpy path's ``bincount``; each
-    query's distinct terms, sorted by id, become its keys (``key_query``, ``key_term``,
-    ``key_count``) and ``row_key`` points every row at its key — exactly what the numpy
-    path's ``numpy.unique`` over query·V + term gives. ``acc``/``mark`` are all zeros on
-    entry and again on return; ``key_of``/``touched`` are scratch (one entry per term).
-    Returns the number of keys.
-    """
-    r = 0
-    k0 = 0
-    for j in range(len(pair_ptr) - 1):
-        r0 = r
-        nt = 0
-        for pi in range(pair_ptr[j], pair_ptr[j + 1]):
-            d = pair_doc[pi]
-            for x in range(fwd_ptr[d], fwd_ptr[d + 1]):
-                t = fwd_terms[x]
-                if mark[t] == 0:
-                    mark[t] = 1
-                    touched[nt] = t
-                    nt += 1
-                c = np.float64(fwd_counts[x])
-                acc[t] += c
-                row_pair[r] = pi
-                row_key[r] = t  # the term for now; its key below
-                row_count[r] = c
-                r += 1
-        terms = np.sort(touched[:nt])
-        for i in range(nt):
-            t = terms[i]
-            key_of[t] = k0 + i
-            key_query[k0 + i] = j
-            key_term[k0 + i] = t
-            key_count[k0 + i] = acc[t]
-            acc[t] = 0.0
-            mark[t] = 0
-        for x in range(r0, r):
-            row_key[x] = key_of[row_key[x]]
-        k0 += nt
-    return k0

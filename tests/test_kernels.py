@@ -333,23 +333,3 @@ def test_relevance_model_kernel_ranks_ties_by_term_id():
     assert sorted(terms) == ["b", "c", "x"]
     want = rm.expanded(Searcher(index, Dirichlet(mu=10), compiled=False), ["x"])
     assert np.array_equal(got.term_ids, want.term_ids)
-
-
-@pytest.mark.parametrize("fb_docs", [1, 10, 40])
-def test_feedback_rows_kernel_identical_to_numpy(data, fb_docs):
-    """The feedback sets gathered by the kernel equal the numpy gather array for array
-    (values and dtypes), and so do the mixture and divmin models built on them."""
-    from retrieval.feedback import feedback_set, make_feedback
-    index, words, rng = data
-    qs = queries(words, rng) + ["nosuchterm", ""]
-    plain = Searcher(index, Dirichlet(mu=1000), compiled=False)
-    fast = Searcher(index, Dirichlet(mu=1000), compiled=True)
-    want, got = feedback_set(plain, qs, fb_docs), feedback_set(fast, qs, fb_docs)
-    for field in want._fields[1:]:
-        a, b = getattr(want, field), getattr(got, field)
-        assert a.dtype == b.dtype and np.array_equal(a, b), field
-    for name in ("mixture", "divmin"):
-        fb = make_feedback(name, fb_docs=fb_docs)
-        a, b = fb.expanded(plain, qs), fb.expanded(fast, qs)
-        for field in ("ptr", "term_ids", "weights", "mass", "constant", "length"):
-            assert np.array_equal(getattr(a, field), getattr(b, field)), (name, field)
