@@ -193,10 +193,27 @@ def _before(s1, t1, s2, t2):
 
 
 @njit(cache=True, nogil=True)
+def _insertion_ranked(hs, ht, hd, lo, hi):
+    """Insertion sort of entries lo … hi by rank (for short ranges)."""
+    for i in range(lo + 1, hi + 1):
+        s, t, d = hs[i], ht[i], hd[i]
+        j = i - 1
+        while j >= lo and _before(s, t, hs[j], ht[j]):
+            hs[j + 1], ht[j + 1], hd[j + 1] = hs[j], ht[j], hd[j]
+            j -= 1
+        hs[j + 1], ht[j + 1], hd[j + 1] = s, t, d
+
+
+@njit(cache=True, nogil=True)
 def _sort_ranked(hs, ht, hd, first, last):
     """Sort entries first … last of the parallel arrays by rank (score descending, tie
     rank ascending): an iterative quicksort (median of three, the smaller side first, so
-    the stack stays under 64 ranges) finished by insertion sort on short ranges."""
+    the stack stays under 64 ranges) finished by insertion sort on short ranges. A short
+    range is insertion-sorted at once, without allocating the stack (most buckets of
+    :func:`_top_ranked` are short, and an allocation costs more than sorting them)."""
+    if last - first <= 16:
+        _insertion_ranked(hs, ht, hd, first, last)
+        return
     stack = np.empty(128, dtype=np.int64)
     stack[0] = first
     stack[1] = last
@@ -243,29 +260,33 @@ def _sort_ranked(hs, ht, hd, first, last):
                 stack[top + 1] = j
                 lo = i
             top += 2
-        for i in range(lo + 1, hi + 1):
-            s, t, d = hs[i], ht[i], hd[i]
-            j = i - 1
-            while j >= lo and _before(s, t, hs[j], ht[j]):
-                hs[j + 1], ht[j + 1], hd[j + 1] = hs[j], ht[j], hd[j]
-                j -= 1
-            hs[j + 1], ht[j + 1], hd[j + 1] = s, t, d
+        _insertion_ranked(hs, ht, hd, lo, hi)
+
+
+#: buckets of the partial bucket sort per candidate (``cnt`` needs room for
+#: BUCKETS_PER_CANDIDATE · candidates + 1 entries)
+BUCKETS_PER_CANDIDATE = 4
 
 
 @njit(cache=True, nogil=True)
 def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
     """The best min(k, nc) of the candidates ``cand[:nc]`` (scores ``cs``), ranked (score
     descending, tie rank ascending), into the front of ``bs``/``bt``/``bd`` (room for
-    nc + 1 entries); returns how many.
+    nc + 1 entries; ``cb`` too, ``cnt`` BUCKETS_PER_CANDIDATE · nc + 1); returns how many.
 
-    A partial bucket sort by value: candidate r goes to bucket ⌊(max − s_r)·nc/(max −
-    min)⌋ (clipped to nc − 1). Subtraction and multiplication by a positive number are
-    monotone under rounding, so a higher score never lands in a later bucket and equal
-    scores share one: the first buckets holding at least k candidates hold the top k
-    (ties included), and only their candidates are moved and sorted, each bucket by the
-    exact comparison (:func:`_sort_ranked`). On the nearly continuous scores of a ranking
-    most buckets hold one or two entries, so this costs a few passes over the candidates
-    without the branch mispredictions of a comparison sort or selection.
+    A partial bucket sort by value: with nb = BUCKETS_PER_CANDIDATE · nc buckets,
+    candidate r goes to bucket ⌊(max − s_r)·nb/(max − min)⌋ (clipped to nb − 1).
+    Subtraction and multiplication by a positive number are monotone under rounding, so
+    a higher score never lands in a later bucket and equal scores share one: the first
+    buckets holding at least k candidates hold the top k (ties included), and only their
+    candidates are moved and sorted by the exact comparison — buckets of more than 16
+    entries by :func:`_sort_ranked`, then all of them by one insertion sort, which only
+    moves entries within their (short) bucket. On the nearly continuous scores of a
+    ranking most buckets hold zero to two entries, so this costs a few passes over the
+    candidates without the branch mispredictions of a comparison sort or selection.
+    (Measured on MED's and NFCorpus's rankings, plain and RM3 queries: 4 buckets a
+    candidate and the single insertion pass select a top 1000 1.6–3.5× faster than one
+    bucket a candidate sorted bucket by bucket.)
     """
     if nc == 0:
         return 0
@@ -283,19 +304,20 @@ def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
             bs[r], bt[r], bd[r] = cs[r], tie[cand[r]], cand[r]
         _sort_ranked(bs, bt, bd, 0, nc - 1)
         return min(nc, k)
-    scale = nc / width
-    for b in range(nc + 1):
+    nb = BUCKETS_PER_CANDIDATE * nc
+    scale = nb / width
+    for b in range(nb + 1):
         cnt[b] = 0
     for r in range(nc):
         b = int((top - cs[r]) * scale)
-        if b > nc - 1:
-            b = nc - 1
+        if b > nb - 1:
+            b = nb - 1
         cb[r] = b
         cnt[b + 1] += 1
     # the first buckets with at least k candidates; their starts as running offsets
-    last = nc - 1
+    last = nb - 1
     run = 0
-    for b in range(nc):
+    for b in range(nb):
         run += cnt[b + 1]
         cnt[b + 1] = run
         if run >= k:
@@ -321,18 +343,18 @@ def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
             cnt[bb] = i + ok
             d = cand[r]
             bs[i], bt[i], bd[i] = cs[r], tie[d], d
-    # cnt[b] is now the end of bucket b (= the start of bucket b + 1)
+    # cnt[b] is now the end of bucket b (= the start of bucket b + 1); the buckets of
+    # more than 16 entries are sorted; the entries of the others are out of place only
+    # within their bucket (every entry of a bucket ranks before the next bucket's), so
+    # one insertion sort over them all finishes with at most 15 moves an entry, and
+    # without a branch per bucket on its size
     lo = 0
     for b in range(last + 1):
         hi = cnt[b]
-        if hi - lo == 2:
-            if _before(bs[lo + 1], bt[lo + 1], bs[lo], bt[lo]):
-                bs[lo], bs[lo + 1] = bs[lo + 1], bs[lo]
-                bt[lo], bt[lo + 1] = bt[lo + 1], bt[lo]
-                bd[lo], bd[lo + 1] = bd[lo + 1], bd[lo]
-        elif hi - lo > 2:
+        if hi - lo > 16:
             _sort_ranked(bs, bt, bd, lo, hi - 1)
         lo = hi
+    _insertion_ranked(bs, bt, bd, 0, run - 1)
     return min(run, k)
 
 
@@ -361,9 +383,10 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
 
     Writes each query's ranked documents and scores contiguously, query after query, to
     ``out_docs``/``out_scores`` and their number to ``out_n[j]``; returns the total.
-    ``cs`` (scores of the candidates), ``hs``/``ht``/``hd``, ``cb`` and ``cnt`` (one
-    more) are scratch arrays with room for every document (with ``select``; the heap uses
-    the first k entries of ``hs``/``ht``/``hd`` only).
+    ``cs`` (scores of the candidates), ``hs``/``ht``/``hd``, ``cb`` and ``cnt``
+    (BUCKETS_PER_CANDIDATE times as many, plus one) are scratch arrays with room for every
+    document (with ``select``; the heap uses the first k entries of ``hs``/``ht``/``hd``
+    only).
     """
     n_q = len(q_ptr) - 1
     pos = 0

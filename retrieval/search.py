@@ -644,7 +644,7 @@ class Searcher:
             local.bcs = np.empty(n_docs, dtype=np.float64)
             local.bhs = np.empty(room, dtype=np.float64)
             local.bht, local.bhd, local.bcb = np.empty((3, room), dtype=np.int64)
-            local.bcnt = np.empty(room + 1, dtype=np.int64)
+            local.bcnt = np.empty(kernels.BUCKETS_PER_CANDIDATE * room + 1, dtype=np.int64)
         tables = not model.uses and self._table_ok()
         if tables:  # unless the tables would be larger than the postings they serve
             # (one block then; the batch's distinct terms cover the block's, and their
@@ -1080,7 +1080,7 @@ class Searcher:
             room = max(m + 1, 1024)
             local.rhs = np.empty(room, dtype=np.float64)
             local.rht, local.rhd, local.rcb = np.empty((3, room), dtype=np.int64)
-            local.rcnt = np.empty(room + 1, dtype=np.int64)
+            local.rcnt = np.empty(kernels.BUCKETS_PER_CANDIDATE * room + 1, dtype=np.int64)
         h = kernels.top_ranked(out_scores, out_docs, self._tie, m, k, local.rhs, local.rht,
                                local.rhd, local.rcb, local.rcnt)
         return local.rhd[:h].copy(), local.rhs[:h].copy()

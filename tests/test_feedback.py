@@ -11,12 +11,14 @@ import pytest
 from retrieval import Analyzer, Dirichlet, Index, JelinekMercer, QueryModel, Searcher
 from retrieval.cli import main
 from retrieval.errors import ParameterError
+from retrieval.paths import REPO_ROOT
 from retrieval.feedback import (
     FEEDBACK,
     DivMinFeedback,
     MixtureFeedback,
     NoFeedback,
     RM3Feedback,
+    default_params,
     divmin_model,
     feedback_set,
     make_feedback,
@@ -113,8 +115,8 @@ def test_mixture_feedback_on_an_index_reaches_the_fixed_point(fruit):
                                 abs=1e-7)
     assert sum(got.values()) == pytest.approx(1.0, abs=1e-12)
     # the new query model: (1-α)·θ_q + α·θ_F, not renormalised after truncation
-    new = MixtureFeedback(fb_docs=2, fb_terms=2, fb_alpha=0.5, fb_iterations=5000,
-                          fb_tol=0.0).expand(Searcher(fruit), ["apple"])[0]
+    new = MixtureFeedback(fb_docs=2, fb_terms=2, fb_alpha=0.5, fb_lambda=0.5,
+                          fb_iterations=5000, fb_tol=0.0).expand(Searcher(fruit), ["apple"])[0]
     assert new.as_dict() == pytest.approx({"apple": 0.5 + 0.5 * 36 / 45,
                                            "banana": 0.5 * 7 / 45}, abs=1e-7)
     assert new.mass == pytest.approx(0.5 + 0.5 * 43 / 45, abs=1e-7)
@@ -122,7 +124,7 @@ def test_mixture_feedback_on_an_index_reaches_the_fixed_point(fruit):
 
 @pytest.mark.parametrize("method", ["mixture", "divmin"])
 def test_feedback_models_sum_to_one_before_truncation(corpus, method):
-    fb = make_feedback(method, fb_docs=5)
+    fb = make_feedback(method, fb_docs=5, fb_lambda=0.5)
     searcher = Searcher(corpus)
     fs, prob = fb.feedback_model(searcher, QUERIES)
     sums = np.bincount(fs.key_query, weights=prob, minlength=len(QUERIES))
@@ -207,7 +209,8 @@ def test_rm3_with_original_weight_one_is_the_first_pass(corpus):
 @pytest.mark.parametrize("doc_weights", ["likelihood", "geometric", "uniform"])
 def test_rm3_relevance_model_matches_a_brute_force_computation(corpus, doc_weights):
     searcher = Searcher(corpus)
-    fb = RM3Feedback(fb_docs=7, fb_terms=8, fb_doc_weights=doc_weights)
+    fb = RM3Feedback(fb_docs=7, fb_terms=8, fb_orig_weight=0.5, fb_doc_weights=doc_weights,
+                     fb_max_df=1.0)
     _fs, q, t, prob = fb.relevance_model(searcher, QUERIES)
     expanded = fb.expand(searcher, QUERIES)
     for j, text in enumerate(QUERIES):
@@ -266,7 +269,7 @@ def test_rm3_document_weights_are_query_likelihood_posteriors(fruit):
 
 def test_rm3_smoothed_document_models_cover_the_vocabulary(corpus):
     searcher = Searcher(corpus)
-    fb = RM3Feedback(fb_docs=5, fb_terms=12, fb_mu=500.0)
+    fb = RM3Feedback(fb_docs=5, fb_terms=12, fb_mu=500.0, fb_max_df=1.0)
     _fs, q, t, prob = fb.relevance_model(searcher, QUERIES)
     expanded = fb.expand(searcher, QUERIES)
     for j, text in enumerate(QUERIES):
@@ -305,7 +308,8 @@ def test_batch_expansion_equals_one_query_at_a_time(corpus, method):
 @pytest.mark.parametrize("method", ["mixture", "divmin", "rm3"])
 def test_truncation_and_interpolation(corpus, method):
     searcher = Searcher(corpus)
-    fb = make_feedback(method, fb_terms=5)
+    weight = {"rm3": {"fb_orig_weight": 0.5}}.get(method, {"fb_alpha": 0.5})
+    fb = make_feedback(method, fb_terms=5, **weight)
     alpha = 0.5
     for text, model in zip(QUERIES, fb.expand(searcher, QUERIES)):
         original = searcher.query_model(text)
@@ -351,9 +355,27 @@ def test_queries_without_results_and_unknown_terms():
         assert "apple" in out[2].terms
     indri = Searcher(index, unknown_terms="indri")
     for name in ("mixture", "divmin", "rm3"):
-        out = make_feedback(name).expand(indri, ["apple zebra"])[0]
-        assert out.as_dict()["zebra"] == pytest.approx(0.5 * 0.5)
+        fb = make_feedback(name, fb_max_df=1.0) if name == "rm3" else make_feedback(name)
+        own = fb.fb_orig_weight if name == "rm3" else 1.0 - fb.fb_alpha
+        out = fb.expand(indri, ["apple zebra"])[0]
+        assert out.as_dict()["zebra"] == pytest.approx(own * 0.5)
         assert "apple" in out.terms
+
+
+def test_a_query_without_feedback_terms_keeps_its_model():
+    # every fruit term is in more than 10% of the 3 documents: fb_max_df=0.1 leaves no
+    # candidate, so the query model stays θ_q (mass 1), not fb_orig_weight·θ_q
+    searcher = Searcher(Index.build(FRUIT, analyzer=PLAIN))
+    fb = RM3Feedback(fb_max_df=0.1)
+    out = fb.expand(searcher, ["apple", "apple cherry"])
+    assert out == [searcher.query_model("apple"), searcher.query_model("apple cherry")]
+    res = fb.batch_search_arrays(searcher, ["apple"], k=3)
+    plain = searcher.batch_search_arrays(["apple"], k=3)
+    for a, b in zip(res, plain):
+        assert np.array_equal(a, b)
+    # with the cut lifted the same query is expanded and its own weight is fb_orig_weight
+    lifted = RM3Feedback(fb_max_df=1.0, fb_orig_weight=0.3).expand(searcher, ["apple"])[0]
+    assert len(lifted.terms) > 1 and lifted.as_dict()["apple"] > 0.3
 
 
 def test_expand_accepts_query_models_and_other_smoothing(corpus):
@@ -410,12 +432,30 @@ def test_defaults_and_labels():
     assert set(FEEDBACK) == {"none", "mixture", "divmin", "rm3"}
     m = MixtureFeedback()
     assert (m.fb_docs, m.fb_terms, m.fb_alpha, m.fb_lambda, m.fb_iterations) == \
-        (10, 50, 0.5, 0.5, 50)
+        (20, 20, 0.7, 0.9, 50)
     r = RM3Feedback()
-    assert (r.fb_docs, r.fb_terms, r.fb_orig_weight, r.fb_mu) == (10, 10, 0.5, 0.0)
-    assert r.label().startswith("rm3(fb_docs=10,fb_terms=10,fb_orig_weight=0.5")
+    assert (r.fb_docs, r.fb_terms, r.fb_orig_weight, r.fb_mu, r.fb_max_df) == \
+        (20, 50, 0.1, 0.0, 0.1)
+    assert r.label().startswith("rm3(fb_docs=20,fb_terms=50,fb_orig_weight=0.1")
     assert make_feedback("rm3", fb_terms=None) == RM3Feedback()
     assert MixtureFeedback(fb_alpha=0.3) != MixtureFeedback()
+    assert default_params("divmin") == {"fb_docs": 5, "fb_terms": 100, "fb_alpha": 0.9,
+                                        "fb_lambda": 0.3, "fb_threshold": 0.0}
+
+
+def test_defaults_are_the_recorded_choices_on_training_queries():
+    """The defaults are what scripts/choose_feedback_defaults.py chose (and recorded);
+    a hand edit of either one without the other fails here."""
+    recorded = json.loads((REPO_ROOT / "results" / "feedback" / "defaults.json").read_text())
+    assert set(recorded["methods"]) == {"mixture", "divmin", "rm3"}
+    for name, info in recorded["methods"].items():
+        defaults = default_params(name)
+        assert {k: defaults[k] for k in info["chosen"]} == info["chosen"], name
+        # the rule: the first configuration in grid order within the tolerance of the best
+        best = max(row["ap"] for row in info["all"])
+        first = next(row for row in info["all"] if row["ap"] >= best - recorded["tolerance"])
+        assert first["params"] == info["chosen"], name
+        assert len(info["all"]) == int(np.prod([len(v) for v in info["grid"].values()]))
 
 
 def test_errors_for_wrong_arguments(corpus):
@@ -450,7 +490,7 @@ def _one_line_error(capsys, code):
 
 def test_cli_search_with_feedback(index_path, capsys):
     assert main(["search", str(index_path), "glacier", "ice", "--feedback", "rm3",
-                 "--format", "json", "-k", "3"]) == 0
+                 "--fb-max-df", "1", "--format", "json", "-k", "3"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["feedback"].startswith("rm3(")
     assert payload["original_query_model"] == {"glacier": 0.5, "ice": 0.5}

@@ -240,6 +240,8 @@ def test_batch_kernel_used_for_large_batches_only(monkeypatch, data):
     calls = []
 
     class Spy:
+        BUCKETS_PER_CANDIDATE = _kernels.BUCKETS_PER_CANDIDATE
+
         def batch_top_k(self, *args):
             calls.append(1)
             return _kernels.batch_top_k(*args)
@@ -326,10 +328,39 @@ def test_relevance_model_kernel_ranks_ties_by_term_id():
     """Equal P(w|R) at the cut: the kernel keeps the smaller term ids (string order)."""
     from retrieval.feedback import RM3Feedback
     index = Index.build([("a", "x b c d e f g"), ("b", "x h i j k l m")], analyzer=PLAIN)
-    rm = RM3Feedback(fb_terms=3, fb_docs=2, fb_orig_weight=0.0)
+    rm = RM3Feedback(fb_terms=3, fb_docs=2, fb_orig_weight=0.0, fb_max_df=1.0)
     got = rm.expanded(Searcher(index, Dirichlet(mu=10), compiled=True), ["x"])
     terms = index.vocabulary.many(got.term_ids)
     # x has P(w|R) = 1/7 in both documents; of the rest (1/14 each) b and c come first
     assert sorted(terms) == ["b", "c", "x"]
     want = rm.expanded(Searcher(index, Dirichlet(mu=10), compiled=False), ["x"])
     assert np.array_equal(got.term_ids, want.term_ids)
+
+
+@pytest.mark.parametrize("dist", ["normal", "cauchy", "few_values", "equal", "one_outlier",
+                                  "exponential"])
+def test_bucket_selection_equals_a_full_sort(dist):
+    """_top_ranked (bucket partition, quicksort of big buckets, one insertion sort over
+    the rest) gives exactly the lexsort order, for score distributions that put many
+    candidates in one bucket, many ties, or one far outlier; every k from 1 to all."""
+    rng = np.random.default_rng(len(dist))
+    n_docs = 3000
+    tie = rng.permutation(n_docs).astype(np.int64)
+    room = n_docs + 1
+    bs, bt, bd, cb = (np.empty(room), np.empty(room, np.int64), np.empty(room, np.int64),
+                      np.empty(room, np.int64))
+    cnt = np.empty(_kernels.BUCKETS_PER_CANDIDATE * room + 1, dtype=np.int64)
+    for nc in (1, 2, 17, 300, 2999):
+        cand = rng.permutation(n_docs)[:nc].astype(np.int64)
+        cs = {"normal": lambda: rng.normal(-5.0, 1.0, nc),
+              "cauchy": lambda: -np.abs(rng.standard_cauchy(nc)),
+              "few_values": lambda: rng.integers(0, 5, nc) * 0.25 - 3.0,
+              "equal": lambda: np.full(nc, -2.5),
+              "one_outlier": lambda: np.r_[1e6, rng.normal(0, 1, nc - 1)][:nc],
+              "exponential": lambda: -rng.exponential(1.0, nc)}[dist]()
+        want = np.lexsort((tie[cand], -cs))
+        for k in sorted({1, 2, 10, 16, 17, nc // 2 + 1, nc, nc + 5}):
+            h = _kernels.top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt)
+            assert h == min(k, nc)
+            assert np.array_equal(bd[:h], cand[want[:h]]), (dist, nc, k)
+            assert np.array_equal(bs[:h], cs[want[:h]])

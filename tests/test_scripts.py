@@ -129,3 +129,35 @@ def test_bench_jobs_tiny(tmp_path, model):
     assert "| 2 |" in proc.stdout and "bit-identical" in proc.stdout
     rows = json.loads(out.with_suffix(".json").read_text())
     assert [r["jobs"] for r in rows] == [1, 2] and all(r["qps_k10"] > 0 for r in rows)
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_choose_feedback_defaults_rule_and_development_queries(collections_dir):
+    """The defaults' protocol: the first configuration in grid order within the
+    tolerance of the best; development queries are NFCorpus train + dev, never test."""
+    choose = _load_script("choose_feedback_defaults")
+    tol = choose.TOLERANCE
+    scores = [({"a": 1}, 0.30), ({"a": 2}, 0.31 - tol / 2), ({"a": 3}, 0.31)]
+    assert choose.choose(scores) == ({"a": 2}, 0.31 - tol / 2, 0.31)
+    assert choose.choose(scores[:1] + scores[2:]) == ({"a": 3}, 0.31, 0.31)
+    dev = choose.development_collection(collections_dir / "nfcorpus")
+    test_queries = {q.qid: q.text for q in
+                    _nfcorpus_test_queries(collections_dir / "nfcorpus")}
+    qids = [q.qid for q in dev.queries]
+    assert len(qids) == len(set(qids)) == len(dev.judged_qids) == 2846
+    assert not set(qids) & set(test_queries)
+    assert not {q.text for q in dev.queries} & set(test_queries.values())
+    assert len(dev.documents) == 3193
+    docids = {d.docid for d in dev.documents}
+    assert all(r.docid in docids and r.relevance > 0 for r in dev.qrels)
+
+
+def _nfcorpus_test_queries(folder: Path):
+    from retrieval.collections.nfcorpus import load_nfcorpus
+    return load_nfcorpus(folder, split="test").queries

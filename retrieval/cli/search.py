@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..estimation import cached_mu_estimate
-from ..feedback import DOC_WEIGHTS, FEEDBACK, make_feedback
+from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
@@ -35,13 +35,11 @@ pseudo-relevance feedback (--feedback; the query model is updated from the top
 --fb-docs documents of a first pass, then the documents are ranked again):
   none       the query model unchanged (default)
   mixture    model-based feedback, mixture model by EM (Zhai & Lafferty 2001)
-             --fb-docs 10 --fb-terms 50 --fb-alpha 0.5 --fb-lambda 0.5
-             --fb-iterations 50 --fb-tol 1e-6 --fb-threshold 0
+             {mixture}
   divmin     model-based feedback, divergence minimisation (same paper)
-             --fb-docs 10 --fb-terms 50 --fb-alpha 0.5 --fb-lambda 0.5 --fb-threshold 0
+             {divmin}
   rm3        relevance model interpolated with the query (Lavrenko & Croft 2001)
-             --fb-docs 10 --fb-terms 10 --fb-orig-weight 0.5 --fb-mu 0
-             --fb-doc-weights likelihood --fb-max-df 1
+             {rm3}
 """
 
 _PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta"}
@@ -50,6 +48,24 @@ _FB_FLAGS = {"fb_docs": "--fb-docs", "fb_terms": "--fb-terms", "fb_alpha": "--fb
              "fb_tol": "--fb-tol", "fb_threshold": "--fb-threshold",
              "fb_orig_weight": "--fb-orig-weight", "fb_mu": "--fb-mu",
              "fb_doc_weights": "--fb-doc-weights", "fb_max_df": "--fb-max-df"}
+
+
+def _defaults_text(name: str) -> str:
+    """The flags and default values of feedback method ``name``, wrapped for --help."""
+    words = [f"{_FB_FLAGS[k]} {v:g}" if isinstance(v, float) else f"{_FB_FLAGS[k]} {v}"
+             for k, v in default_params(name).items()]
+    lines, line = [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > 66:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    return "\n             ".join(lines + [line])
+
+
+DESCRIPTION = DESCRIPTION.format(**{name: _defaults_text(name)
+                                    for name in ("mixture", "divmin", "rm3")})
 #: expanded query model terms shown by --explain in the table format
 _EXPLAIN_TERMS = 20
 
@@ -87,13 +103,13 @@ def build_parser():
     fb = p.add_argument_group("feedback")
     fb.add_argument("--feedback", choices=tuple(FEEDBACK), default="none",
                     help="pseudo-relevance feedback method (default none)")
-    fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (10)")
+    fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (defaults above)")
     fb.add_argument("--fb-terms", type=positive_int,
-                    help="feedback terms kept (mixture/divmin 50, rm3 10)")
+                    help="feedback terms kept")
     fb.add_argument("--fb-alpha", type=number,
-                    help="mixture/divmin: weight α of the feedback model (0.5)")
+                    help="mixture/divmin: weight α of the feedback model")
     fb.add_argument("--fb-lambda", type=number,
-                    help="mixture/divmin: collection (noise) weight λ (0.5)")
+                    help="mixture/divmin: collection (noise) weight λ")
     fb.add_argument("--fb-iterations", type=positive_int,
                     help="mixture: EM iteration cap (50)")
     fb.add_argument("--fb-tol", type=number,
@@ -101,14 +117,14 @@ def build_parser():
     fb.add_argument("--fb-threshold", type=number,
                     help="mixture/divmin: drop feedback terms below this probability (0)")
     fb.add_argument("--fb-orig-weight", type=number,
-                    help="rm3: weight of the original query (0.5)")
+                    help="rm3: weight of the original query")
     fb.add_argument("--fb-mu", type=number,
                     help="rm3: Dirichlet μ of P(w|D); 0 = maximum likelihood (0)")
     fb.add_argument("--fb-doc-weights", choices=DOC_WEIGHTS,
                     help="rm3: document weights P(Q|D), its per-term geometric mean, or "
-                         "uniform (likelihood)")
+                         "uniform")
     fb.add_argument("--fb-max-df", type=number,
-                    help="rm3: ignore terms in more than this fraction of documents (1)")
+                    help="rm3: ignore terms in more than this fraction of documents (1: none)")
     p.add_argument("--format", choices=("table", "json", "trec"), default="table")
     p.add_argument("--explain", action="store_true",
                    help="show each query term's contribution to each score (and the "
