@@ -57,7 +57,8 @@ Methods (``FEEDBACK``, :func:`make_feedback`):
     50 terms, original weight 0.1, and terms in more than 10% of the documents left out
     of P(·|R) (``fb_max_df=0.1``, the cut Anserini's RM3 applies too). Indri's and
     Anserini's defaults are 10 documents, 10 terms, original weight 0.5:
-    ``RM3Feedback(fb_docs=10, fb_terms=10, fb_orig_weight=0.5)``.
+    ``RM3Feedback(fb_docs=10, fb_terms=10, fb_orig_weight=0.5, fb_max_df=1.0)`` (Indri
+    has no document-frequency cut; Anserini's is ``fb_max_df=0.1``).
 
     P(w|D) in the relevance model is the **maximum-likelihood** estimate c(w,D)/|D| by
     default (``fb_mu=0``, like Indri's default ``fbMu=0``; Anserini uses normalised
