@@ -105,7 +105,6 @@ expanded models are the same on every run.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -722,10 +721,8 @@ FEEDBACK: dict[str, type[Feedback]] = {
 
 
 def default_params(name: str) -> dict:
-    """The default parameters of the feedback method ``name`` (its ``__init__``'s)."""
-    cls = make_feedback(name).__class__
-    signature = inspect.signature(cls.__init__)
-    return {p: signature.parameters[p].default for p in cls.params}
+    """The default parameters of the feedback method ``name``."""
+    return make_feedback(name).get_params()
 
 
 def make_feedback(name: str, **params) -> Feedback:

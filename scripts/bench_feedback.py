@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from retrieval import __version__
 from retrieval.analysis import Analyzer
+from retrieval.errors import RetrievalError
 from retrieval.benchmarking import cached_index, default_cache_dir
 from retrieval.collections import load_collection
 from retrieval.estimation import cached_mu_estimate
@@ -354,4 +355,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RetrievalError as exc:  # a missing or malformed collection: one line
+        print(f"bench_feedback.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)

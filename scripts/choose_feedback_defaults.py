@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from retrieval import __version__
 from retrieval.analysis import Analyzer
+from retrieval.errors import RetrievalError
 from retrieval.benchmarking import cached_index, default_cache_dir
 from retrieval.collections.base import Collection
 from retrieval.collections.nfcorpus import load_nfcorpus, read_id_text, read_nfcorpus_qrels
@@ -127,10 +128,8 @@ def _label(params: dict) -> str:
 def choose(scores: list[tuple[dict, float]]) -> tuple[dict, float, float]:
     """(chosen params, its AP, best AP): the first within TOLERANCE of the best."""
     best = max(ap for _, ap in scores)
-    for params, ap in scores:
-        if ap >= best - TOLERANCE:
-            return params, ap, best
-    raise AssertionError("unreachable")
+    params, ap = next((p, v) for p, v in scores if v >= best - TOLERANCE)
+    return params, ap, best
 
 
 def main(argv=None) -> int:
@@ -191,4 +190,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RetrievalError as exc:  # a missing or malformed collection: one line
+        print(f"choose_feedback_defaults.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
