@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked", "batch_top_k", "relevance_top_terms", "top_ranked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "relevance_top_terms",
+           "top_ranked"]
 
 
 @njit(cache=True, nogil=True)
@@ -361,8 +362,8 @@ def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
 @njit(cache=True, nogil=True)
 def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
                 post_counts, tab_ptr, tab_vals, use_tables, weights, w_ptr, log_alpha,
-                tie, k, select, acc, seen, cand, cs, hs, ht, hd, cb, cnt, out_docs,
-                out_scores, out_n):
+                tie, k, select, dense_from, acc, seen, cand, cs, hs, ht, hd, cb, cnt,
+                out_docs, out_scores, out_n):
     """The ranked top ``k`` of every query of a batch, exactly.
 
     Query j has the terms ``term_ids[q_ptr[j]:q_ptr[j+1]]`` with weights ``q_weights``
@@ -372,8 +373,11 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
     term position p's posting i is ``q_weights[p] * tab_vals[tab_ptr[p] + post_counts[i]]``
     with ``use_tables`` (count-only models: the matched weight of each count, computed by
     numpy) and ``weights[w_ptr[p] + i - post_ptr[term]]`` otherwise (the products
-    computed by numpy). Each distinct document (listed in ``cand`` on first touch, flagged
-    in ``seen``) is scored once, ``(acc + mass·log α_d) + constant`` like the numpy paths.
+    computed by numpy). Each distinct document (flagged in ``seen``; listed in ``cand``
+    on first touch, or — for a query with at least ``dense_from`` postings — by one
+    scan of the flags after the accumulation) is scored once, ``(acc + mass·log α_d) +
+    constant`` like the numpy paths. The order of the candidates does not change the
+    result: both selections rank by a total order.
 
     The k best by (score descending, ``tie`` rank ascending) — ties broken by docid
     exactly — are then chosen either with a heap of k entries (``select`` false: cheap
@@ -389,15 +393,26 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
     only).
     """
     n_q = len(q_ptr) - 1
+    n_docs = len(acc)
     pos = 0
     for j in range(n_q):
         nc = 0
+        postings = 0
+        for p in range(q_ptr[j], q_ptr[j + 1]):
+            postings += post_ptr[term_ids[p] + 1] - post_ptr[term_ids[p]]
+        dense = postings >= dense_from
         for p in range(q_ptr[j], q_ptr[j + 1]):
             t = term_ids[p]
             s = post_ptr[t]
             e = post_ptr[t + 1]
             qw = q_weights[p]
-            if use_tables:
+            if use_tables and dense:
+                off = tab_ptr[p]
+                for i in range(s, e):
+                    d = post_docs[i]
+                    acc[d] += qw * tab_vals[off + post_counts[i]]
+                    seen[d] = 1
+            elif use_tables:
                 off = tab_ptr[p]
                 for i in range(s, e):
                     d = post_docs[i]
@@ -405,6 +420,12 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
                     # branch-free: d is listed once, on its first touch
                     cand[nc] = d
                     nc += 1 - seen[d]
+                    seen[d] = 1
+            elif dense:
+                off = w_ptr[p] - s
+                for i in range(s, e):
+                    d = post_docs[i]
+                    acc[d] += weights[off + i]
                     seen[d] = 1
             else:
                 off = w_ptr[p] - s
@@ -414,6 +435,10 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
                     cand[nc] = d
                     nc += 1 - seen[d]
                     seen[d] = 1
+        if dense:  # the candidates in document order, listed by one scan of the marks
+            for d in range(n_docs):
+                cand[nc] = d
+                nc += seen[d]
         m = mass[j]
         c0 = constant[j]
         if select:
@@ -477,7 +502,8 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
     Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]`` (by
     rank), with posterior ``pair_weight`` and ``pair_denom`` = |D| + fb_mu. For every term
     of their forward rows P(w|R) = Σ_D w_D·c(w,D)/denom_D is accumulated in ``acc`` (all
-    zeros on entry and again on return; ``mark``/``touched`` list the terms seen) in rank
+    zeros on entry and again on return; ``mark``/``touched`` list the terms seen;
+    ``touched`` has one spare slot) in rank
     order, then term order within a row — the order of the numpy path's ``bincount``, so
     the sums are bit-identical. The ``fb_terms`` largest P(w|R) > 0 among terms with
     ``term_ok`` are kept, by probability descending then term id (string order), and
@@ -496,10 +522,11 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
             den = pair_denom[pi]
             for x in range(fwd_ptr[d], fwd_ptr[d + 1]):
                 t = fwd_terms[x]
-                if mark[t] == 0:
-                    mark[t] = 1
-                    touched[nt] = t
-                    nt += 1
+                # branch-free: t is listed once, on its first touch (measured, NFCorpus:
+                # the accumulation 7.8 → 2.7 µs a query)
+                touched[nt] = t
+                nt += 1 - mark[t]
+                mark[t] = 1
                 acc[t] += wd * fwd_counts[x] / den
         m = 0
         for i in range(nt):
@@ -532,3 +559,73 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
             o += 1
         out_ptr[j + 1] = o
     return o
+
+
+# 64-bit de Bruijn sequence and its table: the index of the lowest set bit of x is
+# _DEBRUIJN_INDEX[((x & −x) · _DEBRUIJN) >> 58] (integer operations only)
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN_INDEX[((1 << _i) * 0x03F79D71B4CB0A89 % (1 << 64)) >> 58] = _i
+del _i
+
+
+@njit(cache=True, nogil=True)
+def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, debruijn_index,
+                  acc, bits, key_pos, key_query, key_term, key_count, row_pair, row_key,
+                  row_count):
+    """The feedback documents' forward rows, and the distinct (query, term) keys they
+    hold, sorted — what :func:`retrieval.feedback.feedback_set` computes with a
+    ``numpy.unique`` over all the rows, without a sort.
+
+    Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]``. Their
+    rows are written in that order (then forward-row order) to ``row_pair`` (the pair's
+    position), ``row_count`` and, for now, ``row_key`` (the term). Each term sets its bit
+    in the bit set ``bits`` (one uint64 word per 64 term ids) and adds its count to
+    ``acc``; one scan of the words touched, lowest set bit first, then lists the query's
+    distinct terms in ascending id order, with c(w, F) (sums of integers: exact in any
+    order), and ``row_key`` is mapped from terms to key positions. ``acc``, ``bits`` and
+    ``key_pos`` are scratch arrays (one entry per term, one word per 64 terms; ``acc`` and
+    ``bits`` all zeros on entry and again on return). Returns the number of keys.
+    """
+    n_keys = 0
+    r = 0
+    one = np.uint64(1)
+    for j in range(len(pair_ptr) - 1):
+        r0 = r
+        lo_word = len(bits)
+        hi_word = -1
+        for pi in range(pair_ptr[j], pair_ptr[j + 1]):
+            d = pair_doc[pi]
+            for x in range(fwd_ptr[d], fwd_ptr[d + 1]):
+                t = fwd_terms[x]
+                c = fwd_counts[x]
+                w = t >> 6
+                bits[w] |= one << np.uint64(t & 63)
+                if w < lo_word:
+                    lo_word = w
+                if w > hi_word:
+                    hi_word = w
+                acc[t] += c
+                row_pair[r] = pi
+                row_count[r] = c
+                row_key[r] = t
+                r += 1
+        for w in range(lo_word, hi_word + 1):
+            word = bits[w]
+            if word == 0:
+                continue
+            bits[w] = 0
+            while word != 0:
+                low = word & (~word + one)
+                t = w * 64 + debruijn_index[(low * _DEBRUIJN) >> np.uint64(58)]
+                key_pos[t] = n_keys
+                key_query[n_keys] = j
+                key_term[n_keys] = t
+                key_count[n_keys] = acc[t]
+                acc[t] = 0.0
+                n_keys += 1
+                word ^= low
+        for x in range(r0, r):
+            row_key[x] = key_pos[row_key[x]]
+    return n_keys

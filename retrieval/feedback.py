@@ -258,6 +258,9 @@ def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
     """First pass (top ``fb_docs``; or ``first``, its result) for all queries and the
     gathered forward rows."""
     batch, res = first if first is not None else first_pass(searcher, queries, fb_docs)
+    kernels = searcher._active_kernels()
+    if kernels is not None:
+        return _feedback_set_compiled(searcher, batch, res, kernels)
     index = searcher.index
     ptr = np.asarray(index.arrays["forward_indptr"])
     starts = ptr[res.doc_numbers]
@@ -275,6 +278,33 @@ def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
     return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
                        ukeys // n_terms, ukeys % n_terms, key_count,
                        row_pair, row_key.astype(np.int64), row_count)
+
+
+def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, kernels
+                           ) -> FeedbackSet:
+    """:func:`feedback_set` by :func:`retrieval._kernels.feedback_rows`: the same arrays
+    (keys sorted by a bit set per query instead of one ``numpy.unique`` over all rows)."""
+    index = searcher.index
+    n_terms = max(index.num_terms, 1)
+    fwd_ptr = np.asarray(index.arrays["forward_indptr"])
+    docs = np.asarray(res.doc_numbers, dtype=np.int64)
+    total = int((fwd_ptr[docs + 1] - fwd_ptr[docs]).sum())
+    pair_ptr = _group_bounds(res.query_index, len(batch)).astype(np.int64)
+    local = searcher._local
+    if getattr(local, "fb_acc", None) is None or len(local.fb_acc) != n_terms:
+        local.fb_acc = np.zeros(n_terms, dtype=np.float64)
+        local.fb_bits = np.zeros((n_terms + 63) // 64, dtype=np.uint64)
+        local.fb_pos = np.empty(n_terms, dtype=np.int64)
+    key_query, key_term, row_pair, row_key = np.empty((4, total), dtype=np.int64)
+    key_count, row_count = np.empty((2, total), dtype=np.float64)
+    n_keys = kernels.feedback_rows(
+        pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
+        np.asarray(index.arrays["forward_counts"]), kernels._DEBRUIJN_INDEX, local.fb_acc,
+        local.fb_bits, local.fb_pos, key_query, key_term, key_count, row_pair, row_key,
+        row_count)
+    return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
+                       key_query[:n_keys], key_term[:n_keys], key_count[:n_keys],
+                       row_pair, row_key, row_count)
 
 
 # ---------------------------------------------------------------------------------------
@@ -687,7 +717,7 @@ class RM3Feedback(Feedback):
             np.asarray(index.arrays["forward_terms"]),
             np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms,
             np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
-            np.empty(n_terms, dtype=np.int64), out_ptr, out_terms, out_prob)
+            np.empty(n_terms + 1, dtype=np.int64), out_ptr, out_terms, out_prob)
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
         return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
                             float(self.fb_orig_weight))

@@ -105,6 +105,15 @@ _KERNEL_HEAP_MAX_K = 16
 # kernel when k > _KERNEL_HEAP_MAX_K (measured at k=1000: 1.3-2.3x the per-query kernel's
 # throughput at 100k documents, 1.4x at 300k, on par at 1M)
 _KERNEL_BATCH_LARGE_K_DOCS = 500_000
+# count-only models' matched weights are tabulated for the whole vocabulary once per
+# searcher (every term, counts 0 … its largest) when that takes at most this many values
+# (32 MB); otherwise per batch, for the batch's terms
+_VOCAB_TABLE_MAX = 4_000_000
+# the batch kernel lists a query's candidates by one scan of every document's mark,
+# instead of on first touch, when the query has at least this many postings per document
+# (measured, NFCorpus's RM3 and divmin queries: 5,900 and 61,000 postings on 3,162
+# documents, accumulation and scoring 24 → 18 and 193 → 130 µs a query)
+_KERNEL_DENSE_POSTINGS_PER_DOC = 0.5
 # the token → term id memo of a searcher is cleared when it reaches this size
 _TOKEN_MEMO = 1_000_000
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)
@@ -303,6 +312,7 @@ class Searcher:
         self._lookup = VocabularyLookup(index)
         self._token_ids: dict[str | bytes, int] = {}   # token → term id, −1: none
         self._term_max: np.ndarray | None = None
+        self._vocab_tables = None   # see _vocabulary_tables
         self._bounds: TermBounds | None = None
         self._gains: np.ndarray | None = None
         self._blocks: BlockMaxima | None = None
@@ -540,24 +550,22 @@ class Searcher:
             elif _POSTINGS_SEARCHED >= _KERNEL_BATCH_MIN_POSTINGS:
                 kernels = _load_kernels()
         preps = _LazyPreps(batch)
-        sizes = dict(zip(active, size_arr[active].tolist()))
-        if self.pruning and matching:
-            rest = []
-            for j in active:
-                got = None
-                if self._prune_pays(preps[j], sizes[j], k, n_docs,
-                                    per_query and kernels is not None):
-                    got = self._pruned(preps[j], k)
-                if got is None:
-                    rest.append(j)
-                else:
-                    out_q.append(np.full(len(got[0]), j, dtype=np.int64))
-                    out_d.append(got[0])
-                    out_s.append(got[1])
-            pruned = len(out_q) > 0
-            active = rest
-        else:
-            pruned = False
+        pruned = False
+        if self.pruning and matching and active:
+            worth = self._prune_pays(n_terms, size_arr, k, n_docs,
+                                     per_query and kernels is not None)
+            if worth.any():
+                rest = []
+                for j in active:
+                    got = self._pruned(preps[j], k) if worth[j] else None
+                    if got is None:
+                        rest.append(j)
+                    else:
+                        out_q.append(np.full(len(got[0]), j, dtype=np.int64))
+                        out_d.append(got[0])
+                        out_s.append(got[1])
+                pruned = len(out_q) > 0
+                active = rest
         if kernels is not None and not per_query and active:
             q, d, sc = self._kernel_batch(batch, np.asarray(active, dtype=np.int64),
                                           size_arr, k, kernels)
@@ -565,6 +573,7 @@ class Searcher:
             out_d.append(d)
             out_s.append(sc)
             active = []
+        sizes = dict(zip(active, size_arr[active].tolist()))
         if per_query:
             for j in active:
                 if kernels is not None:
@@ -598,11 +607,32 @@ class Searcher:
         if not out_q:
             empty = np.zeros(0, dtype=np.int64)
             return BatchResult(empty, empty.copy(), np.zeros(0, dtype=np.float64))
-        q, d, sc = np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s)
+        if len(out_q) == 1:
+            q, d, sc = out_q[0], out_d[0], out_s[0]
+        else:
+            q, d, sc = np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s)
         if pruned:
             order = np.argsort(q, kind="stable")
             q, d, sc = q[order], d[order], sc[order]
         return BatchResult(q, d, sc)
+
+    def _vocabulary_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Count-only models: m_w(c) for every term w and c = 0 … max c(w,·), as
+        (offsets by term id, values), computed once per searcher by the vector expression
+        of :meth:`_kernel_batch`'s per-batch tables (so the values are the same), or None
+        when they would hold more than _VOCAB_TABLE_MAX values (per-batch tables then)."""
+        if self._vocab_tables is None:
+            width = self._max_counts() + 1
+            if int(width.sum()) > _VOCAB_TABLE_MAX:
+                self._vocab_tables = False
+            else:
+                off = np.zeros(len(width) + 1, dtype=np.int64)
+                np.cumsum(width, out=off[1:])
+                c = np.arange(int(off[-1]), dtype=np.int64) - np.repeat(off[:-1], width)
+                vals = self.model_.matched_weight(c.astype(np.float64), None, None,
+                                                  np.repeat(self.index.p_collection, width))
+                self._vocab_tables = (off[:-1], vals)
+        return self._vocab_tables or None
 
     def _max_counts(self) -> np.ndarray:
         """The largest c(w,d) of every term (0 for a term without postings)."""
@@ -622,9 +652,10 @@ class Searcher:
         batch kernel (:func:`retrieval._kernels.batch_top_k`): (query, docs, scores).
 
         The matched weights are the numpy paths' values: for count-only models a table
-        of m_w(c) over c = 0 … max c(w,·) per query term (one vectorised call for all
-        the batch's terms; the kernel multiplies by the query weight, as
-        :meth:`_weights` does), for the others the per-posting products q_w·m_w(d),
+        of m_w(c) over c = 0 … max c(w,·) per query term (built once for the whole
+        vocabulary, :meth:`_vocabulary_tables`, or, for a large vocabulary, by one
+        vectorised call for the batch's terms; the kernel multiplies by the query
+        weight, as :meth:`_weights` does), for the others the per-posting products q_w·m_w(d),
         computed by numpy for blocks of about _KERNEL_BATCH_POSTINGS postings.
         Scores and rankings are bit-identical to the numpy paths'.
         """
@@ -646,12 +677,15 @@ class Searcher:
             local.bht, local.bhd, local.bcb = np.empty((3, room), dtype=np.int64)
             local.bcnt = np.empty(kernels.BUCKETS_PER_CANDIDATE * room + 1, dtype=np.int64)
         tables = not model.uses and self._table_ok()
-        if tables:  # unless the tables would be larger than the postings they serve
-            # (one block then; the batch's distinct terms cover the block's, and their
-            # inverse maps each term position of the batch to its table)
+        vocab_tables = self._vocabulary_tables() if tables else None
+        if tables and vocab_tables is None:
+            # unless the tables would be larger than the postings they serve (one block
+            # then; the batch's distinct terms cover the block's, and their inverse maps
+            # each term position of the batch to its table)
             uniq_all, inv_all = np.unique(batch.term_ids, return_inverse=True)
             tables = int(self._max_counts()[uniq_all].sum()) + len(uniq_all) <= \
                 max(1 << 20, int(sizes[queries].sum()))
+        dense_from = max(1, math.ceil(n_docs * _KERNEL_DENSE_POSTINGS_PER_DOC))
         out_q, out_d, out_s = [], [], []
         start = 0
         while start < len(queries):
@@ -670,7 +704,11 @@ class Searcher:
             np.cumsum(counts_t, out=q_ptr[1:])
             tids = batch.term_ids[sel]
             qw = batch.weights[sel]
-            if tables:
+            if vocab_tables is not None:
+                tab_ptr = vocab_tables[0][tids]
+                tab_vals = vocab_tables[1]
+                weights, w_ptr = _NO_WEIGHTS, np.zeros(len(tids), dtype=np.int64)
+            elif tables:
                 uniq, inv = uniq_all, inv_all[sel]
                 width = self._max_counts()[uniq] + 1
                 u_off = np.zeros(len(uniq) + 1, dtype=np.int64)
@@ -703,14 +741,16 @@ class Searcher:
             kernels.batch_top_k(q_ptr, tids, qw, batch.mass[block], batch.constant[block],
                                 ptr, self._post_docs, self._post_counts, tab_ptr, tab_vals,
                                 tables, weights, w_ptr, self.log_alpha_, self._tie, kk,
-                                select, local.bacc, local.bseen, local.bcand, local.bcs,
-                                local.bhs, local.bht, local.bhd, local.bcb, local.bcnt,
-                                docs_out, scores_out, n_out)
+                                select, dense_from, local.bacc, local.bseen, local.bcand,
+                                local.bcs, local.bhs, local.bht, local.bhd, local.bcb,
+                                local.bcnt, docs_out, scores_out, n_out)
             total = int(n_out.sum())
             out_q.append(np.repeat(block, n_out))
             out_d.append(docs_out[:total])
             out_s.append(scores_out[:total])
             start = stop
+        if len(out_q) == 1:   # one block (always with tables): no copy
+            return out_q[0], out_d[0], out_s[0]
         return np.concatenate(out_q), np.concatenate(out_d), np.concatenate(out_s)
 
     def _parallel(self, queries, k: int, jobs: int) -> BatchResult:
@@ -942,21 +982,27 @@ class Searcher:
         order = _rank_order(scores, self._tie, docs, k)
         return docs[order], scores[order]
 
-    def _prune_pays(self, prep: _Prepared, postings: int, k: int, n_docs: int,
-                    compiled: bool = False) -> bool:
-        """Cost model: try pruning when the query has several terms, many postings, and
-        k is small next to the collection (measured: at k ≳ N/2000 the threshold stays
-        too low for pruning to pay). Against the compiled exhaustive kernel (``compiled``)
+    def _prune_pays(self, n_terms: np.ndarray, postings: np.ndarray, k: int, n_docs: int,
+                    compiled: bool = False) -> np.ndarray:
+        """Which queries (by their numbers of terms and of postings) to try pruning for.
+
+        Cost model: try pruning when the query has several terms, many postings, and k
+        is small next to the collection (measured: at k ≳ N/2000 the threshold stays too
+        low for pruning to pay). Against the compiled exhaustive kernel (``compiled``)
         pruning pays only for queries of at least _KERNEL_PRUNE_FRACTION·N postings
-        (measured, 1M documents, k=10)."""
-        if len(prep.term_ids) < 2 or not self._prunable():
-            return False
+        (measured, 1M documents, k=10). Vectorised: on a collection or a k where it
+        cannot pay, no query is looked at one by one."""
+        worth = n_terms >= 2
+        if not self._prunable():
+            return np.zeros_like(worth)
         if self.pruning is True:
-            return True
-        if compiled and postings < _KERNEL_PRUNE_FRACTION * n_docs:
-            return False
-        return (n_docs >= _PRUNE_MIN_DOCS and postings >= _PRUNE_MIN_POSTINGS
-                and k * _PRUNE_DOCS_PER_K <= n_docs)
+            return worth
+        if n_docs < _PRUNE_MIN_DOCS or k * _PRUNE_DOCS_PER_K > n_docs:
+            return np.zeros_like(worth)
+        worth &= postings >= _PRUNE_MIN_POSTINGS
+        if compiled:
+            worth &= postings >= _KERNEL_PRUNE_FRACTION * n_docs
+        return worth
 
     def _prunable(self) -> bool:
         """Pruning needs matched weights that grow with c(w,d) (all built-in models)."""

@@ -197,11 +197,15 @@ def test_batch_kernel_identical_to_numpy_blocks(monkeypatch, data, model, unknow
     s = Searcher(index, model, unknown_terms=unknown, pruning=False)
     for k in BATCH_KS:
         expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
-        for heap_max_k in (0, 10**9):          # bucket selection, heap
-            got = run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k)
-            assert_same(got, expect)
-        acc, seen = s._local.bacc, s._local.bseen
-        assert not acc.any() and not seen.any()   # reset after every query
+        # candidates listed on first touch (never dense), by the default rule, always by
+        # a scan of the marks
+        for dense in (10.0**12, S._KERNEL_DENSE_POSTINGS_PER_DOC, 0.0):
+            monkeypatch.setattr(S, "_KERNEL_DENSE_POSTINGS_PER_DOC", dense)
+            for heap_max_k in (0, 10**9):          # bucket selection, heap
+                got = run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k)
+                assert_same(got, expect)
+            acc, seen = s._local.bacc, s._local.bseen
+            assert not acc.any() and not seen.any()   # reset after every query
 
 
 def test_batch_kernel_heavy_ties(monkeypatch):
@@ -229,7 +233,23 @@ def test_batch_kernel_without_tables(monkeypatch, data):
     monkeypatch.setattr(S, "_KERNEL_BATCH_POSTINGS", 50)
     s2 = Searcher(index, Dirichlet(mu=300), pruning=False)
     for k in KS:
-        assert_same(run_batch(monkeypatch, s2, qs, k), ref[k])
+        for dense in (10.0**12, 0.0):
+            monkeypatch.setattr(S, "_KERNEL_DENSE_POSTINGS_PER_DOC", dense)
+            assert_same(run_batch(monkeypatch, s2, qs, k), ref[k])
+
+
+@pytest.mark.parametrize("vocab_max", [0, 10**9], ids=["batch-tables", "vocab-tables"])
+def test_batch_kernel_tables_per_batch_or_for_the_vocabulary(monkeypatch, data, vocab_max):
+    """Count-only models' tables of m_w(c): built per batch for its terms, or once for
+    the whole vocabulary; the same values either way."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(17))
+    monkeypatch.setattr(S, "_VOCAB_TABLE_MAX", vocab_max)
+    s = Searcher(index, Dirichlet(mu=700), pruning=False)
+    for k in (5, 1000):
+        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        assert_same(run_batch(monkeypatch, s, qs, k), expect)
+    assert (s._vocab_tables is False) == (vocab_max == 0)
 
 
 def test_batch_kernel_used_for_large_batches_only(monkeypatch, data):
@@ -364,3 +384,27 @@ def test_bucket_selection_equals_a_full_sort(dist):
             assert h == min(k, nc)
             assert np.array_equal(bd[:h], cand[want[:h]]), (dist, nc, k)
             assert np.array_equal(bs[:h], cs[want[:h]])
+
+
+@pytest.mark.parametrize("n_words", [80, 700], ids=["80-terms", "700-terms"])
+@pytest.mark.parametrize("fb_docs", [1, 7, 40])
+def test_feedback_rows_kernel_identical_to_numpy(n_words, fb_docs):
+    """The model-based methods' feedback set built by the compiled kernel (distinct
+    (query, term) keys listed from a bit set per query) equals the numpy path's
+    ``numpy.unique`` arrays, value for value and dtype for dtype; so do the expanded
+    queries of both methods. 700 terms: keys in eleven 64-bit words, every bit position."""
+    from retrieval.feedback import DivMinFeedback, MixtureFeedback, feedback_set
+    index, words, rng = corpus(5, n_docs=600, n_words=n_words)
+    qs = queries(words, rng, n=15) + [""]          # one query with no feedback document
+    plain = Searcher(index, Dirichlet(mu=500), compiled=False)
+    fast = Searcher(index, Dirichlet(mu=500), compiled=True)
+    want, got = feedback_set(plain, qs, fb_docs), feedback_set(fast, qs, fb_docs)
+    assert len(got.key_term) > 0 and got.key_term.max() >= min(n_words, 640) - 64
+    for field in want._fields[1:]:
+        a, b = getattr(got, field), getattr(want, field)
+        assert a.dtype == b.dtype and np.array_equal(a, b), field
+    for method in (MixtureFeedback(fb_docs=fb_docs), DivMinFeedback(fb_docs=fb_docs)):
+        w, g = method.expanded(plain, qs), method.expanded(fast, qs)
+        for field in ("ptr", "term_ids", "weights", "mass", "constant"):
+            assert np.array_equal(getattr(g, field), getattr(w, field)), (method, field)
+    assert not fast._local.fb_acc.any() and not fast._local.fb_bits.any()
