@@ -495,7 +495,7 @@ top_ranked = _top_ranked
 
 @njit(cache=True, nogil=True)
 def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fwd_terms,
-                        fwd_counts, term_ok, fb_terms, acc, mark, touched,
+                        fwd_counts, term_ok, fb_terms, acc, mark, touched, cand_p, spare,
                         out_ptr, out_terms, out_prob):
     """RM3's feedback terms for a batch of queries, without gathering the rows.
 
@@ -503,15 +503,16 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
     rank), with posterior ``pair_weight`` and ``pair_denom`` = |D| + fb_mu. For every term
     of their forward rows P(w|R) = Σ_D w_D·c(w,D)/denom_D is accumulated in ``acc`` (all
     zeros on entry and again on return; ``mark``/``touched`` list the terms seen;
-    ``touched`` has one spare slot) in rank
-    order, then term order within a row — the order of the numpy path's ``bincount``, so
+    ``touched`` has one spare slot; ``cand_p`` and ``spare`` are scratch arrays as long
+    as ``touched``) in rank order, then term order within a row — the order of the numpy path's ``bincount``, so
     the sums are bit-identical. The ``fb_terms`` largest P(w|R) > 0 among terms with
     ``term_ok`` are kept, by probability descending then term id (string order), and
-    divided by their sum (added in that order). Query ``j``'s terms are
+    divided by their sum (added in that order): a min-heap of the ``fb_terms`` largest
+    values gives the threshold, and only the terms at least that large (ties included)
+    are sorted, by :func:`_sort_ranked`. Query ``j``'s terms are
     ``out_terms[out_ptr[j]:out_ptr[j+1]]``; returns the total number written.
     """
-    top_p = np.empty(max(fb_terms, 1), dtype=np.float64)
-    top_t = np.empty(max(fb_terms, 1), dtype=np.int64)
+    heap = np.empty(max(fb_terms, 1), dtype=np.float64)
     o = 0
     out_ptr[0] = 0
     for j in range(len(pair_ptr) - 1):
@@ -528,34 +529,48 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
                 nt += 1 - mark[t]
                 mark[t] = 1
                 acc[t] += wd * fwd_counts[x] / den
+        # the candidate terms (P(w|R) > 0, allowed), compacted in place into touched and
+        # cand_p (branch-free: a rejected term is overwritten by the next one)
         m = 0
         for i in range(nt):
             t = touched[i]
             p = acc[t]
             acc[t] = 0.0
             mark[t] = 0
-            if not (p > 0.0) or not term_ok[t]:
-                continue
-            if m == fb_terms:
-                lp = top_p[m - 1]
-                if p < lp or (p == lp and t > top_t[m - 1]):
-                    continue
-                m -= 1  # the last one drops out
-            # insertion into the sorted top (probability descending, then term id)
-            at = m
-            while at > 0 and (top_p[at - 1] < p or (top_p[at - 1] == p and top_t[at - 1] > t)):
-                top_p[at] = top_p[at - 1]
-                top_t[at] = top_t[at - 1]
-                at -= 1
-            top_p[at] = p
-            top_t[at] = t
-            m += 1
+            touched[m] = t
+            cand_p[m] = p
+            m += (p > 0.0) & term_ok[t]
+        if m > fb_terms:
+            # the fb_terms-th largest value, by a min-heap of the fb_terms largest; then
+            # only the candidates at least that large (ties included) are kept
+            for i in range(fb_terms):
+                heap[i] = cand_p[i]
+            for i in range(fb_terms // 2 - 1, -1, -1):
+                _sift_down(heap, fb_terms, i)
+            for i in range(fb_terms, m):
+                if cand_p[i] > heap[0]:
+                    heap[0] = cand_p[i]
+                    _sift_down(heap, fb_terms, 0)
+            thr = heap[0]
+            c = 0
+            for i in range(m):
+                keep = cand_p[i] >= thr
+                touched[c] = touched[i]
+                cand_p[c] = cand_p[i]
+                c += keep
+            m = c
+        # sorted by probability descending, then term id (string order); the first
+        # fb_terms are the top terms (spare: the sort's third array, unused)
+        if m > 0:
+            _sort_ranked(cand_p, touched, spare, 0, m - 1)
+        if m > fb_terms:
+            m = fb_terms
         total = 0.0
         for i in range(m):
-            total += top_p[i]
+            total += cand_p[i]
         for i in range(m):
-            out_terms[o] = top_t[i]
-            out_prob[o] = top_p[i] / total
+            out_terms[o] = touched[i]
+            out_prob[o] = cand_p[i] / total
             o += 1
         out_ptr[j + 1] = o
     return o

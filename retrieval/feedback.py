@@ -712,12 +712,18 @@ class RM3Feedback(Feedback):
         out_ptr = np.zeros(n + 1, dtype=np.int64)
         out_terms = np.empty(min(n * fb_terms, rows), dtype=np.int64)
         out_prob = np.empty(len(out_terms), dtype=np.float64)
+        local = searcher._local   # scratch arrays, kept between batches
+        if getattr(local, "rm_acc", None) is None or len(local.rm_acc) != n_terms:
+            local.rm_acc = np.zeros(n_terms)
+            local.rm_mark = np.zeros(n_terms, dtype=np.uint8)
+            local.rm_touched, local.rm_spare = np.empty((2, n_terms + 1), dtype=np.int64)
+            local.rm_cand_p = np.empty(n_terms + 1)
         used = kernels.relevance_top_terms(
             pair_ptr, docs, w, denom, fwd_ptr,
             np.asarray(index.arrays["forward_terms"]),
             np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms,
-            np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
-            np.empty(n_terms + 1, dtype=np.int64), out_ptr, out_terms, out_prob)
+            local.rm_acc, local.rm_mark, local.rm_touched, local.rm_cand_p, local.rm_spare,
+            out_ptr, out_terms, out_prob)
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
         return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
                             float(self.fb_orig_weight))
