@@ -1,7 +1,8 @@
 """Compiled (numba) kernels for search: a batch kernel for small and mid-size collections,
-a per-query kernel for large ones, and RM3's relevance-model accumulation
-(:func:`relevance_top_terms`, used by :mod:`retrieval.feedback` when the searcher uses
-the kernels).
+a per-query kernel for large ones, and two for :mod:`retrieval.feedback` when the
+searcher uses the kernels: RM3's relevance-model accumulation
+(:func:`relevance_top_terms`) and the model-based methods' feedback set
+(:func:`feedback_rows`).
 
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses

@@ -94,10 +94,12 @@ only over queries, to build the :class:`QueryModel` objects. When the searcher u
 compiled kernels (``Searcher(compiled=...)``), RM3 with ``fb_mu=0`` skips the gather and
 the sorts: :func:`retrieval._kernels.relevance_top_terms` accumulates P(w|R) straight
 from the feedback documents' rows into a dense scratch array and keeps each query's top
-terms by insertion, adding the same numbers in the same order as the numpy path, so the
-expanded queries are bit-identical (tested). (A compiled gather for the other methods
-was measured and dropped: its per-query sort of the feedback terms made it no faster
-than the numpy gather.)
+terms (a min-heap of the ``fb_terms`` largest values sets a threshold; only the terms at
+or above it are sorted), adding the same numbers in the same order as the numpy path,
+so the expanded queries are bit-identical (tested). For the other methods the feedback
+set itself is built by :func:`retrieval._kernels.feedback_rows`, which lists each
+query's distinct terms from a bit set in term order instead of sorting all keys; its
+arrays equal the numpy path's (tested).
 
 Ties: terms with equal feedback probability are ordered by term (string order), so the
 expanded models are the same on every run.
