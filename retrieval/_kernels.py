@@ -505,8 +505,8 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
     of their forward rows P(w|R) = Σ_D w_D·c(w,D)/denom_D is accumulated in ``acc`` (all
     zeros on entry and again on return; ``mark``/``touched`` list the terms seen;
     ``touched`` has one spare slot; ``cand_p`` and ``spare`` are scratch arrays as long
-    as ``touched``) in rank order, then term order within a row — the order of the numpy path's ``bincount``, so
-    the sums are bit-identical. The ``fb_terms`` largest P(w|R) > 0 among terms with
+    as ``touched``) in rank order, then term order within a row — the order of the numpy
+    path's ``bincount``, so the sums are bit-identical. The ``fb_terms`` largest P(w|R) > 0 among terms with
     ``term_ok`` are kept, by probability descending then term id (string order), and
     divided by their sum (added in that order): a min-heap of the ``fb_terms`` largest
     values gives the threshold, and only the terms at least that large (ties included)
@@ -587,9 +587,8 @@ del _i
 
 
 @njit(cache=True, nogil=True)
-def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, debruijn_index,
-                  acc, bits, key_pos, key_query, key_term, key_count, row_pair, row_key,
-                  row_count):
+def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, bits, key_pos,
+                  key_query, key_term, key_count, row_pair, row_key, row_count):
     """The feedback documents' forward rows, and the distinct (query, term) keys they
     hold, sorted — what :func:`retrieval.feedback.feedback_set` computes with a
     ``numpy.unique`` over all the rows, without a sort.
@@ -634,7 +633,7 @@ def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, debruijn_i
             bits[w] = 0
             while word != 0:
                 low = word & (~word + one)
-                t = w * 64 + debruijn_index[(low * _DEBRUIJN) >> np.uint64(58)]
+                t = w * 64 + _DEBRUIJN_INDEX[(low * _DEBRUIJN) >> np.uint64(58)]
                 key_pos[t] = n_keys
                 key_query[n_keys] = j
                 key_term[n_keys] = t

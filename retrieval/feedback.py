@@ -282,28 +282,48 @@ def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
                        row_pair, row_key.astype(np.int64), row_count)
 
 
+class _TermScratch(NamedTuple):
+    """Scratch arrays of the feedback kernels, one entry per term (plus a spare slot for
+    ``ids``, ``spare``, ``values``); ``acc``, ``mark`` and ``bits`` (a bit a term) are all
+    zeros between kernel calls."""
+    acc: np.ndarray
+    mark: np.ndarray
+    bits: np.ndarray
+    ids: np.ndarray
+    spare: np.ndarray
+    values: np.ndarray
+
+
+def _term_scratch(searcher: Searcher) -> _TermScratch:
+    """The searcher's :class:`_TermScratch` for this thread, made on first use."""
+    n_terms = max(searcher.index.num_terms, 1)
+    local = searcher._local
+    scratch = getattr(local, "feedback_scratch", None)
+    if scratch is None or len(scratch.acc) != n_terms:
+        ids, spare = np.empty((2, n_terms + 1), dtype=np.int64)
+        scratch = local.feedback_scratch = _TermScratch(
+            np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
+            np.zeros((n_terms + 63) // 64, dtype=np.uint64), ids, spare,
+            np.empty(n_terms + 1))
+    return scratch
+
+
 def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, kernels
                            ) -> FeedbackSet:
     """:func:`feedback_set` by :func:`retrieval._kernels.feedback_rows`: the same arrays
     (keys sorted by a bit set per query instead of one ``numpy.unique`` over all rows)."""
     index = searcher.index
-    n_terms = max(index.num_terms, 1)
     fwd_ptr = np.asarray(index.arrays["forward_indptr"])
     docs = np.asarray(res.doc_numbers, dtype=np.int64)
     total = int((fwd_ptr[docs + 1] - fwd_ptr[docs]).sum())
     pair_ptr = _group_bounds(res.query_index, len(batch)).astype(np.int64)
-    local = searcher._local
-    if getattr(local, "fb_acc", None) is None or len(local.fb_acc) != n_terms:
-        local.fb_acc = np.zeros(n_terms, dtype=np.float64)
-        local.fb_bits = np.zeros((n_terms + 63) // 64, dtype=np.uint64)
-        local.fb_pos = np.empty(n_terms, dtype=np.int64)
+    scratch = _term_scratch(searcher)
     key_query, key_term, row_pair, row_key = np.empty((4, total), dtype=np.int64)
     key_count, row_count = np.empty((2, total), dtype=np.float64)
     n_keys = kernels.feedback_rows(
         pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
-        np.asarray(index.arrays["forward_counts"]), kernels._DEBRUIJN_INDEX, local.fb_acc,
-        local.fb_bits, local.fb_pos, key_query, key_term, key_count, row_pair, row_key,
-        row_count)
+        np.asarray(index.arrays["forward_counts"]), scratch.acc, scratch.bits,
+        scratch.ids, key_query, key_term, key_count, row_pair, row_key, row_count)
     return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
                        key_query[:n_keys], key_term[:n_keys], key_count[:n_keys],
                        row_pair, row_key, row_count)
@@ -714,18 +734,13 @@ class RM3Feedback(Feedback):
         out_ptr = np.zeros(n + 1, dtype=np.int64)
         out_terms = np.empty(min(n * fb_terms, rows), dtype=np.int64)
         out_prob = np.empty(len(out_terms), dtype=np.float64)
-        local = searcher._local   # scratch arrays, kept between batches
-        if getattr(local, "rm_acc", None) is None or len(local.rm_acc) != n_terms:
-            local.rm_acc = np.zeros(n_terms)
-            local.rm_mark = np.zeros(n_terms, dtype=np.uint8)
-            local.rm_touched, local.rm_spare = np.empty((2, n_terms + 1), dtype=np.int64)
-            local.rm_cand_p = np.empty(n_terms + 1)
+        scratch = _term_scratch(searcher)
         used = kernels.relevance_top_terms(
             pair_ptr, docs, w, denom, fwd_ptr,
             np.asarray(index.arrays["forward_terms"]),
-            np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms,
-            local.rm_acc, local.rm_mark, local.rm_touched, local.rm_cand_p, local.rm_spare,
-            out_ptr, out_terms, out_prob)
+            np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms, scratch.acc,
+            scratch.mark, scratch.ids, scratch.values, scratch.spare, out_ptr, out_terms,
+            out_prob)
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
         return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
                             float(self.fb_orig_weight))

@@ -616,22 +616,27 @@ class Searcher:
             q, d, sc = q[order], d[order], sc[order]
         return BatchResult(q, d, sc)
 
+    def _count_tables(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Count-only models: m_w(c) for c = 0 … max c(w,·) of each of ``terms``, flat
+        (where each term's table starts, the values), by one vector expression — so a
+        value is the same in any table it is computed for."""
+        width = self._max_counts()[terms] + 1
+        off = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(width, out=off[1:])
+        c = np.arange(int(off[-1]), dtype=np.int64) - np.repeat(off[:-1], width)
+        values = self.model_.matched_weight(c.astype(np.float64), None, None,
+                                            np.repeat(self.index.p_collection[terms], width))
+        return off[:-1], values
+
     def _vocabulary_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Count-only models: m_w(c) for every term w and c = 0 … max c(w,·), as
-        (offsets by term id, values), computed once per searcher by the vector expression
-        of :meth:`_kernel_batch`'s per-batch tables (so the values are the same), or None
-        when they would hold more than _VOCAB_TABLE_MAX values (per-batch tables then)."""
+        """:meth:`_count_tables` of every term (starts by term id), computed once per
+        searcher, or None when they would hold more than _VOCAB_TABLE_MAX values."""
         if self._vocab_tables is None:
-            width = self._max_counts() + 1
-            if int(width.sum()) > _VOCAB_TABLE_MAX:
+            if int(self._max_counts().sum()) + self.index.num_terms > _VOCAB_TABLE_MAX:
                 self._vocab_tables = False
             else:
-                off = np.zeros(len(width) + 1, dtype=np.int64)
-                np.cumsum(width, out=off[1:])
-                c = np.arange(int(off[-1]), dtype=np.int64) - np.repeat(off[:-1], width)
-                vals = self.model_.matched_weight(c.astype(np.float64), None, None,
-                                                  np.repeat(self.index.p_collection, width))
-                self._vocab_tables = (off[:-1], vals)
+                self._vocab_tables = self._count_tables(
+                    np.arange(self.index.num_terms, dtype=np.int64))
         return self._vocab_tables or None
 
     def _max_counts(self) -> np.ndarray:
@@ -677,14 +682,19 @@ class Searcher:
             local.bht, local.bhd, local.bcb = np.empty((3, room), dtype=np.int64)
             local.bcnt = np.empty(kernels.BUCKETS_PER_CANDIDATE * room + 1, dtype=np.int64)
         tables = not model.uses and self._table_ok()
-        vocab_tables = self._vocabulary_tables() if tables else None
-        if tables and vocab_tables is None:
-            # unless the tables would be larger than the postings they serve (one block
-            # then; the batch's distinct terms cover the block's, and their inverse maps
-            # each term position of the batch to its table)
-            uniq_all, inv_all = np.unique(batch.term_ids, return_inverse=True)
-            tables = int(self._max_counts()[uniq_all].sum()) + len(uniq_all) <= \
-                max(1 << 20, int(sizes[queries].sum()))
+        if tables:  # tab_start: where the table of each term position of the batch starts
+            vocab = self._vocabulary_tables()
+            if vocab is not None:
+                tab_start, tab_vals = vocab[0][batch.term_ids], vocab[1]
+            else:
+                # the batch's distinct terms, unless their tables would be larger than
+                # the postings they serve (one block then)
+                uniq, inv = np.unique(batch.term_ids, return_inverse=True)
+                tables = int(self._max_counts()[uniq].sum()) + len(uniq) <= \
+                    max(1 << 20, int(sizes[queries].sum()))
+                if tables:
+                    u_start, tab_vals = self._count_tables(uniq)
+                    tab_start = u_start[inv]
         dense_from = max(1, math.ceil(n_docs * _KERNEL_DENSE_POSTINGS_PER_DOC))
         out_q, out_d, out_s = [], [], []
         start = 0
@@ -704,19 +714,8 @@ class Searcher:
             np.cumsum(counts_t, out=q_ptr[1:])
             tids = batch.term_ids[sel]
             qw = batch.weights[sel]
-            if vocab_tables is not None:
-                tab_ptr = vocab_tables[0][tids]
-                tab_vals = vocab_tables[1]
-                weights, w_ptr = _NO_WEIGHTS, np.zeros(len(tids), dtype=np.int64)
-            elif tables:
-                uniq, inv = uniq_all, inv_all[sel]
-                width = self._max_counts()[uniq] + 1
-                u_off = np.zeros(len(uniq) + 1, dtype=np.int64)
-                np.cumsum(width, out=u_off[1:])
-                c = np.arange(int(u_off[-1]), dtype=np.int64) - np.repeat(u_off[:-1], width)
-                tab_vals = model.matched_weight(c.astype(np.float64), None, None,
-                                                np.repeat(p_c[uniq], width))
-                tab_ptr = u_off[:-1][inv]
+            if tables:
+                tab_ptr = tab_start[sel]
                 weights, w_ptr = _NO_WEIGHTS, np.zeros(len(tids), dtype=np.int64)
             else:
                 starts, ends = ptr[tids], ptr[tids + 1]

@@ -407,4 +407,5 @@ def test_feedback_rows_kernel_identical_to_numpy(n_words, fb_docs):
         w, g = method.expanded(plain, qs), method.expanded(fast, qs)
         for field in ("ptr", "term_ids", "weights", "mass", "constant"):
             assert np.array_equal(getattr(g, field), getattr(w, field)), (method, field)
-    assert not fast._local.fb_acc.any() and not fast._local.fb_bits.any()
+    scratch = fast._local.feedback_scratch
+    assert not scratch.acc.any() and not scratch.bits.any()
