@@ -180,11 +180,11 @@ def test_check_finds_inconsistent_arrays_with_valid_checksums(index_path):
     """Arrays rewritten consistently with the manifest but not with each other."""
     import numpy as np
 
-    from retrieval.index import _write_array
+    from retrieval.index import write_array
     f = array_file(index_path, "doc_lengths")
     lengths = np.load(f)
     lengths[3] += 1
-    described = _write_array(f, lengths)
+    described = write_array(f, lengths)
     m = json.loads((index_path / MANIFEST).read_text())
     m["arrays"]["doc_lengths"] = described
     (index_path / MANIFEST).write_text(json.dumps(m))

@@ -209,7 +209,7 @@ def test_chunked_build_equals_one_by_one(texts):
             assert got == dict(Counter(analyzer.analyze(text)))
 
 
-# -- the vectorised ASCII path (retrieval._bytetokens) -----------------------------------
+# -- the vectorised ASCII path (retrieval.index.bytetokens) -----------------------------------
 
 _WORD = st.text(alphabet=st.sampled_from(list("abcxyzAZ09")), min_size=1, max_size=24)
 _ASCII_DOC = st.lists(st.one_of(_WORD, st.sampled_from([" ", "  ", "-", "'", "\n", "!",
@@ -218,11 +218,11 @@ _ASCII_DOC = st.lists(st.one_of(_WORD, st.sampled_from([" ", "  ", "-", "'", "\n
 
 
 def _build_both(docs, analyzer):
-    from retrieval import builder as B
-    one = B.IndexBuilder(analyzer, store_text=False)
+    from retrieval.index import IndexBuilder
+    one = IndexBuilder(analyzer, store_text=False)
     for docid, text in docs:
         one.add(docid, text)
-    chunked = B.IndexBuilder(analyzer, store_text=False)
+    chunked = IndexBuilder(analyzer, store_text=False)
     chunked.add_documents(docs)
     return one.finish(), chunked.finish()
 
@@ -239,32 +239,32 @@ def test_vectorised_ascii_chunks_equal_one_by_one(texts, chunk):
     """ASCII chunks tokenised by numpy arrays (words of tokens up to 16 bytes, longer
     ones sliced, a memo of sorted keys across chunks) build the index add() builds;
     tokens of exactly 8, 9, 16 and 17 bytes, zero bytes and empty texts included."""
-    from retrieval import builder as B
+    from retrieval.index import counting
     docs = [(f"d{i}", t) for i, t in enumerate(texts)]
     docs += [("e8", "abcdefgh abcdefghi"), ("e16", "abcdefghijklmnop abcdefghijklmnopq"),
              ("e0", ""), ("rep", "abcdefgh abcdefgh abcdefghijklmnopq abcdefghijklmnopq")]
-    saved = B._CHUNK_DOCS
-    B._CHUNK_DOCS = chunk            # several chunks: the memo carries across them
+    saved = counting.CHUNK_DOCS
+    counting.CHUNK_DOCS = chunk      # several chunks: the memo carries across them
     try:
         for analyzer in (Analyzer("none", "none"), Analyzer("lucene", "porter")):
             a, b = _build_both(docs, analyzer)
             _assert_same_index(a, b)
     finally:
-        B._CHUNK_DOCS = saved
+        counting.CHUNK_DOCS = saved
 
 
 def test_vectorised_ascii_key_collisions_fall_back(monkeypatch):
     """With keys that collide on purpose (the second word ignored), tokens that differ
     only after their 8th byte are never merged: the chunk takes the per-token path."""
-    from retrieval import _bytetokens as BT
-    monkeypatch.setattr(BT, "_K1", np.uint64(0))
+    from retrieval.index import bytetokens as BT
+    monkeypatch.setattr(BT, "K1", np.uint64(0))
     docs = [("a", "abcdefghXX abcdefghYY abcdefgh"), ("b", "abcdefghYY zz"),
             ("c", "abcdefghZZ abcdefghXX"), ("d", "abcdefghQQ")]   # d: against the memo
     memo = BT.ByteTokenMemo()
     assert memo.chunk_terms([t for _, t in docs], lambda t: 0, lambda t: 0) is None
     for chunk in (1, 3):
-        from retrieval import builder as B
-        monkeypatch.setattr(B, "_CHUNK_DOCS", chunk)
+        from retrieval.index import counting
+        monkeypatch.setattr(counting, "CHUNK_DOCS", chunk)
         a, b = _build_both(docs, Analyzer("none", "none"))
         _assert_same_index(a, b)
         assert sorted(b.vocabulary) == ["abcdefgh", "abcdefghqq", "abcdefghxx",
@@ -287,13 +287,13 @@ def test_builder_is_spent_after_finish():
 def test_pieces_write_the_same_file_as_the_array(tmp_path, dtype):
     """An array written as Pieces (chunks made at write time, empty ones included) is the
     same .npy file, with the same checksums, as the whole array written at once."""
-    from retrieval.index import Pieces, _write_array
+    from retrieval.index import Pieces, write_array
     whole = np.arange(1000, dtype=dtype)
     cuts = [0, 0, 1, 250, 250, 999, 1000]
     pieces = Pieces(dtype, len(whole),
                     lambda: (whole[a:b] for a, b in zip(cuts[:-1], cuts[1:])))
-    a = _write_array(tmp_path / "a.npy", whole)
-    b = _write_array(tmp_path / "b.npy", pieces)
+    a = write_array(tmp_path / "a.npy", whole)
+    b = write_array(tmp_path / "b.npy", pieces)
     assert a == b
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
     assert np.array_equal(np.load(tmp_path / "b.npy"), whole)
@@ -301,9 +301,9 @@ def test_pieces_write_the_same_file_as_the_array(tmp_path, dtype):
 
 
 def test_pieces_of_the_wrong_length_are_refused(tmp_path):
-    from retrieval.index import Pieces, _write_array
+    from retrieval.index import Pieces, write_array
     short = Pieces(np.int32, 10, lambda: [np.arange(9, dtype=np.int32)])
     with pytest.raises(RuntimeError, match="9 items"):
-        _write_array(tmp_path / "x.npy", short)
+        write_array(tmp_path / "x.npy", short)
     with pytest.raises(RuntimeError, match="9 items"):
         short.materialize()

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from retrieval import (AbsoluteDiscount, Analyzer, Dirichlet, Index, IndexFormatError,
                        InputError, JelinekMercer, Searcher, TwoStage)
 from retrieval import estimation, lifecycle
+from retrieval.index import merge, sources
 from retrieval.cli import main as cli
 from retrieval.index import MANIFEST, IndexBusyError, WriteLock, store_estimate
 from retrieval.lifecycle import (add_documents, add_paths, apply_changes, build_index, check,
@@ -231,14 +232,14 @@ def folder_index(tmp_path):
 def _spy_analysed(monkeypatch) -> list[str]:
     """Record the ids of the documents handed to the analyser."""
     seen: list[str] = []
-    original = lifecycle._build_part
+    original = sources.build_part
 
     def spy(docs, *args, **kwargs):
         docs = list(docs)
         seen.extend(d.docid for d in docs)
         return original(docs, *args, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "_build_part", spy)
+    monkeypatch.setattr(sources, "build_part", spy)
     return seen
 
 
@@ -603,7 +604,7 @@ def test_damaged_index_write_is_refused_cleanly(folder_index, capsys):
 def test_merge_in_small_pieces_equals_fresh_build(monkeypatch, piece, initial, changes):
     """Rows, text and postings are merged chunk by chunk (blocks of terms for postings);
     with tiny chunks every block boundary case occurs and the result must not change."""
-    monkeypatch.setattr(lifecycle, "_PIECE", piece)
+    monkeypatch.setattr(merge, "PIECE", piece)
     index = Index.build(initial, analyzer=PLAIN)
     state = dict(initial)
     for kind, items, _flag in changes:

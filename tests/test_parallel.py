@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from retrieval import Analyzer, Dirichlet, Index, IndexBuilder, ParameterError, Searcher
-from retrieval import builder as builder_module
+from retrieval.index import counting
 
 WORDS = ["glacier", "glaciers", "moving", "moves", "the", "ice", "café", "rock", "sea",
          "river", "of", "and", "sediment", "flow", "flows", "2024"]
@@ -22,7 +22,7 @@ def corpus(n, seed=3):
 
 @pytest.mark.parametrize("store_text", [True, False])
 def test_parallel_build_is_identical(monkeypatch, store_text):
-    monkeypatch.setattr(builder_module, "_CHUNK_DOCS", 37)  # many chunks, uneven end
+    monkeypatch.setattr(counting, "CHUNK_DOCS", 37)  # many chunks, uneven end
     docs = corpus(500)
     built = []
     for jobs in (1, 2):

@@ -1,4 +1,4 @@
-"""Vectorised tokenising of ASCII texts for the index builder.
+"""Vectorised tokenising of ASCII texts for counting documents (:mod:`retrieval.index.counting`).
 
 :func:`retrieval.analysis.count_tokens` tokenises an ASCII text with one
 ``bytes.translate`` (letters lowercased, digits kept, every other byte a space) and
@@ -29,10 +29,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .analysis import _ASCII_TABLE
+from ..analysis import ASCII_TABLE
 
-_K0 = np.uint64(0x9E3779B97F4A7C15)
-_K1 = np.uint64(0xC2B2AE3D27D4EB4F)
+#: the key multipliers of step 2 (read at each call: a test sets ``K1 = 0`` to force key
+#: collisions and checks that they are caught)
+K0 = np.uint64(0x9E3779B97F4A7C15)
+K1 = np.uint64(0xC2B2AE3D27D4EB4F)
 #: masks of the first and second word of a token of length L (index L, 0 … 16)
 _MASK0 = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint64)
 _MASK1 = np.array([(1 << (8 * max(min(n - 8, 8), 0))) - 1 for n in range(17)],
@@ -60,7 +62,7 @@ class ByteTokenMemo:
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         starts_doc = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(lengths[:-1] + 1, out=starts_doc[1:])
-        buf = (" ".join(texts) + " " * 17).encode("ascii").translate(_ASCII_TABLE)
+        buf = (" ".join(texts) + " " * 17).encode("ascii").translate(ASCII_TABLE)
         arr = np.frombuffer(buf, dtype=np.uint8)
         body = len(buf) - 17
         alnum = np.empty(body + 2, dtype=np.int8)
@@ -82,7 +84,7 @@ class ByteTokenMemo:
         s_len = size[short]
         w0 = words[s_pos] & _MASK0[s_len]
         w1 = words[s_pos + 8] & _MASK1[s_len]
-        key = w0 * _K0 + w1 * _K1
+        key = w0 * K0 + w1 * K1
         ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
         uw0, uw1 = w0[first], w1[first]
         if not (np.array_equal(uw0[inv], w0) and np.array_equal(uw1[inv], w1)):
