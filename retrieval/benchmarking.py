@@ -5,7 +5,8 @@ Decisions:
 * **Which queries.** Every query of the collection is run; evaluation averages over the
   judged queries, and a judged query that retrieves nothing counts 0 (trec_eval ``-c``),
   as the peer figures in the project's reference anchors are computed.
-* **Index cache.** An index is cached under ``cache_dir`` keyed by a hash of the
+* **Index cache.** An index is cached under ``cache_dir`` (by default
+  :func:`retrieval.paths.cache_dir`, re-exported here as ``default_cache_dir``) keyed by a hash of the
   documents (ids and text), the analyzer configuration and the index format version, so
   it is rebuilt exactly when one of those changes.
 * **Grids.** Several values per parameter make a grid: the Cartesian product, each point
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +27,11 @@ import numpy as np
 
 from ._version import __version__
 from .analysis import Analyzer
-from .builder import IndexBuilder
 from .errors import IndexFormatError
 from .evaluation import Qrels, Run, evaluate
-from .index import FORMAT_VERSION, Index
+from .index import FORMAT_VERSION, Index, IndexBuilder
 from .lookup import gather_strings
+from .paths import cache_dir as default_cache_dir
 from .records import ScoredDoc
 from .search import Searcher
 from .smoothing import MODELS, SmoothingModel, make_model
@@ -75,13 +75,6 @@ def model_grid(model: str, values: dict[str, Sequence[float] | None]) -> list[Sm
     names = [p for p in cls.params if values.get(p)]
     combos = itertools.product(*(values[p] for p in names)) if names else [()]
     return [make_model(model, **dict(zip(names, combo))) for combo in combos]
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("RETRIEVAL_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retrieval"
 
 
 def collection_key(collection, analyzer: Analyzer) -> str:

@@ -22,3 +22,16 @@ def collections_root() -> Path:
     if env:
         return Path(env).expanduser()
     return REPO_ROOT.parent / "shared" / "collections"
+
+
+def cache_dir() -> Path:
+    """The package's cache folder: ``$RETRIEVAL_CACHE`` when set, else
+    ``$XDG_CACHE_HOME/retrieval`` (``~/.cache/retrieval``).
+
+    The one cache location: benchmark indexes (``indexes/``) and pruning bounds
+    (``bounds/``) live below it. Nothing is created here; writers make their subfolder.
+    """
+    env = os.environ.get("RETRIEVAL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retrieval"

@@ -32,6 +32,7 @@ from typing import IO, NamedTuple
 import numpy as np
 
 from .errors import InputError, ParameterError
+from .keys import factorize, find_duplicate, hash_strings
 from .records import Qrel, Query, ScoredDoc
 
 __all__ = [
@@ -193,7 +194,7 @@ def _str_array(values: list[str]) -> np.ndarray:
 
 
 #: bytes per block of the fast reader (bounded memory for any file size)
-_BLOCK_BYTES = 32 << 20
+BLOCK_BYTES = 32 << 20
 
 
 def _field_codes(table: np.ndarray, name: str) -> np.ndarray:
@@ -258,7 +259,7 @@ def _run_columns_fast(path):
     with _open_binary(path) as f:
         first = True
         while True:
-            block = f.read(_BLOCK_BYTES)
+            block = f.read(BLOCK_BYTES)
             if not block:
                 break
             if not block.endswith(b"\n"):
@@ -297,12 +298,36 @@ def _run_columns_fast(path):
     return qids, docids, ranks, scores
 
 
-def _run_columns(path):
-    """``(qids, docids, ranks, scores)`` arrays of a run file, validated line by line."""
+class RunColumns(NamedTuple):
+    """Every column of a run file that carries data, one row per non-blank line."""
+    qids: np.ndarray    # str (numpy unicode) array
+    docids: np.ndarray  # str array
+    ranks: np.ndarray   # int64 array
+    scores: np.ndarray  # float64 array
+
+
+def read_run_columns(path, *, parser: str = "auto") -> RunColumns:
+    """The one reader of TREC run files: ``qid Q0 docid rank score tag`` lines as arrays.
+
+    Every line is validated (six columns, integer rank, numeric non-NaN score) with
+    ``path:line`` errors. Duplicates (a document twice for a query) are *not* checked
+    here: :func:`read_run`, :func:`read_run_arrays` and
+    :meth:`retrieval.evaluation.Run.read` check them (the latter while it builds its
+    keys, so the strings are hashed once), raising :func:`duplicate_error`.
+
+    ``parser="auto"`` uses numpy's C parser in blocks of :data:`BLOCK_BYTES` (ten million
+    lines take seconds, memory bounded by the result) and falls back to the line reader
+    for files it cannot take (not UTF-8, NUL bytes, unusual white space); ``"lines"``
+    forces the line reader (tests compare the two).
+    """
+    if parser == "lines":
+        return RunColumns(*_run_columns_slow(path))
+    if parser != "auto":
+        raise ParameterError(f"parser must be 'auto' or 'lines', got {parser!r}")
     try:
-        return _run_columns_fast(path)
+        return RunColumns(*_run_columns_fast(path))
     except _Fallback:
-        return _run_columns_slow(path)
+        return RunColumns(*_run_columns_slow(path))
 
 
 def _row_lines(path, rows: Iterable[int]) -> dict[int, int]:
@@ -321,7 +346,9 @@ def _row_lines(path, rows: Iterable[int]) -> dict[int, int]:
     return found
 
 
-def _duplicate_error(path, qids, docids, pair) -> InputError:
+def duplicate_error(path, qids, docids, pair) -> InputError:
+    """The error for rows ``pair`` (first, second) of a run file that repeat a
+    (query, document): names the file, both lines and what a run must hold."""
     first, second = pair
     lines = _row_lines(path, pair)
     return InputError(f"document {str(docids[second])!r} appears twice for query "
@@ -330,22 +357,23 @@ def _duplicate_error(path, qids, docids, pair) -> InputError:
                       path=path, line=lines.get(second))
 
 
+def _unique_columns(path) -> RunColumns:
+    columns = read_run_columns(path)
+    _, qcodes = factorize(columns.qids)
+    pair = find_duplicate(qcodes, hash_strings(columns.docids), columns.docids)
+    if pair is not None:
+        raise duplicate_error(path, columns.qids, columns.docids, pair)
+    return columns
+
+
 def read_run_arrays(path) -> RunArrays:
     """Read a TREC run fast into numpy arrays (qids, docids: str; scores: float64).
 
-    Same validation as :func:`read_run` (column count, integer rank, numeric score, no
-    document twice for a query), with the same ``path:line`` errors. Uses numpy's C
-    parser in blocks of 32 MB, so ten million lines take seconds and memory stays
-    bounded by the result.
+    :func:`read_run_columns` plus the check that no document appears twice for a query,
+    with the same ``path:line`` errors as :func:`read_run`.
     """
-    from .evaluation._keys import factorize, find_duplicate, hash_strings
-
-    qids, docids, _, scores = _run_columns(path)
-    _, qcodes = factorize(qids)
-    pair = find_duplicate(qcodes, hash_strings(docids), docids)
-    if pair is not None:
-        raise _duplicate_error(path, qids, docids, pair)
-    return RunArrays(qids, docids, scores)
+    columns = _unique_columns(path)
+    return RunArrays(columns.qids, columns.docids, columns.scores)
 
 
 def read_run(path) -> list[ScoredDoc]:
@@ -357,13 +385,7 @@ def read_run(path) -> list[ScoredDoc]:
     the same query (trec_eval refuses these too) raises :class:`InputError` naming
     ``path:line`` (for duplicates: both lines). Order of lines is kept.
     """
-    from .evaluation._keys import factorize, find_duplicate, hash_strings
-
-    qids, docids, ranks, scores = _run_columns(path)
-    _, qcodes = factorize(qids)
-    pair = find_duplicate(qcodes, hash_strings(docids), docids)
-    if pair is not None:
-        raise _duplicate_error(path, qids, docids, pair)
+    qids, docids, ranks, scores = _unique_columns(path)
     return [ScoredDoc(q, d, s, r) for q, d, s, r in
             zip(qids.tolist(), docids.tolist(), scores.tolist(), ranks.tolist())]
 

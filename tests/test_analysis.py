@@ -79,6 +79,7 @@ def test_config_round_trip_and_validation():
         Analyzer.from_config({"tokenizer": "old/0", "stopwords": "none", "stemmer": "none"})
 
 
+@pytest.mark.slow
 @given(st.text())
 def test_analyzer_never_fails_and_terms_are_clean(text):
     for cfg in (("lucene", "porter"), ("smart", "snowball"), ("none", "none")):

@@ -222,6 +222,7 @@ def _write_big_file(path: Path, megabytes: int) -> int:
     return written
 
 
+@pytest.mark.slow
 def test_large_single_file_is_streamed_with_bounded_memory(tmp_path):
     """A single large text file is indexed with memory independent of its size.
 

@@ -105,6 +105,7 @@ def _kills_for(op: str) -> int:
     return KILLS // len(OPS) + (1 if i < KILLS % len(OPS) else 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", OPS)
 def test_killed_writer_leaves_before_or_after(world, op):
     root, before_path, args, env = world

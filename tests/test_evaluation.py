@@ -11,7 +11,7 @@ from scipy import stats
 
 from retrieval.errors import InputError, ParameterError
 from retrieval.evaluation import Measure, Qrels, Run, evaluate, parse_measure, parse_measures
-from retrieval.evaluation import _keys
+from retrieval import keys
 from retrieval.evaluation.significance import (compare, holm, paired_t_test, paired_values,
                                                randomization_test)
 from retrieval.records import Qrel, ScoredDoc
@@ -169,8 +169,8 @@ def test_hash_collisions_cannot_change_results(monkeypatch):
 def test_hashes_do_not_depend_on_array_width():
     a = np.array(["doc1", "x"])
     b = np.array(["doc1", "a much longer string"])
-    assert _keys.hash_strings(a)[0] == _keys.hash_strings(b)[0]
-    assert _keys.hash_strings(a)[1] != _keys.hash_strings(b)[1]
+    assert keys.hash_strings(a)[0] == keys.hash_strings(b)[0]
+    assert keys.hash_strings(a)[1] != keys.hash_strings(b)[1]
 
 
 # ---------------------------------------------------------------------------------------

@@ -185,6 +185,7 @@ def cases(draw):
     return qrels, run, draw(st.sampled_from([1, 2, 3])), draw(st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(cases())
 def test_hypothesis_against_pytrec_eval(case):

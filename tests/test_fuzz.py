@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +121,7 @@ MODELS = [make_model("dirichlet", mu=1000.0), make_model("dirichlet", mu=0.5),
           make_model("two-stage", mu=100.0, lam=0.2)]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(UNIQUE_DOCS, st.lists(TEXT, min_size=1, max_size=4), st.integers(1, 15),
        st.sampled_from(range(len(MODELS))), st.sampled_from(["drop", "indri"]),

@@ -140,6 +140,7 @@ Index.build(docs).save(sys.argv[1])
 """
 
 
+@pytest.mark.slow
 def test_killed_build_leaves_no_partial_index(tmp_path):
     """SIGKILL a build at random moments: the target is absent or a complete index."""
     rng = random.Random(int(os.environ.get("RETRIEVAL_KILL_SEED", "7")))
@@ -233,6 +234,7 @@ def _assert_same_index(a, b):
         assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_ASCII_DOC, max_size=15), st.integers(1, 5))
 def test_vectorised_ascii_chunks_equal_one_by_one(texts, chunk):

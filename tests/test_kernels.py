@@ -80,6 +80,7 @@ def assert_same(a, b):
     assert np.array_equal(a.scores, b.scores)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("unknown", ["drop", "indri"])
 def test_identical_to_numpy_paths(monkeypatch, data, model, unknown):
@@ -189,6 +190,7 @@ def run_batch(monkeypatch, searcher, qs, k, *, heap_max_k: int | None = None):
 BATCH_KS = (1, 2, 3, 10, 16, 17, 100, 1000, 10**6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("unknown", ["drop", "indri"])
 def test_batch_kernel_identical_to_numpy_blocks(monkeypatch, data, model, unknown):
@@ -325,6 +327,7 @@ def test_large_k_takes_the_batch_kernel_on_mid_size_collections(monkeypatch, dat
     assert "accumulate_top_chunked" in calls and "batch_top_k" not in calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"fb_max_df": 0.2}, {"fb_terms": 3, "fb_docs": 25},
                                     {"fb_doc_weights": "uniform", "fb_orig_weight": 0.0},
                                     {"fb_terms": 200, "fb_doc_weights": "geometric"}],

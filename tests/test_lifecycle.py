@@ -131,6 +131,7 @@ def _apply_model(state: dict[str, str], step) -> bool:
     return True
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(initial=st.lists(st.tuples(docids, texts), max_size=6, unique_by=lambda p: p[0]),

@@ -171,6 +171,7 @@ def test_pruning_parameter_is_checked():
         Searcher(index, pruning="sometimes")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 3])
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("path", ["accumulated", "dense_one", "mixed"])

@@ -20,6 +20,7 @@ for entry in FIGURES["entries"]:
     GROUPS[(entry["collection"], a["stopwords"], a["stemmer"], entry["k"])].append(entry)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(GROUPS), ids=lambda k: "-".join(map(str, k)))
 def test_expected_figures(key, request):
     name, stop, stem, k = key

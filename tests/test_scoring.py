@@ -132,6 +132,7 @@ model_st = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(corpus=corpus_st, query=st.lists(st.sampled_from(WORDS + ["zz"]), min_size=1, max_size=6),
        model=model_st, unknown=st.sampled_from(["drop", "indri"]))

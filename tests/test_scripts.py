@@ -40,6 +40,7 @@ def model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_make_corpus_is_deterministic(tmp_path, model):
     outs = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
@@ -67,6 +68,7 @@ def test_make_corpus_is_deterministic(tmp_path, model):
     assert curve[-1][1] > curve[0][1]
 
 
+@pytest.mark.slow
 def test_make_corpus_shared(tmp_path, collections_dir):
     out = tmp_path / "shared"
     _run(MAKE_CORPUS, "--shared", "--out", out)
@@ -79,6 +81,7 @@ def test_make_corpus_shared(tmp_path, collections_dir):
         c["documents"] for c in meta["collections"].values())
 
 
+@pytest.mark.slow
 def test_bench_speed_tiny(tmp_path):
     out = tmp_path / "results"
     # this engine only (and its CLI): peers are exercised by the full runs, and their
@@ -103,6 +106,7 @@ def test_bench_speed_tiny(tmp_path):
         assert (out / "query_time_k1000.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_bench_update_tiny(tmp_path, model):
     out = tmp_path / "results"
     proc = _run(SCRIPTS / "bench_update.py", "--docs", 800, "--seed", 3, "--out", out,
@@ -120,6 +124,7 @@ def test_bench_update_tiny(tmp_path, model):
     assert (out / "docs800.md").read_text().startswith("### Incremental changes, 800")
 
 
+@pytest.mark.slow
 def test_bench_jobs_tiny(tmp_path, model):
     corpus = tmp_path / "corpus"
     _run(MAKE_CORPUS, "--docs", 400, "--queries", 20, "--out", corpus, "--model", model, "-q")
@@ -138,6 +143,7 @@ def _load_script(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_choose_feedback_defaults_rule_and_development_queries(collections_dir):
     """The defaults' protocol: the first configuration in grid order within the
     tolerance of the best; development queries are NFCorpus train + dev, never test."""

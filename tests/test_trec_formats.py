@@ -131,13 +131,13 @@ def test_run_duplicate_document_names_both_lines(tmp_path):
 
 def test_fast_reader_blocks_and_widths(tmp_path, monkeypatch):
     """Small blocks: ids longer than the initial widths, a bad line late in the file."""
-    monkeypatch.setattr(trec, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(trec, "BLOCK_BYTES", 64)
     long_q, long_d = "Q" * 40, "D" * 300
     lines = [f"q{i % 7} Q0 doc{i} {i} {i / 3!r} t" for i in range(200)]
     lines[150] = f"{long_q} Q0 {long_d} 1 0.5 t"
     path = write(tmp_path, "r.run", "\n".join(lines) + "\n")
     arrays = read_run_arrays(path)
-    slow = trec._run_columns_slow(path)
+    slow = trec.read_run_columns(path, parser="lines")
     assert arrays.qids.tolist() == slow[0].tolist() and arrays.qids[150] == long_q
     assert arrays.docids.tolist() == slow[1].tolist() and arrays.docids[150] == long_d
     assert arrays.scores.tolist() == slow[3].tolist()
@@ -160,6 +160,7 @@ _TOKEN_CHARS = st.sampled_from(list("abQ0._-+eE1239") + ["inf", "nan", "é", "\u
 _LINE = st.lists(_TOKEN_CHARS, min_size=0, max_size=25).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(_LINE, min_size=0, max_size=6), valid=st.lists(
     st.tuples(st.sampled_from(["q1", "q2", "é"]), st.sampled_from(["d1", "d2", "d3", "D"]),
@@ -170,13 +171,13 @@ def test_fast_and_line_readers_agree(tmp_path, lines, valid):
     text = [f"{q} Q0 {d} {r} {s!r} t" for q, d, r, s in valid] + lines
     path = write(tmp_path, "h.run", "\n".join(text) + "\n")
     try:
-        slow = trec._run_columns_slow(path)
+        slow = trec.read_run_columns(path, parser="lines")
     except InputError as exc:
         with pytest.raises(InputError) as info:
-            trec._run_columns(path)
+            trec.read_run_columns(path)
         assert info.value.line == exc.line
         return
-    fast = trec._run_columns(path)
+    fast = trec.read_run_columns(path)
     for a, b in zip(fast, slow):
         assert a.tolist() == b.tolist()
 

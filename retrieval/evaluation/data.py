@@ -1,7 +1,7 @@
 """Relevance judgments (:class:`Qrels`) and rankings (:class:`Run`) as immutable arrays.
 
 Both keep their data in read-only numpy arrays, validated once at construction, plus
-the integer keys the evaluation joins on (see :mod:`retrieval.evaluation._keys`), so
+the integer keys the evaluation joins on (see :mod:`retrieval.keys`), so
 evaluating many runs against the same qrels, or one run for many measures, repeats
 no string work.
 """
@@ -15,12 +15,13 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..records import Qrel, ScoredDoc
-from ._keys import as_str_array, combine, factorize, find_duplicate, hash_strings, readonly
+from ..trec import duplicate_error, read_qrels, read_run_columns
+from ..keys import as_str_array, combine, factorize, find_duplicate, hash_strings, readonly
 
 __all__ = ["Qrels", "Run"]
 
 
-class _Frozen:
+class Frozen:
     """Attributes are set once, in the class's own constructors, and never again."""
     __slots__ = ()
 
@@ -49,7 +50,7 @@ def _check_non_empty_ids(values: np.ndarray, name: str) -> None:
         raise ParameterError(f"{name}[{row}] is an empty string; ids must be non-empty")
 
 
-class Qrels(_Frozen):
+class Qrels(Frozen):
     """Relevance judgments: for each judged query, documents and integer relevance.
 
     Build with :meth:`from_records`, :meth:`from_dict`, :meth:`from_arrays` or
@@ -124,7 +125,6 @@ class Qrels(_Frozen):
     @classmethod
     def read(cls, path: str | os.PathLike) -> "Qrels":
         """Read a TREC qrels file (see :func:`retrieval.trec.read_qrels`)."""
-        from ..trec import read_qrels
         return cls.from_records(read_qrels(path))
 
     # -- access ------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class Qrels(_Frozen):
         return rel
 
 
-class Run(_Frozen):
+class Run(Frozen):
     """A ranking: for each query, documents with scores. Immutable.
 
     Build with :meth:`from_arrays` (fastest; what the engine uses), :meth:`from_records`
@@ -240,8 +240,7 @@ class Run(_Frozen):
         pair = find_duplicate(codes, hashes, docids)
         if pair is not None:
             if source is not None:
-                from ..trec import _duplicate_error
-                raise _duplicate_error(source, qids, docids, pair)
+                raise duplicate_error(source, qids, docids, pair)
             first, second = pair
             raise InputError(f"document {str(docids[second])!r} appears twice for query "
                              f"{str(qids[second])!r} (rows {first} and {second}); a run must "
@@ -278,9 +277,9 @@ class Run(_Frozen):
 
     @classmethod
     def read(cls, path: str | os.PathLike, *, name: str | None = None) -> "Run":
-        """Read a TREC run file fast (see :func:`retrieval.trec.read_run_arrays`)."""
-        from ..trec import _run_columns
-        qids, docids, _, scores = _run_columns(path)
+        """Read a TREC run file (:func:`retrieval.trec.read_run_columns`; a document
+        twice for a query is reported with both lines)."""
+        qids, docids, _, scores = read_run_columns(path)
         if name is None:
             name = os.path.basename(os.fspath(path))
         return cls._build(qids, docids, scores, name=name, source=path)

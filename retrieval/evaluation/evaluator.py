@@ -8,9 +8,9 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import ParameterError, check_number
-from ._keys import readonly
-from ._ranking import rank
-from .data import Qrels, Run, _Frozen
+from ..keys import readonly
+from .ranking import rank
+from .data import Qrels, Run, Frozen
 from .measures import Measure, parse_measure, parse_measures
 
 __all__ = ["DEFAULT_MEASURES", "Evaluation", "evaluate"]
@@ -97,7 +97,7 @@ class _ByMeasure(Mapping):
         return "{" + ", ".join(f"{m.name!r}: {self[m]!r}" for m in self._measures) + "}"
 
 
-class Evaluation(_Frozen):
+class Evaluation(Frozen):
     """The result of :func:`evaluate`. Immutable.
 
     * :attr:`qids` - the evaluated queries, in string order (trec_eval's order).

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError
-from ._ranking import Ranked, _segmented_cumsum
+from .ranking import Ranked, segmented_cumsum
 
 __all__ = ["Measure", "parse_measure", "parse_measures", "IPREC_LEVELS", "MEASURE_HELP"]
 
@@ -253,7 +253,7 @@ def _ndcg(r: Ranked, k: int | None) -> np.ndarray:
 def _bpref(r: Ranked, _) -> np.ndarray:
     """bpref = (1/R) sum over relevant retrieved of 1 - min(m, R)/min(N, R) (1 if m=0)."""
     judged_nonrel = (r.rel >= 0) & (r.rel < r.level)
-    above = _segmented_cumsum(judged_nonrel, r.starts, r.qpos)
+    above = segmented_cumsum(judged_nonrel, r.starts, r.qpos)
     rows = r.rel_rows
     q = r.qpos[rows]
     m = above[rows]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ParameterError
+from .errors import ParameterError
 
 _MASK64 = (1 << 64) - 1
 

@@ -59,7 +59,7 @@ class Ranked:
     @cached_property
     def cum_rel(self) -> np.ndarray:
         """Relevant rows at or above each row, within its query."""
-        return _segmented_cumsum(self.is_rel, self.starts, self.qpos)
+        return segmented_cumsum(self.is_rel, self.starts, self.qpos)
 
     @cached_property
     def rel_rows(self) -> np.ndarray:
@@ -106,7 +106,7 @@ class Ranked:
         return q, rank, gain.astype(np.float64)
 
 
-def _segmented_cumsum(flags: np.ndarray, starts: np.ndarray, qpos: np.ndarray) -> np.ndarray:
+def segmented_cumsum(flags: np.ndarray, starts: np.ndarray, qpos: np.ndarray) -> np.ndarray:
     total = np.cumsum(flags, dtype=np.int64)
     before = np.concatenate(([0], total))[starts]  # sum before each query's first row
     return total - before[qpos]
