@@ -14,8 +14,9 @@ The pipeline, in order:
 4. **Stop**: tokens in the chosen stop list are dropped (before stemming, as Lucene does).
    Lists: ``none``; ``lucene`` (the 33-word Lucene/Anserini English set); ``smart`` (the
    SMART system list, 570 distinct words); ``sklearn`` (scikit-learn's 318-word
-   ``ENGLISH_STOP_WORDS``). Entries that are not a single token under step 3 (``ain't``)
-   can never match and are left out of the effective list.
+   ``ENGLISH_STOP_WORDS``, shipped as ``data/sklearn.txt``: scikit-learn is not needed).
+   Entries that are not a single token under step 3 (``ain't``) can never match and are
+   left out of the effective list.
 5. **Stem** with NLTK: ``none``; ``porter`` (the original 1980 algorithm,
    ``PorterStemmer(mode=ORIGINAL_ALGORITHM)``); ``snowball`` (English, a.k.a. Porter2).
    Each distinct token is stemmed once: the token → term mapping is memoised.
@@ -89,10 +90,7 @@ def stopword_set(name: str) -> frozenset[str]:
     """The effective stop set called ``name`` (see the module docstring)."""
     if name == "none":
         return frozenset()
-    if name == "sklearn":
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-        words = ENGLISH_STOP_WORDS
-    elif name in ("lucene", "smart"):
+    if name in ("lucene", "smart", "sklearn"):
         text = resources.files("retrieval").joinpath("data", f"{name}.txt").read_text("utf-8")
         words = [w for w in text.split("\n") if w and not w.startswith("#")]
     else:

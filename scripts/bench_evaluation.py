@@ -13,15 +13,20 @@ times, in one process:
   ``evaluate`` for the same measures, and checks the means agree to 1e-9.
 
 Usage: python scripts/bench_evaluation.py [--queries N] [--depth K] [--judged J]
-       [--seed S] [--no-pytrec] [--no-files]
+       [--seed S] [--no-pytrec] [--no-files] [--out FOLDER]
+
+With ``--out`` the table is also written as ``FOLDER/evaluation.json`` and ``.md``
+(with the machine and its load average).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +34,9 @@ from retrieval.evaluation import DEFAULT_MEASURES, Qrels, Run, evaluate
 from retrieval.evaluation.measures import parse_measures
 from retrieval.records import ScoredDoc
 from retrieval.trec import read_run_arrays, write_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the report helper
+from reporting import machine, run_main, write_report  # noqa: E402
 
 BENCH_MEASURES = ("AP", "P@10", "nDCG@10", "R-prec")
 
@@ -65,7 +73,7 @@ def timed(label, func, rows, table):
     return value
 
 
-def main() -> None:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--queries", type=int, default=10_000)
     p.add_argument("--depth", type=int, default=1_000)
@@ -73,7 +81,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-pytrec", action="store_true")
     p.add_argument("--no-files", action="store_true", help="skip writing/reading the run file")
-    args = p.parse_args()
+    p.add_argument("--out", type=Path, help="also write evaluation.json and .md here")
+    args = p.parse_args(argv)
 
     start = time.perf_counter()
     qids, docids, scores, jq, jd, jr = synthetic(args.queries, args.depth, args.judged,
@@ -146,7 +155,19 @@ def main() -> None:
         print(f"{label:<{width}}  {seconds:8.2f}  {rows / seconds:12,.0f}")
     print("\nmeans: " + ", ".join(f"{m}={ours.mean[m]:.4f}" for m in BENCH_MEASURES)
           + f"  ({len(ours.qids):,} queries; default-set bpref={full.mean['bpref']:.4f})")
+    if args.out:
+        md = [f"### Evaluation speed: {args.queries:,} queries x {args.depth:,} = {n:,} rows",
+              "", "| step | seconds | rows/s |", "|---|---:|---:|"]
+        md += [f"| {label} | {seconds:.2f} | {rows / seconds:,.0f} |"
+               for label, seconds, rows in table]
+        write_report(args.out, "evaluation", {
+            "machine": machine(), "queries": args.queries, "depth": args.depth,
+            "judged": args.judged, "seed": args.seed,
+            "steps": [{"step": label, "seconds": seconds, "rows": rows}
+                      for label, seconds, rows in table],
+            "means": {m: ours.mean[m] for m in BENCH_MEASURES}}, "\n".join(md))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "bench_evaluation.py")

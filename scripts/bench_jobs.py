@@ -26,10 +26,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from retrieval import Analyzer, Dirichlet, Searcher  # noqa: E402
-from retrieval.builder import IndexBuilder  # noqa: E402
+from retrieval.errors import InputError  # noqa: E402
+from retrieval.index import IndexBuilder  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the report helper
+from reporting import machine, run_main, write_report  # noqa: E402
 
 
 def read_corpus(folder: Path):
+    """(docs, queries) of a make_corpus.py folder; InputError when it is not one."""
+    for name in ("docs.jsonl", "queries.tsv"):
+        if not (folder / name).is_file():
+            raise InputError(f"no {name} here; make a corpus with scripts/make_corpus.py "
+                             f"--docs N --out FOLDER", path=folder)
     with open(folder / "docs.jsonl", encoding="utf-8") as fh:
         docs = [(str(r["id"]), r["text"]) for r in map(json.loads, fh) if r]
     with open(folder / "queries.tsv", encoding="utf-8") as fh:
@@ -96,11 +104,11 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".md").write_text(text, encoding="utf-8")
-        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        write_report(args.out.parent, args.out.stem,
+                     {"machine": machine(), "documents": len(docs), "queries": len(queries),
+                      "rows": rows}, text)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main, "bench_jobs.py")

@@ -8,7 +8,7 @@ and hashing those whose size or modification time changed, analysing only those 
 changed), then times, on one index:
 
 1. ``build_index`` of the whole folder (the full build every figure is compared with),
-   started :data:`~retrieval.lifecycle.RACY_NS` after the folder was written (files
+   started :data:`~retrieval.index.sources.RACY_NS` after the folder was written (files
    modified just before a build have no trusted timestamp, so ``update`` would re-read
    them every time, which is not the case being measured);
 2. ``update`` after 1% of the documents changed on disk: 0.5% modified, 0.25% new files,
@@ -48,8 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from retrieval import Dirichlet, Index, Searcher  # noqa: E402
-from retrieval.lifecycle import (RACY_NS, add_documents, build_index, check,  # noqa: E402
-                                 delete_documents, update)
+from retrieval.index.check import check  # noqa: E402
+from retrieval.index.lifecycle import add_documents, build_index, delete_documents  # noqa: E402
+from retrieval.index.sources import RACY_NS  # noqa: E402
+from retrieval.index.update import update  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the report helper
+from reporting import run_main, write_report  # noqa: E402
 
 MAKE_CORPUS = ROOT / "scripts" / "make_corpus.py"
 DEFAULT_OUT = ROOT / "results" / "lifecycle"
@@ -297,11 +301,8 @@ def main(argv=None) -> int:
         if scratch:
             shutil.rmtree(work, ignore_errors=True)
     text = markdown(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{label}.json").write_text(json.dumps(result, indent=2) + "\n",
-                                           encoding="utf-8")
-    (args.out / f"{label}.md").write_text(text, encoding="utf-8")
     print(text)
+    write_report(args.out, label, result, text, quiet=args.quiet)
     if not result["equal_to_fresh_build"] or result["check_problems"]:
         print(f"error: the changed index differs from a fresh build: "
               f"{result['differences'] + result['check_problems']}", file=sys.stderr)
@@ -310,4 +311,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "bench_update.py")

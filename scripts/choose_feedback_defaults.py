@@ -48,16 +48,17 @@ sys.path.insert(0, str(REPO))
 
 from retrieval import __version__
 from retrieval.analysis import Analyzer
-from retrieval.errors import RetrievalError
-from retrieval.benchmarking import cached_index, default_cache_dir
+from retrieval.benchmarking import cached_index
 from retrieval.collections.base import Collection
 from retrieval.collections.nfcorpus import load_nfcorpus, read_id_text, read_nfcorpus_qrels
 from retrieval.evaluation import Qrels, Run, evaluate
 from retrieval.feedback import make_feedback
-from retrieval.paths import collections_root
+from retrieval.paths import cache_dir, collections_root
 from retrieval.records import Query
 from retrieval.search import Searcher
 from retrieval.smoothing import Dirichlet
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the report helper
+from reporting import run_main, write_report  # noqa: E402
 
 K = 1000
 MU = 1000.0
@@ -102,7 +103,7 @@ _STATE: dict = {}
 
 def _init(folder: str) -> None:
     collection = development_collection(Path(folder))
-    index, _, _ = cached_index(collection, Analyzer(), default_cache_dir())
+    index, _, _ = cached_index(collection, Analyzer(), cache_dir())
     _STATE.update(collection=collection, index=index,
                   queries=list(collection.queries),
                   qrels=Qrels.from_records(collection.qrels),
@@ -182,16 +183,9 @@ def main(argv=None) -> int:
         md.append(f"| {method} | | {len(ranked)} configurations | | |")
     text = "\n".join(md)
     print(text)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    (out_path.parent / "defaults.md").write_text(text + "\n", encoding="utf-8")
-    print(f"\nwrote {out_path} and defaults.md", file=sys.stderr)
+    write_report(out_path.parent, "defaults", report, text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RetrievalError as exc:  # a missing or malformed collection: one line
-        print(f"choose_feedback_defaults.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "choose_feedback_defaults.py")  # a missing collection: one line

@@ -41,6 +41,19 @@ def test_stop_list_sizes():
     assert stopword_set("none") == frozenset()
 
 
+def test_shipped_sklearn_list_is_scikit_learns_word_for_word():
+    """data/sklearn.txt holds exactly scikit-learn's ENGLISH_STOP_WORDS (the package no
+    longer depends on scikit-learn; this compares when it is installed)."""
+    from importlib import resources
+    sklearn_text = pytest.importorskip(
+        "sklearn.feature_extraction.text",
+        reason="scikit-learn is not installed: nothing to compare the shipped list with")
+    text = resources.files("retrieval").joinpath("data", "sklearn.txt").read_text("utf-8")
+    shipped = [w for w in text.split("\n") if w and not w.startswith("#")]
+    assert len(shipped) == len(set(shipped)) == 318
+    assert set(shipped) == set(sklearn_text.ENGLISH_STOP_WORDS)
+
+
 def test_porter_is_the_original_algorithm():
     a = Analyzer("none", "porter")
     # NLTK's extended mode gives "die"/"lie"; the original algorithm gives "dy"/"ly"
@@ -89,6 +102,7 @@ def test_analyzer_never_fails_and_terms_are_clean(text):
         assert sum(counts.values()) == len(terms)
 
 
+@pytest.mark.slow
 def test_light_nltk_import_gives_the_real_stemmers_and_leaves_nltk_alone():
     import subprocess
     import sys

@@ -16,6 +16,7 @@ from retrieval.collections import load_collection
 from retrieval.evaluation import Qrels, evaluate
 
 
+@pytest.mark.slow
 def test_benchmark_cli_sample(tmp_path, capsys):
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["benchmark", "sample", "--mu", "500", "2000", "-o", str(out), "--cache", str(cache),
@@ -55,6 +56,7 @@ def test_model_grid_is_a_product():
     assert len(grid) == 6 and {m.mu for m in grid} == {100, 200}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cranfield", "cisi", "med", "cacm", "nfcorpus"])
 def test_engine_runs_equal_pytrec_eval(name, collections_dir, tmp_path):
     """Every measure, on the engine's own runs, equals pytrec_eval to 1e-6."""

@@ -143,6 +143,7 @@ def test_info(index_path, capsys):
     assert info["statistics"]["documents"] == 3 and "postings_docs" in info["arrays"]
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point(index_path):
     proc = subprocess.run([sys.executable, "-m", "retrieval", "search", str(index_path),
                            "bread", "--format", "trec"], capture_output=True, text=True)

@@ -571,6 +571,7 @@ _field = st.tuples(st.sampled_from("TAWBXKCN"),
 _record = st.lists(_field, min_size=1, max_size=5)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(records=st.lists(_record, min_size=1, max_size=4), crlf=st.booleans())
 def test_smart_parser_round_trip(tmp_path_factory, records, crlf):

@@ -47,6 +47,7 @@ def polya_corpus(mu: float, n_docs: int, vocab: int, seed: int, lo: int = 50, hi
             for d in range(n_docs)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mu", [200.0, 1000.0, 3000.0])
 def test_recovers_the_mu_that_generated_the_corpus(mu):
     index = Index.build(polya_corpus(mu, 1200, 3000, seed=int(mu)), analyzer=PLAIN)

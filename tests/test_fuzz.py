@@ -41,6 +41,7 @@ ANALYZERS = [Analyzer(s, m) for s in ("none", "smart") for m in ("none", "snowba
 
 # -- analyzer ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @FUZZ
 @given(TEXT)
 def test_analyzer_never_raises_and_terms_are_clean(text):
@@ -95,6 +96,7 @@ def _check_consistent(index: Index, docs: list[tuple[str, str]]) -> None:
         assert int(lengths[doc]) == len(analyzer.analyze(text))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(DOCS)
 def test_index_build_raises_only_documented_errors(docs):
@@ -156,6 +158,7 @@ MEASURES = ("AP", "P@5", "nDCG", "nDCG@10", "R-prec", "RR", "bpref", "R@10", "su
             "iP@0.5", "num_ret", "num_rel", "num_rel_ret")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(QRELS, RUN, st.integers(0, 3), st.booleans())
 def test_evaluate_never_raises_and_measures_are_in_range(qrels, run, level, complete):
@@ -192,6 +195,7 @@ def _write(tmp: Path, lines: list[str], raw_bytes: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @FUZZ
 @given(LINES, st.sampled_from([b"", b"\n", b"\xff\xfe", b"\n1 0 d \xe9 1\n"]))
 def test_trec_readers_parse_or_raise_input_error_at_path_line(lines, raw):

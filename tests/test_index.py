@@ -187,6 +187,7 @@ _TEXT = st.text(alphabet=st.sampled_from(list("abcAB01 _-'.,\nthe of éÉ\u0301�
                 max_size=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_TEXT, max_size=12))
 def test_chunked_build_equals_one_by_one(texts):

@@ -99,6 +99,7 @@ def test_identical_to_numpy_paths(monkeypatch, data, model, unknown):
         assert not acc.any() and not seen.any()   # reset after every query
 
 
+@pytest.mark.slow
 def test_weights_path_for_count_only_model(monkeypatch, data):
     """Dirichlet without the per-term tables (weights computed per posting)."""
     index, words, rng = data
@@ -146,6 +147,7 @@ def test_env_switch_disables(monkeypatch):
     assert S._load_kernels() is _kernels
 
 
+@pytest.mark.slow
 def test_small_index_does_not_import_numba(tmp_path):
     code = (
         "import sys\n"

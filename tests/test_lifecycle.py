@@ -167,6 +167,7 @@ def test_random_changes_on_disk_equal_fresh_build(tmp_path_factory, initial, cha
                                   analyzer=PLAIN))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(initial=st.lists(st.tuples(docids, texts), max_size=8, unique_by=lambda p: p[0]),
        changes=st.lists(steps, min_size=1, max_size=3).map(lambda ls: [s for x in ls for s in x]))

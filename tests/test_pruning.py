@@ -59,6 +59,7 @@ def assert_same(a, b):
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 def test_pruned_equals_exhaustive(seed, model):
