@@ -6,9 +6,9 @@ Decisions:
   judged queries, and a judged query that retrieves nothing counts 0 (trec_eval ``-c``),
   as the peer figures in the project's reference anchors are computed.
 * **Index cache.** An index is cached under ``cache_dir`` (by default
-  :func:`retrieval.paths.cache_dir`, re-exported here as ``default_cache_dir``) keyed by a hash of the
-  documents (ids and text), the analyzer configuration and the index format version, so
-  it is rebuilt exactly when one of those changes.
+  :func:`retrieval.paths.cache_dir`, re-exported here as ``default_cache_dir``) keyed by
+  a hash of the documents (ids and text), the analyzer configuration and the index
+  format version, so it is rebuilt exactly when one of those changes.
 * **Grids.** Several values per parameter make a grid: the Cartesian product, each point
   a :class:`Configuration`.
 """

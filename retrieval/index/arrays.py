@@ -221,8 +221,6 @@ def complete_arrays(arrays: dict[str, np.ndarray], manifest: dict
     return arrays, manifest
 
 
-
-
 def counts(arrays: dict[str, np.ndarray]) -> dict:
     """The manifest's ``counts``: documents, terms, tokens |C|, postings, empty documents."""
     lengths = np.asarray(arrays["doc_lengths"])

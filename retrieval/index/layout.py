@@ -57,6 +57,7 @@ across generations of one index), the ``generation`` number and folder, and for 
 array its dtype, shape, size in bytes, the BLAKE2b checksum of the whole file and a
 *sample* checksum of its first and last 64 KiB.
 
+
 How generations are read and written: :mod:`retrieval.index.storage`.
 """
 

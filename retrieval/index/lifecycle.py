@@ -39,9 +39,9 @@ the source file, the BLAKE2b-128 hash of its text, and the file's size and modif
 time (ns) when it was read. ``update`` re-lists every group; a file whose size and
 modification time are unchanged is not read again: one ``stat`` per file, compared with
 the recorded values as arrays (the rule of git and make; a file modified less than
-:data:`RACY_NS` before reading began gets no recorded time and is always re-read; JSON
-Lines files are always re-read). Of the files read, documents whose
-hash is unchanged are not analysed again; new ones are added, changed ones re-indexed,
+:data:`~retrieval.index.sources.RACY_NS` before reading began gets no recorded time and
+is always re-read; JSON Lines files are always re-read). Of the files read, documents
+whose hash is unchanged are not analysed again; new ones are added, changed ones re-indexed,
 and a group's documents that are no longer produced are deleted — except those
 whose file still exists but could not be read (kept, and reported). A group whose paths
 are gone is an error (restore them, or pass ``forget_missing=True`` to delete their
@@ -54,10 +54,11 @@ Large files are streamed: see :mod:`retrieval.index.sources`.
 
 Safety
 ------
-Every write happens under the index's :class:`~retrieval.index.storage.WriteLock` and publishes a
-new immutable generation with one atomic ``os.replace`` (see :mod:`retrieval.index.storage`):
-a process killed at any moment leaves the previous index intact; readers that opened the
-index before keep their view, readers opening after see the new one, never a mix.
+Every write happens under the index's :class:`~retrieval.index.storage.WriteLock` and
+publishes a new immutable generation with one atomic ``os.replace`` (see
+:mod:`retrieval.index.storage`): a process killed at any moment leaves the previous index
+intact; readers that opened the index before keep their view, readers opening after see
+the new one, never a mix.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Index:
     :meth:`open`; :meth:`save` writes it atomically. Attributes: ``num_docs``,
     ``num_terms``, ``num_tokens`` (|C|), ``analyzer``, ``manifest``, ``path`` (the index
     folder, or None in memory), ``generation`` (None in memory) and the arrays listed in
-    the module docstring (read-only).
+    :mod:`retrieval.index.layout` (read-only).
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], manifest: dict, path: Path | None):

@@ -216,7 +216,8 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
         extra = arrays_from_counts(
             [d.docid for d, _, _, _ in streamed], [c for _, c, _, _ in streamed],
             [p for _, _, _, p in streamed] if store_text else None,
-            lifecycle_arrays([h for _, _, h, _ in streamed], [d.group for d, _, _, _ in streamed],
+            lifecycle_arrays([h for _, _, h, _ in streamed],
+                             [d.group for d, _, _, _ in streamed],
                              [d.file for d, _, _, _ in streamed],
                              [d.stat for d, _, _, _ in streamed]))
         arrays = merge_arrays(arrays, None, extra, store_text=store_text)

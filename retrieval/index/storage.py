@@ -48,8 +48,8 @@ import numpy as np
 
 from ..errors import IndexFormatError, InputError, RetrievalError
 from .arrays import Pieces, complete_arrays
-from .layout import (ARRAY_SPECS, CORE_ARRAYS, FORMAT, FORMAT_VERSION, GENERATION_INFO, LIFECYCLE_ARRAYS,
-                     LOCK, MANIFEST, REBUILD, TEXT_ARRAYS)
+from .layout import (ARRAY_SPECS, CORE_ARRAYS, FORMAT, FORMAT_VERSION, GENERATION_INFO,
+                     LIFECYCLE_ARRAYS, LOCK, MANIFEST, REBUILD, TEXT_ARRAYS)
 from .manifest import is_generation_name, read_manifest_or_none
 
 _SAMPLE_BYTES = 64 * 1024
@@ -177,9 +177,7 @@ def file_checksum(file: Path) -> str:
     return h.hexdigest()
 
 
-# -- lifecycle arrays ----------------------------------------------------------------------------
-
-# -- writing ----------------------------------------------------------------------------------------
+# -- writing ---------------------------------------------------------------------------------
 
 class WriteLock:
     """The exclusive write lock of an index folder (``flock`` on ``INDEX/lock``).
