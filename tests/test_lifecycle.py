@@ -598,6 +598,7 @@ def test_damaged_index_write_is_refused_cleanly(folder_index, capsys):
         add_documents(path, [("z", "ice")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("piece", [1, 2, 3, 7])
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
