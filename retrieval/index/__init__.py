@@ -9,6 +9,7 @@ Modules, in import order (each imports only those above it):
 * :mod:`~retrieval.index.arrays` — the one place that makes index arrays and manifests;
 * :mod:`~retrieval.index.storage` — opening a generation's files, the write lock, the
   crash-safe publication of a generation, cached estimates;
+* :mod:`~retrieval.index.bytetokens` — vectorised tokenising of ASCII text;
 * :mod:`~retrieval.index.counting` — analysing and counting documents;
 * :mod:`~retrieval.index.reader` — :class:`Index`, an index in memory or opened from disk;
 * :mod:`~retrieval.index.builder` — :class:`IndexBuilder`;
@@ -18,7 +19,7 @@ Modules, in import order (each imports only those above it):
 * :mod:`~retrieval.index.update` — re-reading the indexed sources;
 * :mod:`~retrieval.index.check` — complete verification.
 
-This package imports the first seven; import the lifecycle modules (or
+This package imports the first eight; import the lifecycle modules (or
 :mod:`retrieval.lifecycle`, which gathers them) when changing an index.
 """
 
