@@ -153,7 +153,7 @@ def _check(names, qrels, run, oracle, tol):
             if qid in theirs:
                 assert value == pytest.approx(theirs[qid], abs=tol), (name, qid)
                 checked += 1
-    assert checked >= len(names) * 10
+    assert checked >= len(names) * 4
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -184,6 +184,7 @@ def test_binary_rbp_against_cwl_eval(seed):
     _check(names, qrels, run, _oracle("cwl_eval", names, qrels, run), 1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0])
 def test_graded_rbp_against_trectools(seed):
     if importlib.util.find_spec("trectools") is None:
@@ -195,7 +196,7 @@ def test_graded_rbp_against_trectools(seed):
     qrels, run = _random_case(seed, ties=False, negatives=False)
     names = ["RBP", "RBP(p=0.5)", "RBP@10"]
     oracle = [{} for _ in names]
-    for qid in qrels:
+    for qid in list(qrels)[:5]:
         if qid in run:
             for name, merged in zip(names, oracle):
                 merged.update(_oracle("trectools", [name], {qid: qrels[qid]},
