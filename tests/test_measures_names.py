@@ -202,3 +202,32 @@ def test_graded_rbp_against_trectools(seed):
                 merged.update(_oracle("trectools", [name], {qid: qrels[qid]},
                                       {qid: run[qid]})[0])
     _check(names, qrels, run, oracle, 1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# duplicate judgments
+
+
+def test_identical_duplicate_qrels_lines_count_once(tmp_path):
+    from retrieval.errors import InputError
+    from retrieval.evaluation import Qrels
+    path = tmp_path / "qrels"
+    path.write_text("1 0 a 1\n1 0 b 0\n1 0 a 1\n")
+    assert Qrels.read(path).to_dict() == {"1": {"a": 1, "b": 0}}
+    path.write_text("1 0 a 1\n1 0 b 0\n1 0 a 2\n")
+    with pytest.raises(InputError) as info:
+        Qrels.read(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:3: ") and "first at line 1" in text
+    assert "2 here, 1" in text
+
+
+def test_identical_duplicate_cranfield_judgments_count_once(tmp_path):
+    from retrieval.collections.smart import read_cranfield_qrels
+    from retrieval.errors import InputError
+    path = tmp_path / "cranqrel"
+    path.write_text("1 1 2\n1 2 3\n1 1 2\n")
+    assert len(read_cranfield_qrels(path)) == 2
+    path.write_text("1 1 2\n1 1 3\n")
+    with pytest.raises(InputError, match=r"cranqrel:2: .*judged twice.*on line 1"):
+        read_cranfield_qrels(path)

@@ -18,7 +18,8 @@ from ..feedback import FEEDBACK, make_feedback
 from ..tuning import cross_validate
 from ..smoothing import MODELS
 from ..trec import write_run
-from ._common import Progress, format_table, make_parser, number, positive_int, run
+from ._common import (Progress, format_table, make_parser, number, positive_int, run,
+                      warn_missing_judged)
 
 DESCRIPTION = f"""\
 Index each collection (cached), run all its queries under every configuration of the
@@ -111,6 +112,8 @@ def _main(args) -> int:
     out = Path(args.output)
     eval_measures = list(dict.fromkeys(measures + list(PR_MEASURES)))
     collections = [_load(args, name) for name in args.collections]
+    for coll in collections:
+        warn_missing_judged("benchmark", coll)
     started = time.perf_counter()
     results = []
     total = len(collections) * len(configs)

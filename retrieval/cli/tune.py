@@ -15,7 +15,8 @@ from ..feedback import FEEDBACK, make_feedback
 from ..search import Searcher
 from ..smoothing import MODELS, make_model
 from ..tuning import cross_validate
-from ._common import dump_json, format_table, make_parser, positive_int, run
+from ._common import (dump_json, format_table, make_parser, positive_int, run,
+                      warn_missing_judged)
 
 DESCRIPTION = f"""\
 Run every configuration of a parameter grid on a test collection, then choose the
@@ -145,6 +146,7 @@ def _main(args) -> int:
         collection = load_collection(Path(args.collection), format=args.collection_format)
     else:
         collection = load_collection(args.collection)
+    warn_missing_judged("tune", collection)
     from ..benchmarking import cached_index, default_cache_dir
     cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
     index, _, _ = cached_index(collection, Analyzer(args.stopwords, args.stemmer), cache)

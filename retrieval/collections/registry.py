@@ -29,7 +29,7 @@ _READERS: dict[str, tuple[Callable[..., Collection], tuple[str, ...]]] = {
     "cacm": (load_cacm, ()),
     "nfcorpus": (load_nfcorpus, ("split", "query_type", "grades")),
     "beir": (load_beir, ("split",)),
-    "trec": (load_trec_folder, ("topic_fields",)),
+    "trec": (load_trec_folder, ("topic_fields", "documents")),
     "sample": (load_sample, ()),
 }
 FORMATS = tuple(_READERS)
@@ -85,7 +85,9 @@ def load_collection(name_or_path: str | os.PathLike, format: str | None = None,
 
     ``options`` go to the format's reader: ``split``, ``query_type``, ``grades`` for
     ``nfcorpus`` (defaults ``test``, ``titles``, ``2-1-0``); ``split`` for ``beir``
-    (default ``test``); ``topic_fields`` for ``trec`` (default ``("title",)``).
+    (default ``test``); ``topic_fields`` for ``trec`` (default ``("title",)``) and
+    ``documents`` (the documents file; by default ``documents.jsonl`` or the folder's
+    only ``*.jsonl``; the path may also be the documents file itself).
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ParameterError(f"name_or_path must be a collection name or a folder path, "
