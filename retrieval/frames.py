@@ -5,7 +5,8 @@
 * :func:`run_frame` / :func:`run_from_frame` - a :class:`~retrieval.evaluation.Run` (or
   a TREC run file) as a DataFrame ``qid, docno, score, rank`` and back.
 * :func:`qrels_frame` / :func:`qrels_from_frame` - judgments as ``qid, docno, label``.
-* :func:`read_run_frame`, :func:`read_qrels_frame`, :func:`write_run_frame` - TREC files.
+* :func:`read_run_frame`, :func:`read_qrels_frame`, :func:`write_run_frame`,
+  :func:`write_qrels_frame` - TREC files.
 * :func:`result_docids` - the docid strings of a ``batch_search_arrays`` result (no
   pandas needed).
 
@@ -25,7 +26,7 @@ from .errors import ParameterError
 
 __all__ = ["import_pandas", "qrels_frame", "qrels_from_frame", "read_qrels_frame",
            "read_run_frame", "result_docids", "run_frame", "run_from_frame",
-           "search_frame", "write_run_frame"]
+           "search_frame", "write_qrels_frame", "write_run_frame"]
 
 #: the columns of a ranking, as PyTerrier names them
 RESULT_COLUMNS = ("qid", "docno", "score", "rank")
@@ -172,6 +173,21 @@ def write_run_frame(frame, path: str | os.PathLike, tag: str = "retrieval") -> i
                zip(ranked["qid"].tolist(), ranked["docno"].tolist(),
                    ranked["score"].tolist(), ranked["rank"].tolist()))
     return write_run(path, records, tag=tag)
+
+
+def write_qrels_frame(frame, path: str | os.PathLike) -> int:
+    """Write ``qid, docno, label`` rows as a TREC qrels file (``qid 0 docno label``,
+    sorted by query then document); returns the number of lines."""
+    qrels = qrels_from_frame(frame)  # validates: ids, integer labels, no conflicting rows
+    lines = [f"{q} 0 {d} {r}\n" for q, docs in qrels.to_dict().items()
+             for d, r in sorted(docs.items())]
+    for q, d in ((q, d) for q, docs in qrels.to_dict().items() for d in docs):
+        if any(ch.isspace() for ch in q + d):
+            raise ParameterError(f"query {q!r} / document {d!r}: ids with white space "
+                                 f"cannot be written as TREC qrels")
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(lines)
+    return len(lines)
 
 
 def _require(frame, columns: Sequence[str], what: str) -> None:

@@ -12,7 +12,7 @@ from retrieval.evaluation import Qrels, Run, evaluate
 from retrieval.feedback import make_feedback
 from retrieval.frames import (qrels_frame, qrels_from_frame, read_qrels_frame, read_run_frame,
                               result_docids, run_frame, run_from_frame, search_frame,
-                              write_run_frame)
+                              write_qrels_frame, write_run_frame)
 from retrieval.paths import SAMPLE_CORPUS
 from retrieval.trec import read_topics
 
@@ -91,6 +91,16 @@ def test_runs_and_qrels_round_trip(tmp_path):
     assert qrels_from_frame(read_qrels_frame(tmp_path / "qrels")).to_dict() == qrels.to_dict()
     with pytest.raises(ParameterError, match="lacks the column.*label"):
         qrels_from_frame(qf.drop(columns="label"))
+    assert write_qrels_frame(qf, tmp_path / "out.qrels") == 3
+    assert (tmp_path / "out.qrels").read_text() == "q1 0 a 1\nq1 0 c 0\nq2 0 x 2\n"
+    assert read_qrels_frame(tmp_path / "out.qrels").equals(qf)
+
+
+def test_missing_pandas_names_the_extra(monkeypatch, searcher):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ParameterError, match=r'pip install "retrieval\[pandas\]"'):
+        search_frame(searcher, None)
 
 
 def test_sample_corpus_evaluation_through_frames():

@@ -134,3 +134,15 @@ def test_measures_after_one_flag_repeated_or_commas(tmp_path, capsys):
     names = [line.split("\t")[0].strip() for line in outputs[0].splitlines()
              if "\tall\t" in line]
     assert names == ["AP", "P@1", "P(rel=2)@1", "ERR@10"]
+
+
+def test_missing_extras_name_the_extra(monkeypatch):
+    import importlib
+    import sys
+    monkeypatch.setitem(sys.modules, "ir_datasets", None)
+    with pytest.raises(ParameterError, match=r'pip install "retrieval\[irds\]"'):
+        load_collection("irds:cranfield")
+    monkeypatch.setitem(sys.modules, "pyterrier", None)
+    monkeypatch.delitem(sys.modules, "retrieval.pyterrier", raising=False)
+    with pytest.raises(ImportError, match=r'pip install "retrieval\[pyterrier\]"'):
+        importlib.import_module("retrieval.pyterrier")
