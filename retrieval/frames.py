@@ -140,12 +140,15 @@ def qrels_frame(qrels):
 
 def qrels_from_frame(frame):
     """:class:`~retrieval.evaluation.Qrels` from ``qid, docno, label`` (PyTerrier) or
-    ``query_id, doc_id, relevance`` (ir_datasets) columns."""
+    ``query_id, doc_id, relevance`` (ir_datasets) columns. A row repeated identically
+    counts once; the same (qid, docno) with two labels is an error."""
     from .evaluation import Qrels
     if "label" not in frame.columns and {"query_id", "doc_id", "relevance"} <= set(frame.columns):
         frame = frame.rename(columns={"query_id": "qid", "doc_id": "docno",
                                       "relevance": "label"})
     _require(frame, ("qid", "docno", "label"), "qrels")
+    # an identical row repeated counts once (as trec_eval); differing ones stay an error
+    frame = frame.drop_duplicates(["qid", "docno", "label"])
     return Qrels.from_arrays(frame["qid"].astype(str).to_numpy(),
                              frame["docno"].astype(str).to_numpy(),
                              frame["label"].to_numpy())

@@ -91,6 +91,11 @@ def test_runs_and_qrels_round_trip(tmp_path):
     assert qrels_from_frame(read_qrels_frame(tmp_path / "qrels")).to_dict() == qrels.to_dict()
     with pytest.raises(ParameterError, match="lacks the column.*label"):
         qrels_from_frame(qf.drop(columns="label"))
+    twice = pd.concat([qf, qf.iloc[:1]])
+    assert qrels_from_frame(twice).to_dict() == qrels.to_dict()
+    conflicting = pd.concat([qf, qf.iloc[:1].assign(label=5)])
+    with pytest.raises(Exception, match="judged twice"):
+        qrels_from_frame(conflicting)
     assert write_qrels_frame(qf, tmp_path / "out.qrels") == 3
     assert (tmp_path / "out.qrels").read_text() == "q1 0 a 1\nq1 0 c 0\nq2 0 x 2\n"
     assert read_qrels_frame(tmp_path / "out.qrels").equals(qf)

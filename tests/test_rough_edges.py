@@ -146,3 +146,14 @@ def test_missing_extras_name_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "retrieval.pyterrier", raising=False)
     with pytest.raises(ImportError, match=r'pip install "retrieval\[pyterrier\]"'):
         importlib.import_module("retrieval.pyterrier")
+
+
+def test_benchmark_measures_like_evaluate(tmp_path, capsys):
+    code = cli(["benchmark", "sample", "-m", "AP,P@5", "nDCG@10", "-m", "P(rel=2)@5",
+                "ERR@10", "-o", str(tmp_path / "out"), "--no-cache", "--no-plots", "-q",
+                "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["measures"] == ["AP", "P@5", "nDCG@10", "P(rel=2)@5", "ERR@10"]
+    means = report["collections"][0]["configurations"][0]["mean"]
+    assert 0 < means["P(rel=2)@5"] <= means["P@5"] <= 1
