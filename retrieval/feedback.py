@@ -385,6 +385,17 @@ class Feedback:
             return searcher.batch_search_arrays(self.expand(searcher, queries), k, jobs=jobs)
         return searcher._search_batch(self.expanded(searcher, queries), _check_k(k))
 
+    # -- Feedback.search (issue 18): one query, like Searcher.search -------------------
+    def search(self, searcher: Searcher, query: str | QueryModel, k: int = 10
+               ) -> list["SearchResult"]:
+        """The top ``k`` documents for one query after feedback, best first, as
+        :meth:`Searcher.search` gives them (the ranking of :meth:`batch_search_arrays`)."""
+        from .records import SearchResult
+        res = self.batch_search_arrays(searcher, [query], k)
+        ids = searcher.index.docids.many(res.doc_numbers)
+        return [SearchResult(rank, docid, score) for rank, (docid, score)
+                in enumerate(zip(ids, res.scores.tolist()), start=1)]
+
     def run(self, searcher: Searcher, queries: Iterable[Query], k: int = 1000
             ) -> list[ScoredDoc]:
         """A TREC-style run of the expanded queries, like :meth:`Searcher.run`."""

@@ -111,12 +111,14 @@ def read_qrels(path) -> list[Qrel]:
 
     ``relevance`` is an integer and may be negative (judged non-relevant; see
     :mod:`retrieval.evaluation`). The iteration column is ignored. A line with another
-    number of columns, a relevance that is not an integer, or a second judgment of the
-    same (qid, docid) raises :class:`InputError` at that line (trec_eval would keep one
-    of the two; which one was meant cannot be known, so we refuse).
+    number of columns or a relevance that is not an integer raises :class:`InputError`
+    at that line. A judgment repeated with the same relevance counts once (as trec_eval
+    and pytrec_eval accept it); a second judgment of the same (qid, docid) with another
+    relevance raises :class:`InputError` naming both lines (which one was meant cannot
+    be known).
     """
     out: list[Qrel] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], tuple[int, int]] = {}
     for number, text in _lines(path):
         tokens = text.split()
         if not tokens:
@@ -132,9 +134,13 @@ def read_qrels(path) -> list[Qrel]:
         key = (qid, docid)
         first = seen.get(key)
         if first is not None:
+            if first[1] == rel:
+                continue  # the same judgment again
             raise InputError(f"duplicate judgment of document {docid!r} for query {qid!r} "
-                             f"(first at line {first})", path=path, line=number)
-        seen[key] = number
+                             f"with another relevance: {rel} here, {first[1]} (first at "
+                             f"line {first[0]}); keep one of the two lines",
+                             path=path, line=number)
+        seen[key] = (number, rel)
         out.append(Qrel(qid, docid, rel))
     return out
 

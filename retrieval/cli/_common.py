@@ -16,8 +16,31 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error message and exit status 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        hint = self.suggestion(message)
+        sys.stderr.write(f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def suggestion(self, message: str) -> str:
+        """``"; did you mean --mu?"`` for a mistyped option or choice in an argparse
+        error ``message`` (difflib's closest match, ratio >= 0.6), else ``""``."""
+        import difflib
+        import re
+        match = re.search(r"unrecognized arguments: (.*)$", message)
+        if match:
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            for token in match.group(1).split():
+                if token.startswith("-"):
+                    close = difflib.get_close_matches(token.split("=")[0], options, n=1)
+                    if close:
+                        return f"; did you mean {close[0]}?"
+            return ""
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = [c.strip().strip("'") for c in match.group(2).split(",")]
+            close = difflib.get_close_matches(match.group(1), choices, n=1)
+            if close:
+                return f"; did you mean {close[0]!r}?"
+        return ""
 
     def parse_args(self, args=None, namespace=None):
         """Options may come between positionals (``search INDEX --mu 500 glacier``):
@@ -59,6 +82,21 @@ def run(command: str, parser: ArgumentParser, body: Callable[[argparse.Namespace
 
 def error_line(command: str, message: str) -> None:
     print(f"retrieval {command}: error: {message}", file=sys.stderr)
+
+
+def warn_missing_judged(command: str, collection) -> int:
+    """One warning line on stderr when ``collection``'s judgments name documents that
+    are not in its corpus (their count, the queries they touch, an example); returns
+    the count."""
+    missing = collection.unjudged_corpus_judgments()
+    if missing:
+        relevant = sum(1 for r in missing if r.relevance >= 1)
+        queries = len({r.qid for r in missing})
+        print(f"retrieval {command}: warning: {collection.name}: {len(missing):,} judgments "
+              f"({relevant:,} relevant, {queries:,} queries) name documents that are not "
+              f"in the corpus, e.g. {missing[0].docid!r}; those can never be retrieved",
+              file=sys.stderr)
+    return len(missing)
 
 
 def positive_int(text: str) -> int:

@@ -18,15 +18,18 @@ from ..feedback import FEEDBACK, make_feedback
 from ..tuning import cross_validate
 from ..smoothing import MODELS
 from ..trec import write_run
-from ._common import Progress, format_table, make_parser, number, positive_int, run
+from ._common import (Progress, format_table, make_parser, number, positive_int, run,
+                      warn_missing_judged)
 
 DESCRIPTION = f"""\
 Index each collection (cached), run all its queries under every configuration of the
 grid, evaluate with trec_eval semantics (judged queries that retrieve nothing count 0),
 print a table, and write the runs (TREC format), a JSON report and PNG plots.
 
-collections: {', '.join(COLLECTION_NAMES)} (found under $RETRIEVAL_COLLECTIONS), or a
-path with --format ({', '.join(FORMATS)}).
+collections: {', '.join(COLLECTION_NAMES)} (found under $RETRIEVAL_COLLECTIONS), an
+ir_datasets id as irds:ID (irds:cranfield, irds:beir/scifact/test; read from
+ir_datasets' local copy, never downloaded), or a path with --format
+({', '.join(FORMATS)}).
 
 Several values for a parameter make a grid, e.g. --mu 500 1000 2000.
 """
@@ -54,8 +57,11 @@ def build_parser():
     p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS)
     p.add_argument("--stemmer", choices=STEMMERS, default=DEFAULT_STEMMER)
     p.add_argument("-k", type=positive_int, default=1000, help="results per query (1000)")
-    p.add_argument("-m", "--measures", nargs="+", default=list(DEFAULT_MEASURES),
-                   metavar="MEASURE", help="default: " + " ".join(DEFAULT_MEASURES))
+    p.add_argument("-m", "--measures", "--measure", dest="measures", action="extend",
+                   nargs="+", default=None, metavar="MEASURE",
+                   help="measures to report: several after one -m, -m repeated, or "
+                        "comma-separated; trec_eval names or ir_measures syntax "
+                        "(default: " + " ".join(DEFAULT_MEASURES) + ")")
     p.add_argument("-o", "--output", default="results/benchmark", metavar="DIR",
                    help="where runs, report.json and plots go (default results/benchmark)")
     p.add_argument("--cache", metavar="DIR",
@@ -99,13 +105,15 @@ def _load(args, name):
 
 
 def _main(args) -> int:
-    measures = [m.name for m in parse_measures(args.measures)]
+    measures = [m.name for m in parse_measures(args.measures or list(DEFAULT_MEASURES))]
     configs = configurations_from_args(args)
     analyzer = Analyzer(args.stopwords, args.stemmer)
     cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
     out = Path(args.output)
     eval_measures = list(dict.fromkeys(measures + list(PR_MEASURES)))
     collections = [_load(args, name) for name in args.collections]
+    for coll in collections:
+        warn_missing_judged("benchmark", coll)
     started = time.perf_counter()
     results = []
     total = len(collections) * len(configs)

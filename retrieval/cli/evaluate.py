@@ -17,7 +17,8 @@ Evaluate TREC runs (qid Q0 docid rank score tag) against TREC qrels
 float32) then docid descending; relevant = judgment >= the level; averages over the
 run's judged queries (-c: over all judged queries, missing ones counting 0).
 
-measures (-m, repeatable or comma-separated, case-insensitive):
+measures (-m: several after one flag, repeated, or comma-separated; case-insensitive;
+trec_eval's names and ir_measures' syntax, e.g. -m AP P@10 "P(rel=2)@10" nDCG@10):
   {MEASURE_HELP}
   default: {', '.join(DEFAULT_MEASURES)}
 
@@ -38,11 +39,14 @@ _TEST_LABEL = {"t": "paired t-test", "randomization": "paired randomization test
 
 def build_parser():
     p = make_parser("evaluate", DESCRIPTION)
-    p.add_argument("qrels", metavar="QRELS", help="TREC qrels file")
+    p.add_argument("qrels", metavar="QRELS", help="TREC qrels file, or irds:ID for the "
+                   "judgments of an ir_datasets dataset present locally")
     p.add_argument("runs", nargs="+", metavar="RUN", help="TREC run file(s); the first is "
                    "the baseline of the significance tests")
-    p.add_argument("-m", "--measure", action="append", default=None, metavar="MEASURE",
-                   help="measure(s) to compute (repeatable, or comma-separated)")
+    p.add_argument("-m", "--measure", "--measures", dest="measure", action="extend",
+                   nargs="+", default=None, metavar="MEASURE",
+                   help="measure(s) to compute: several after one -m, -m repeated, or "
+                        "comma-separated")
     p.add_argument("-q", "--by-query", action="store_true",
                    help="also print the value of every query")
     p.add_argument("--format", choices=("table", "tsv", "json"), default=None)
@@ -73,10 +77,8 @@ def _body(args) -> int:
         raise ParameterError(f"--alpha must be between 0 and 1, got {args.alpha}")
     if args.relevance_level < 0:
         raise ParameterError(f"--relevance-level must be >= 0, got {args.relevance_level}")
-    names = [part.strip() for item in (args.measure or list(DEFAULT_MEASURES))
-             for part in item.split(",") if part.strip()]
-    measures = parse_measures(names)
-    qrels = Qrels.read(args.qrels)
+    measures = parse_measures(args.measure or list(DEFAULT_MEASURES))
+    qrels = _read_qrels(args.qrels)
     labels = _labels(args.runs)
     evaluations = []
     for path, label in zip(args.runs, labels):
@@ -102,6 +104,14 @@ def _body(args) -> int:
     else:
         out.write(dump_json(_json(evaluations, significance, tests, args)) + "\n")
     return 0
+
+
+def _read_qrels(source: str) -> Qrels:
+    """A TREC qrels file, or ``irds:ID``: an ir_datasets dataset's judgments."""
+    from ..collections.irds import IRDS_PREFIX, read_irds_qrels
+    if source.lower().startswith(IRDS_PREFIX) and not os.path.exists(source):
+        return Qrels.from_records(read_irds_qrels(source[len(IRDS_PREFIX):]))
+    return Qrels.read(source)
 
 
 def _labels(paths: list[str]) -> list[str]:

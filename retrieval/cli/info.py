@@ -2,8 +2,55 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import os
+import sys
+
 from ..index import Index
 from ._common import dump_json, make_parser, run
+
+#: collections from this size on use the compiled kernels under Searcher(compiled="auto")
+#: (see :class:`retrieval.search.Searcher`; smaller ones once a process has searched 12
+#: million postings)
+KERNEL_AUTO_DOCS = 100_000
+
+
+def kernel_status() -> dict:
+    """Whether the compiled (numba) search kernels can run here, without importing numba
+    (a ~0.5 s import): ``{"numba": version or None, "disabled": RETRIEVAL_KERNELS=0,
+    "available": bool}``."""
+    version = None
+    if importlib.util.find_spec("numba") is not None:
+        try:
+            version = importlib.metadata.version("numba")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown version"
+    disabled = os.environ.get("RETRIEVAL_KERNELS", "1").strip() == "0"
+    return {"numba": version, "disabled": disabled,
+            "available": version is not None and not disabled}
+
+
+def search_path_used() -> str:
+    """Which path the searches of this process ran: ``"compiled"`` when the numba
+    kernels were loaded (a searcher uses them once loaded), else ``"numpy"``."""
+    loaded = any(name.startswith("retrieval") and "kernel" in name for name in sys.modules)
+    return "compiled" if loaded else "numpy"
+
+
+def search_path_text(num_docs: int) -> str:
+    """One line saying which search path an index of ``num_docs`` documents gets."""
+    status = kernel_status()
+    if status["disabled"]:
+        return "numpy paths (compiled kernels disabled by RETRIEVAL_KERNELS=0)"
+    if not status["available"]:
+        return ("numpy paths (numba is not installed; pip install numba for the compiled "
+                "kernels, about 4x faster)")
+    where = (f"used at once ({num_docs:,} documents >= {KERNEL_AUTO_DOCS:,})"
+             if num_docs >= KERNEL_AUTO_DOCS else
+             f"numpy paths first ({num_docs:,} documents < {KERNEL_AUTO_DOCS:,}), "
+             f"compiled after 12 million postings searched in one process")
+    return f"compiled numba kernels available (numba {status['numba']}): {where}"
 
 
 def build_parser():
@@ -19,7 +66,9 @@ def _main(args) -> int:
     stats = index.statistics()
     if args.format == "json":
         print(dump_json({"manifest": manifest, "statistics": stats,
-                         "arrays": index.manifest.get("arrays", {})}))
+                         "arrays": index.manifest.get("arrays", {}),
+                         "search_path": {**kernel_status(),
+                                         "text": search_path_text(index.num_docs)}}))
         return 0
     print(f"index      {index.path}")
     print(f"format     {manifest['format']} v{manifest['format_version']} "
@@ -28,6 +77,7 @@ def _main(args) -> int:
     print(f"analyzer   tokenizer={a['tokenizer']} stopwords={a['stopwords']} "
           f"stemmer={a['stemmer']}")
     print(f"text       {'stored' if manifest.get('store_text') else 'not stored'}")
+    print(f"search     {search_path_text(index.num_docs)}")
     for src in manifest.get("sources", []):
         print(f"source     {src}")
     for key, value in stats.items():

@@ -131,6 +131,9 @@ def build_parser():
                         "expanded query model with --feedback)")
     p.add_argument("--no-snippets", action="store_true")
     p.add_argument("--tag", default="retrieval", help="run tag for --format trec")
+    p.add_argument("--verbose", action="store_true",
+                   help="say on stderr which search path ran (compiled numba kernels or "
+                        "the numpy fallback)")
     return p
 
 
@@ -356,5 +359,17 @@ def _empty_message(searcher: Searcher, text: str) -> str:
     return "no results"
 
 
+def _main_verbose(args) -> int:
+    code = _main(args)
+    if args.verbose:
+        from .info import kernel_status, search_path_used
+        used = search_path_used()
+        status = kernel_status()
+        print("search path: " + ("compiled numba kernels" if used == "compiled" else
+              "numpy paths" + ("" if status["available"] else " (numba not installed)")),
+              file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
-    return run("search", build_parser(), _main, argv)
+    return run("search", build_parser(), _main_verbose, argv)

@@ -15,7 +15,8 @@ from ..feedback import FEEDBACK, make_feedback
 from ..search import Searcher
 from ..smoothing import MODELS, make_model
 from ..tuning import cross_validate
-from ._common import dump_json, format_table, make_parser, positive_int, run
+from ._common import (dump_json, format_table, make_parser, positive_int, run,
+                      warn_missing_judged)
 
 DESCRIPTION = f"""\
 Run every configuration of a parameter grid on a test collection, then choose the
@@ -25,7 +26,9 @@ Prints every configuration's mean, the cross-validated score next to the best-on
 score (the best configuration chosen by looking at all queries: optimistic), and the
 configuration chosen on each fold.
 
-collections: {', '.join(COLLECTION_NAMES)}, or a path with --format ({', '.join(FORMATS)}).
+collections: {', '.join(COLLECTION_NAMES)}, an ir_datasets id as irds:ID (irds:cranfield;
+read from ir_datasets' local copy, never downloaded), or a path with --format
+({', '.join(FORMATS)}).
 
 grid: --grid NAME=V1,V2,... (repeatable); NAME is a parameter of --model (mu, lam,
 delta; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
@@ -51,7 +54,8 @@ def build_parser():
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                    help="values to try for one parameter (repeat for more parameters)")
     p.add_argument("--folds", type=positive_int, default=5, help="folds (default 5)")
-    p.add_argument("--measure", default="AP", help="measure to optimise (default AP)")
+    p.add_argument("-m", "--measure", default="AP",
+                   help="measure to optimise, trec_eval name or ir_measures syntax (default AP)")
     p.add_argument("--seed", type=int, default=0, help="fold assignment seed (default 0)")
     p.add_argument("-k", type=positive_int, default=1000, help="results per query (1000)")
     p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS)
@@ -142,6 +146,7 @@ def _main(args) -> int:
         collection = load_collection(Path(args.collection), format=args.collection_format)
     else:
         collection = load_collection(args.collection)
+    warn_missing_judged("tune", collection)
     from ..benchmarking import cached_index, default_cache_dir
     cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
     index, _, _ = cached_index(collection, Analyzer(args.stopwords, args.stemmer), cache)

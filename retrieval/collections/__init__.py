@@ -12,6 +12,7 @@ See :func:`load_collection` for names, formats and options, and each collection'
 from .base import Collection, CollectionNotFoundError
 from .beir import load_beir
 from .generic import load_trec_folder
+from .irds import IRDS_PREFIX, load_irds, read_irds_qrels
 from .nfcorpus import load_nfcorpus
 from .registry import (COLLECTION_NAMES, FORMATS, collection_folder, load_collection)
 from .sample import load_sample
@@ -20,7 +21,7 @@ from .smart import (CRANFIELD_GRADES, SmartRecord, load_cacm, load_cisi, load_cr
 
 __all__ = [
     "COLLECTION_NAMES", "CRANFIELD_GRADES", "FORMATS", "Collection",
-    "CollectionNotFoundError", "SmartRecord", "collection_folder", "load_beir",
+    "CollectionNotFoundError", "IRDS_PREFIX", "SmartRecord", "load_irds", "read_irds_qrels", "collection_folder", "load_beir",
     "load_cacm", "load_cisi", "load_collection", "load_cranfield", "load_med",
     "load_nfcorpus", "load_sample", "load_trec_folder", "parse_smart",
 ]

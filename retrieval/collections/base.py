@@ -79,6 +79,12 @@ class Collection:
             out.setdefault(r.qid, {})[r.docid] = r.relevance
         return out
 
+    def unjudged_corpus_judgments(self) -> tuple[Qrel, ...]:
+        """The judgments that name a document the collection does not hold (a
+        relevant one can never be retrieved, so it lowers recall-based measures)."""
+        docids = {d.docid for d in self.documents}
+        return tuple(r for r in self.qrels if r.docid not in docids)
+
     def stats(self) -> dict[str, int]:
         """The counts a README states: documents, queries, judged queries, judgment lines."""
         return {
@@ -157,19 +163,24 @@ def canonical_number(token: str, what: str, path: Path, line: int) -> str:
 
 
 class QrelsBuilder:
-    """Collects judgments, rejecting a (query, document) pair judged twice."""
+    """Collects judgments: a (query, document) pair judged again with the same relevance
+    counts once (as trec_eval accepts it); judged again differently, it is an error
+    naming both lines."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.qrels: list[Qrel] = []
-        self._seen: dict[tuple[str, str], int] = {}
+        self._seen: dict[tuple[str, str], tuple[int, int]] = {}
 
     def add(self, qid: str, docid: str, relevance: int, line: int) -> None:
         key = (qid, docid)
         first = self._seen.get(key)
         if first is not None:
-            raise InputError(f"query {qid} / document {docid} is judged twice "
-                             f"(first on line {first})", path=self.path, line=line)
-        self._seen[key] = line
+            if first[1] == relevance:
+                return
+            raise InputError(f"query {qid} / document {docid} is judged twice, differently: "
+                             f"{relevance} here and {first[1]} on line {first[0]}; keep one "
+                             f"of the two lines", path=self.path, line=line)
+        self._seen[key] = (line, relevance)
         self.qrels.append(Qrel(qid, docid, relevance))
 

@@ -11,6 +11,7 @@ from ..paths import SAMPLE_CORPUS, collections_root
 from .base import Collection, CollectionNotFoundError
 from .beir import load_beir
 from .generic import load_trec_folder
+from .irds import IRDS_PREFIX, load_irds
 from .nfcorpus import load_nfcorpus
 from .sample import load_sample
 from .smart import load_cacm, load_cisi, load_cranfield, load_med
@@ -28,7 +29,7 @@ _READERS: dict[str, tuple[Callable[..., Collection], tuple[str, ...]]] = {
     "cacm": (load_cacm, ()),
     "nfcorpus": (load_nfcorpus, ("split", "query_type", "grades")),
     "beir": (load_beir, ("split",)),
-    "trec": (load_trec_folder, ("topic_fields",)),
+    "trec": (load_trec_folder, ("topic_fields", "documents")),
     "sample": (load_sample, ()),
 }
 FORMATS = tuple(_READERS)
@@ -76,16 +77,27 @@ def load_collection(name_or_path: str | os.PathLike, format: str | None = None,
       collections are the folders ``<root>/<name>``, ``root`` defaulting to
       :func:`retrieval.paths.collections_root` (``$RETRIEVAL_COLLECTIONS``); ``sample``
       is the shipped corpus.
+    * By ir_datasets id: ``irds:ID`` (``irds:cranfield``, ``irds:beir/scifact/test``),
+      read from ir_datasets' local cache, never downloaded (:mod:`.irds`; the extra
+      ``irds``).
     * By path: a folder and its ``format``, one of :data:`FORMATS`. The format is never
       guessed from the files.
 
     ``options`` go to the format's reader: ``split``, ``query_type``, ``grades`` for
     ``nfcorpus`` (defaults ``test``, ``titles``, ``2-1-0``); ``split`` for ``beir``
-    (default ``test``); ``topic_fields`` for ``trec`` (default ``("title",)``).
+    (default ``test``); ``topic_fields`` for ``trec`` (default ``("title",)``) and
+    ``documents`` (the documents file; by default ``documents.jsonl`` or the folder's
+    only ``*.jsonl``; the path may also be the documents file itself).
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ParameterError(f"name_or_path must be a collection name or a folder path, "
                              f"got {type(name_or_path).__name__}")
+    if format is None and isinstance(name_or_path, str) and \
+            name_or_path.strip().lower().startswith(IRDS_PREFIX):
+        if options:
+            raise ParameterError(f"irds: collections take no option "
+                                 f"{', '.join(sorted(options))}")
+        return load_irds(name_or_path.strip()[len(IRDS_PREFIX):])
     if format is None:
         name = name_or_path.strip().lower() if isinstance(name_or_path, str) else None
         if name in COLLECTION_NAMES:
@@ -98,7 +110,8 @@ def load_collection(name_or_path: str | os.PathLike, format: str | None = None,
                 f"from the files)")
         raise ParameterError(
             f"unknown collection {name_or_path!r}; valid names: "
-            f"{', '.join(COLLECTION_NAMES)} (to read a folder, give its path and format= "
+            f"{', '.join(COLLECTION_NAMES)}, or an ir_datasets id as irds:ID (to read a "
+            f"folder, give its path and format= "
             f"one of {', '.join(FORMATS)})")
     if not isinstance(format, str) or format.lower() not in _READERS:
         raise ParameterError(f"unknown format {format!r}; valid formats: {', '.join(FORMATS)}")
