@@ -155,8 +155,8 @@ def open_input(path, *, max_bytes: int | None = None, nofollow: bool = False,
         if stat.S_ISDIR(info.st_mode):
             raise InputError("is a directory, expected a file", path=path)
         if not stat.S_ISREG(info.st_mode):
-            raise InputError("is not a regular file (a device, pipe or socket); give a "
-                             "file on disk", path=path)
+            raise InputError("is not a regular file (a device, pipe or socket); save the "
+                             "data to a file and give its path", path=path)
         if info.st_size > limit:
             raise _too_big(path, limit, env)
         if hasattr(os, "set_blocking"):
