@@ -432,6 +432,18 @@ def markdown(rows: list[dict], header: str) -> str:
     for (name, kind), cells in table.items():
         lines.append(f"| {name} | {kind} | "
                      + " | ".join(cells.get(c, "") for c in commands) + " |")
+    lines += ["", "## Failures by kind", ""]
+    by_kind: dict = {}
+    for r in failures:
+        kind = r["outcome"]
+        if kind == "PUBLISHED":
+            kind += " (laundered: check then says ok)" if "laundered" in r["detail"] \
+                else " (check finds the damage afterwards)"
+        by_kind.setdefault(kind, {}).setdefault(r["file"], set()).add(r["command"])
+    for kind, files in sorted(by_kind.items()):
+        shown = "; ".join(f"{name} ({', '.join(sorted(cmds))})"
+                          for name, cmds in sorted(files.items()))
+        lines.append(f"- **{kind}**: {shown}")
     lines += ["", "## Failures", "", "| file | damage (what) | command | outcome | detail |",
               "|---|---|---|---|---|"]
     for r in failures:
@@ -451,7 +463,20 @@ def main(argv=None) -> int:
                    help="documents in the synthetic corpus (default 20,000)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.add_argument("-o", "--output", help="write the Markdown report here")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="only render the report of rows saved by --json (no runs); the "
+                        "header line is taken from the existing --output file")
     args = p.parse_args(argv)
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        old = Path(args.output).read_text(encoding="utf-8") if args.output and \
+            Path(args.output).exists() else "# Damage fuzzer\n\n\n"
+        header = "\n".join(old.splitlines()[:3])
+        text = markdown(rows, header)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        print(text, end="")
+        return 0
     damages = tuple(args.damages.split(",")) if args.damages else DAMAGES
     commands = tuple(args.commands.split(",")) if args.commands else tuple(COMMANDS)
     for d in damages:
