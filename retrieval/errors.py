@@ -76,3 +76,15 @@ def check_number(name: str, value, *, low=None, high=None, low_open=False,
             msg += f"; {hint}"
         raise ParameterError(msg)
     return int(number) if integer else number
+
+
+def check_floor(name: str, value: float, floor: float, use: str) -> float:
+    """Refuse a positive ``value`` below ``floor`` where the arithmetic breaks down.
+
+    Called after :func:`check_number` has accepted the range; the message says why the
+    value is refused and what to use instead (``use``).
+    """
+    if float(value) < floor:
+        raise ParameterError(f"{name} = {value!r} is below {floor:g}, where the scores "
+                             f"overflow or drown in rounding error; {use}")
+    return value

@@ -32,7 +32,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError, check_number
+from .errors import ParameterError, check_floor, check_number
+
+#: the smallest μ, λ (Jelinek-Mercer) or δ accepted. Below it the matched weight
+#: log(1 + c/(μp)) (and its analogues) overflows to +inf for μp ≲ c/1.8e308 (μ = 1e-308
+#: scores +inf, μ = 5e-324 gives NaN), and before that the score Σ log p(w|d) ≈ −μ(1−p)
+#: of a document made only of the query term sinks below the rounding error
+#: (~1e-16 × |log α_d| + |log p|, about 1e-14) and can come out positive (λ = 1e-300 did).
+#: At 1e-6 every weight is finite for any count, length and p ≥ 2⁻⁶³ (c/(μp) < 1e45) and
+#: that score is still 1e8 times the rounding error. The leave-one-out μ estimate searches
+#: the same range (``retrieval.estimation``).
+SMALLEST_PARAMETER = 1e-6
 
 
 class SmoothingModel:
@@ -102,6 +112,7 @@ class JelinekMercer(SmoothingModel):
         check_number("lam (λ)", lam, low=0.0, high=1.0, low_open=True,
                      hint="λ is the weight of the collection model, e.g. 0.1 for short "
                           "queries, 0.7 for long ones")
+        check_floor("lam (λ)", lam, SMALLEST_PARAMETER, "use λ ≥ 1e-06 (1e-06 is almost no smoothing)")
 
     def matched_weight(self, counts, doc_len, doc_unique, p_coll):
         lam = float(self.lam)
@@ -124,6 +135,7 @@ class Dirichlet(SmoothingModel):
         self.mu = mu
         check_number("mu (μ)", mu, low=0.0, low_open=True,
                      hint="typical values are 500-3000")
+        check_floor("mu (μ)", mu, SMALLEST_PARAMETER, "use μ ≥ 1e-06 (1e-06 is almost no smoothing)")
 
     def matched_weight(self, counts, doc_len, doc_unique, p_coll):
         c = np.asarray(counts, dtype=np.float64)
@@ -145,6 +157,8 @@ class AbsoluteDiscount(SmoothingModel):
         self.delta = delta
         check_number("delta (δ)", delta, low=0.0, high=1.0, low_open=True,
                      hint="the discount subtracted from each count, e.g. 0.7")
+        check_floor("delta (δ)", delta, SMALLEST_PARAMETER, "use δ ≥ 1e-06 (1e-06 is almost no "
+                                                   "smoothing)")
 
     def matched_weight(self, counts, doc_len, doc_unique, p_coll):
         d = float(self.delta)
@@ -170,6 +184,7 @@ class TwoStage(SmoothingModel):
         self.mu = mu
         self.lam = lam
         check_number("mu (μ)", mu, low=0.0, low_open=True, hint="typical values are 500-3000")
+        check_floor("mu (μ)", mu, SMALLEST_PARAMETER, "use μ ≥ 1e-06 (1e-06 is almost no smoothing)")
         check_number("lam (λ)", lam, low=0.0, high=1.0,
                      hint="λ is the second-stage collection weight")
 

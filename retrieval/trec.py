@@ -8,8 +8,10 @@ Conventions shared by every reader here:
   trailing spaces are fine.
 * Ids (query ids, document ids) are kept exactly as written: ``"051"`` stays ``"051"``.
 * Every malformed line raises :class:`~retrieval.errors.InputError` whose text is
-  ``path:line: what was expected``. A missing or unreadable file raises
-  ``InputError`` naming it.
+  ``path:line: what was expected``. A missing or unreadable file, one that is not a
+  regular file (``/dev/zero``, a pipe) or one above the input cap
+  (:func:`retrieval.safeio.max_input_bytes`, 4 GiB by default) raises ``InputError``
+  naming it.
 
 Numbers: a relevance or rank is an ASCII integer (``-1``, ``+3``, ``007``); a score is an
 ASCII decimal or exponent number, ``inf`` or ``-inf`` (no NaN, no ``_`` separators).
@@ -34,6 +36,7 @@ import numpy as np
 from .errors import InputError, ParameterError
 from .keys import factorize, find_duplicate, hash_strings
 from .records import Qrel, Query, ScoredDoc
+from .safeio import open_input
 
 __all__ = [
     "RunArrays", "read_qrels", "read_run", "read_run_arrays", "read_topics", "write_run",
@@ -50,14 +53,8 @@ _BOM = "\ufeff"
 # line reading and number parsing shared by the readers
 
 def _open_binary(path) -> IO[bytes]:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise InputError("no such file; check the path", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    """A regular file, size-capped (see :mod:`retrieval.safeio`); InputError otherwise."""
+    return open_input(path)
 
 
 def _lines(path) -> Iterator[tuple[int, str]]:

@@ -42,6 +42,9 @@ class Case:
     ``stderr_lines``: how many non-blank stderr lines are expected (errors: exactly 1).
     ``root_differs``: the outcome depends on file permissions, which do not apply to
     root (the test skips the case as root; the table notes it).
+    ``env``: environment variables set for the run. ``fsize_limit``: the run gets this
+    file-size limit in bytes (``ulimit -f``, RLIMIT_FSIZE; such a case always runs in a
+    subprocess, the test process keeps its own limit).
     """
     name: str
     argv: tuple[str, ...]
@@ -50,6 +53,8 @@ class Case:
     stderr_lines: int | None = None
     root_differs: bool = False
     json_checks: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    fsize_limit: int | None = None
 
     def command(self, paths: dict) -> list[str]:
         return [a.format(**paths) for a in self.argv]
@@ -58,7 +63,7 @@ class Case:
         """The command for the table, temporary paths shortened to their names."""
         words = []
         for a in self.command(paths):
-            a = a.replace(str(root) + os.sep, "")
+            a = a.replace(str(root) + os.sep, "").replace(str(REPO) + os.sep, "")
             if len(a) > 60:
                 a = a[:40] + f"… ({len(a.split())} words)"
             shown = os.fsencode(a).decode("utf-8", errors="backslashreplace")
@@ -181,6 +186,9 @@ def make_fixtures(root: Path) -> dict:
     rng = random.Random(0)
     p["long_query"] = " ".join(rng.choice(words) for _ in range(10_000))
     (root / "queries.tsv").write_text("q1\tglacier\nq2 without a tab\n")
+    (root / "no-queries.tsv").write_text("\n   \n")
+    p["sample"] = str(REPO / "corpora" / "sample")
+    p["huge_term"] = "glacierx" * 12_500  # 100,000 characters, one unknown term
 
     # TREC evaluation files: good ones and one mistake each
     ev = root / "eval"
@@ -394,6 +402,52 @@ CASES: list[Case] = [
        "is a path", "--format", "not guessed"),
     _e("... missing folder", ["benchmark", "{root}/nope", "--format", "beir", *BENCH],
        "no folder at", "nope", "check the path"),
+    # issue 14: devices, pipes and size caps on files a user names
+    _e("--queries /dev/zero (refused, not read for ever)",
+       ["search", "{index}", "--queries", "/dev/zero"], "/dev/zero", "not a regular file"),
+    _e("--queries a named pipe (refused at once)", ["search", "{index}", "--queries", "{fifo}"],
+       "pipe", "not a regular file", "save the data to a file"),
+    _e("--queries file with no queries", ["search", "{index}", "--queries",
+                                         "{root}/no-queries.tsv"],
+       "no-queries.tsv", "no queries in the file", "nothing was searched"),
+    _e("delete --from-file /dev/zero", ["delete", "{index}", "--from-file", "/dev/zero"],
+       "/dev/zero", "not a regular file"),
+    _e("evaluate /dev/zero as the qrels", ["evaluate", "/dev/zero", "{run}"],
+       "/dev/zero", "not a regular file"),
+    _e("evaluate /dev/zero as the run", ["evaluate", "{qrels}", "/dev/zero"],
+       "/dev/zero", "not a regular file"),
+    _e("run above the input cap (RETRIEVAL_MAX_INPUT_BYTES=70)",
+       ["evaluate", "{qrels}", "{run}"], "eval/run: larger than the 70 bytes",
+       "RETRIEVAL_MAX_INPUT_BYTES", env={"RETRIEVAL_MAX_INPUT_BYTES": "70"}),
+    # issue 14: operating-system errors are one line
+    _e("output below a plain file (-o notes.txt/x.idx)", ["index", "{docs}", "-o",
+                                                          "{file}/x.idx"],
+       "notes.txt", "a file where a folder is needed"),
+    _e("output under /proc", ["index", "{docs}", "-o", "/proc/x.idx"], "/proc/", "x.idx"),
+    _e("file-size limit reached (ulimit -f 20 KB, EFBIG)",
+       ["index", "{sample}", "-o", _out("efbig")], "file too large [EFBIG]", "ulimit -f",
+       fsize_limit=20_000),
+    # issue 14: smoothing parameters that overflowed
+    _e("--mu 1e-308 (overflowed to +inf)", ["search", "{index}", "glacier", "--mu", "1e-308"],
+       "mu (μ) = 1e-308 is below 1e-06", "use μ ≥ 1e-06"),
+    _e("--mu 5e-324 (gave NaN)", ["search", "{index}", "glacier", "--mu", "5e-324"],
+       "is below 1e-06"),
+    _e("--lam 1e-300 (jm; a positive score)",
+       ["search", "{index}", "glacier", "--model", "jm", "--lam", "1e-300"],
+       "lam (λ) = 1e-300 is below 1e-06", "use λ ≥ 1e-06"),
+    _e("--delta 1e-310 (ad; +inf)",
+       ["search", "{index}", "glacier", "--model", "ad", "--delta", "1e-310"],
+       "delta (δ) = 1e-310 is below 1e-06", "use δ ≥ 1e-06"),
+    # issue 14: --jobs and messages
+    _ok("index --jobs 100000 (lowered, with a note)",
+        ["index", "{docs}", "-o", _out("jobs"), "--jobs", "100000", "--format", "json"],
+        "note: --jobs 100000 lowered to", stderr_lines=1, json_checks={"documents": 3}),
+    _ok("search --jobs 32 for one query (lowered to 1, with a note)",
+        ["search", "{index}", "glacier", "--jobs", "32", "--format", "trec"],
+        "note: --jobs 32 lowered to 1", "geo/glacier.txt", stderr_lines=1),
+    _ok("unknown query term of 100,000 characters (clipped in the message)",
+        ["search", "{index}", "{huge_term}"], "none of the query terms occur",
+        "(100,000 characters)", stderr_lines=1),
 ]
 
 
@@ -427,11 +481,18 @@ def outcome(case: Case, code: int, out: str, err: str) -> str:
 
 
 def run_subprocess(case: Case, paths: dict, timeout: float = 120) -> tuple[int, str, str]:
-    env = dict(os.environ)
+    env = dict(os.environ, **case.env)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    limit = case.fsize_limit
+
+    def preexec():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     proc = subprocess.run([sys.executable, "-m", "retrieval", *case.command(paths)],
                           capture_output=True, text=True, timeout=timeout, env=env,
-                          errors="backslashreplace")
+                          errors="backslashreplace",
+                          preexec_fn=preexec if limit is not None else None)
     return proc.returncode, proc.stdout, proc.stderr
 
 

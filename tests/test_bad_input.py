@@ -78,13 +78,18 @@ def test_cases_have_unique_names_and_expectations():
 
 
 @pytest.mark.parametrize("case", matrix.CASES, ids=[c.name for c in matrix.CASES])
-def test_bad_input_case(case, fixtures, capsys):
+def test_bad_input_case(case, fixtures, capsys, monkeypatch):
     paths, snapshot = fixtures
     if case.root_differs and matrix.running_as_root():
         pytest.skip(ROOT_REASON)
     before = snapshot()
-    code = main(case.command(paths))
-    out, err = capsys.readouterr()
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    if case.fsize_limit is not None:  # a file-size limit only in a child process
+        code, out, err = matrix.run_subprocess(case, paths)
+    else:
+        code = main(case.command(paths))
+        out, err = capsys.readouterr()
     assert "Traceback" not in err and "Traceback" not in out
     assert code == case.exit, f"exit {code}, expected {case.exit}\n{err}"
     err_lines = [line for line in err.splitlines() if line.strip()]

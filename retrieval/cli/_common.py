@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 from ..errors import RetrievalError
@@ -64,7 +66,10 @@ def run(command: str, parser: ArgumentParser, body: Callable[[argparse.Namespace
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        return body(args)
+        with warnings.catch_warnings():
+            # numerical warnings are the library's business: never shown to a CLI user
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return body(args)
     except RetrievalError as exc:
         print(f"retrieval {command}: error: {exc}", file=sys.stderr)
         return 2
@@ -73,11 +78,93 @@ def run(command: str, parser: ArgumentParser, body: Callable[[argparse.Namespace
         return 130
     except BrokenPipeError:
         # the reader (e.g. `head`) went away: not an error worth a traceback
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        _silence_stdout()
         return 0
+    except OSError as exc:
+        print(f"retrieval {command}: error: {os_error_message(exc, _where(args))}",
+              file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+
+
+#: what to do about an operating-system error, by errno
+_OS_HINTS = {
+    errno.ENOSPC: "free some space (or write elsewhere) and run the command again",
+    errno.EDQUOT: "free some space within your disk quota and run the command again",
+    errno.EFBIG: "the file-size limit was reached (see 'ulimit -f'); raise it or write "
+                 "elsewhere",
+    errno.EROFS: "write to another place",
+    errno.EACCES: "check the permissions, or choose another path",
+    errno.EPERM: "check the permissions, or choose another path",
+    errno.EEXIST: "a file is in the way; remove it or choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EISDIR: "a folder is in the way; choose another path",
+    errno.ENOENT: "check the path",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.ELOOP: "check the path for symbolic links that loop",
+    errno.EIO: "the device reported an input/output error; check the disk",
+    errno.EMFILE: "too many open files; raise 'ulimit -n'",
+    errno.ENOMEM: "not enough memory",
+}
+
+
+def os_error_message(exc: OSError, fallback_path: str | None = None) -> str:
+    """One line for an :class:`OSError`: the path, the cause and what to do.
+
+    ``fallback_path`` names the place the command was working on when the error does
+    not carry a file name (a failed ``write`` on an open file, for example).
+
+    >>> os_error_message(OSError(errno.EROFS, "Read-only file system", "/mnt/x.idx"))
+    '/mnt/x.idx: read-only file system [EROFS]; write to another place'
+    """
+    path = exc.filename if exc.filename is not None else None
+    where = path if path is not None else fallback_path
+    cause = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
+    cause = cause[:1].lower() + cause[1:]
+    code = errno.errorcode.get(exc.errno or -1)
+    if code:
+        cause += f" [{code}]"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    if where is None:
+        text = cause
+    elif path is None:
+        text = f"{cause} while working on {_printable(where)}"
+    else:
+        text = f"{_printable(where)}: {cause}"
+        if fallback_path is not None and not os.fspath(path).startswith(fallback_path):
+            text += f" (while working on {_printable(fallback_path)})"
+    hint = _OS_HINTS.get(exc.errno or -1)
+    if exc.errno == errno.EEXIST and path is not None and os.path.isfile(path):
+        hint = "it is a file where a folder is needed; choose another path"
+    return f"{text}; {hint}" if hint else text
+
+
+def _printable(path) -> str:
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return os.fsencode(text).decode("utf-8", errors="backslashreplace").replace("\n", "\\n")
+
+
+def _where(args: argparse.Namespace) -> str | None:
+    """The path a command writes or reads, for an OSError without a file name."""
+    for name in ("output", "index"):
+        value = getattr(args, name, None)
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    return None
 
 
 def error_line(command: str, message: str) -> None:

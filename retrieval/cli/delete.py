@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import InputError, ParameterError
 from ..lifecycle import delete_documents
+from ..safeio import read_input, read_stream
 from ._change import print_change
 from ._common import make_parser, run
 
@@ -38,14 +40,11 @@ def read_ids(name: str) -> list[str]:
     shown = "<stdin>" if name == "-" else name
     try:
         if name == "-":
-            raw = sys.stdin.buffer.read()
+            raw = read_stream(sys.stdin.buffer, shown)
+        elif os.path.isdir(name):
+            raise InputError("a folder, not a file of ids (one per line)", path=shown)
         else:
-            with open(name, "rb") as fh:
-                raw = fh.read()
-    except FileNotFoundError:
-        raise InputError("no such file; check the path", path=shown) from None
-    except IsADirectoryError:
-        raise InputError("a folder, not a file of ids (one per line)", path=shown) from None
+            raw = read_input(name)  # a regular file, size-capped (retrieval.safeio)
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", path=shown) from None
     ids = []

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..index import index_state
 from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
+from ..safeio import clamp_jobs
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
@@ -80,19 +81,38 @@ def check_output(output: Path, inputs: list[Path], force: bool) -> None:
                          f"choose another output path (nothing was written)")
 
 
+def _work_units(reader: FolderReader) -> int | None:
+    """Files to analyse when each is one document; None when a JSON Lines file holds an
+    unknown number of documents."""
+    if any(f.file.lower().endswith(".jsonl") for f in reader.files_):
+        return None
+    return len(reader.files_)
+
+
 def _main(args) -> int:
     start = time.perf_counter()
     output = Path(args.output)
     inputs = [Path(p) for p in args.paths]
     reader = FolderReader(inputs, stream_threshold=STREAM_BYTES)
     check_output(output, inputs, args.force)
+    jobs = clamp_jobs(args.jobs, work=_work_units(reader))
+    if jobs.clamped:
+        print(jobs.note(), file=sys.stderr)
     with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
                   unit=" files") as bar:
         # crash-safe, records sources and content hashes for 'retrieval update'
-        index, _ = build_index(inputs, output, reader=reader,
-                               analyzer=Analyzer(args.stopwords, args.stemmer),
-                               store_text=not args.no_text, overwrite=args.force,
-                               on_file=lambda _f: bar.update(1), jobs=args.jobs)
+        try:
+            index, _ = build_index(inputs, output, reader=reader,
+                                   analyzer=Analyzer(args.stopwords, args.stemmer),
+                                   store_text=not args.no_text, overwrite=args.force,
+                                   on_file=lambda _f: bar.update(1), jobs=jobs.jobs)
+        except InputError:
+            if not args.force and index_state(output) != "absent":
+                # another process created the index while this one was building
+                raise InputError(f"{shown(output)} was created by another process while "
+                                 f"this one was indexing; nothing was written (pass "
+                                 f"--force to replace it)") from None
+            raise
     elapsed = time.perf_counter() - start
     counts = index.manifest["counts"]
     stats = reader.stats_

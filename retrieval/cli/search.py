@@ -15,6 +15,7 @@ from ..estimation import cached_mu_estimate
 from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
+from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import MODELS, make_model
 from ..snippets import make_snippet
@@ -178,15 +179,12 @@ def feedback_from_args(args):
 
 
 def read_query_tsv(path: str) -> list[Query]:
+    """The queries of a ``qid<TAB>text`` file (a regular file, size-capped: see
+    :mod:`retrieval.safeio`). A file without queries is an error: nothing to search."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputError("no such file; check the path", path=path) from None
+        lines = read_input(path).decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path=path) from None
     queries, seen = [], set()
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -199,6 +197,9 @@ def read_query_tsv(path: str) -> list[Query]:
             raise InputError(f"query id {qid!r} appears twice", path=path, line=lineno)
         seen.add(qid)
         queries.append(Query(qid, text.strip()))
+    if not queries:
+        raise InputError("no queries in the file (one 'qid<TAB>query text' per line); "
+                         "nothing was searched", path=path)
     return queries
 
 
@@ -227,6 +228,10 @@ def _main(args) -> int:
     else:
         queries = [Query("1", " ".join(args.query))]
     texts = [q.text for q in queries]
+    jobs = clamp_jobs(args.jobs, work=len(queries))
+    if jobs.clamped:
+        print(jobs.note(), file=sys.stderr)
+    args.jobs = jobs.jobs
     if args.format == "trec":  # no query models needed: the arrays go straight through
         res = feedback.batch_search_arrays(searcher, texts, k=args.k, jobs=args.jobs)
         _write_trec(searcher, queries, res, args.tag)
@@ -350,13 +355,19 @@ def _empty_message(searcher: Searcher, text: str) -> str:
     analyzer = searcher.index.analyzer
     terms = analyzer.analyze(text)
     if not terms:
-        return (f"no results: the query {text!r} has no terms left after analysis "
+        return (f"no results: the query {clip(text)!r} has no terms left after analysis "
                 f"(only stop words or no letters/digits)")
     missing = sorted({t for t in terms if searcher.index.term_id(t) < 0})
     if len(missing) == len(set(terms)):
-        return (f"no results: none of the query terms occur in the index "
-                f"({', '.join(missing)})")
+        shown = ", ".join(clip(t) for t in missing[:_MISSING_SHOWN])
+        if len(missing) > _MISSING_SHOWN:
+            shown += f", … ({len(missing):,} terms)"
+        return f"no results: none of the query terms occur in the index ({shown})"
     return "no results"
+
+
+#: unknown terms named in a "no results" message (each clipped to 60 characters)
+_MISSING_SHOWN = 10
 
 
 def _main_verbose(args) -> int:
