@@ -117,6 +117,8 @@ from .lookup import gather_strings
 from .records import Query, ScoredDoc
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
 from .search import check_k as _check_k
+from .search.compiled import (FeedbackKeys, FeedbackRows, FeedbackRowsOut, KeyScratch,
+                              RelevanceScratch, TopTerms)
 
 _Batch = QueryBatch   # the searcher's prepared queries
 
@@ -324,9 +326,11 @@ def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, 
     key_query, key_term, row_pair, row_key = np.empty((4, total), dtype=np.int64)
     key_count, row_count = np.empty((2, total), dtype=np.float64)
     n_keys = kernels.feedback_rows(
-        pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
-        np.asarray(index.arrays["forward_counts"]), scratch.acc, scratch.bits,
-        scratch.ids, key_query, key_term, key_count, row_pair, row_key, row_count)
+        FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
+                     np.asarray(index.arrays["forward_counts"])),
+        KeyScratch(scratch.acc, scratch.bits, scratch.ids),
+        FeedbackKeys(key_query, key_term, key_count),
+        FeedbackRowsOut(row_pair, row_key, row_count))
     return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
                        key_query[:n_keys], key_term[:n_keys], key_count[:n_keys],
                        row_pair, row_key, row_count)
@@ -739,11 +743,12 @@ class RM3Feedback(Feedback):
         out_prob = np.empty(len(out_terms), dtype=np.float64)
         scratch = _term_scratch(searcher)
         used = kernels.relevance_top_terms(
-            pair_ptr, docs, w, denom, fwd_ptr,
-            np.asarray(index.arrays["forward_terms"]),
-            np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms, scratch.acc,
-            scratch.mark, scratch.ids, scratch.values, scratch.spare, out_ptr, out_terms,
-            out_prob)
+            FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
+                         np.asarray(index.arrays["forward_counts"])),
+            w, denom, term_ok, fb_terms,
+            RelevanceScratch(scratch.acc, scratch.mark, scratch.ids, scratch.values,
+                             scratch.spare),
+            TopTerms(out_ptr, out_terms, out_prob))
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
         return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
                             float(self.fb_orig_weight))

@@ -147,6 +147,53 @@ class CandidateOutput(NamedTuple):
     scores: np.ndarray
 
 
+class FeedbackRows(NamedTuple):
+    """Feedback documents by query (query j's are pair_doc[pair_ptr[j]:pair_ptr[j+1]])
+    and the index's forward rows (CSR by document)."""
+    pair_ptr: np.ndarray
+    pair_doc: np.ndarray
+    fwd_ptr: np.ndarray
+    fwd_terms: np.ndarray
+    fwd_counts: np.ndarray
+
+
+class RelevanceScratch(NamedTuple):
+    """Per-term scratch of :func:`~retrieval.search.kernels.relevance_top_terms`."""
+    acc: np.ndarray
+    mark: np.ndarray
+    touched: np.ndarray
+    cand_p: np.ndarray
+    spare: np.ndarray
+
+
+class TopTerms(NamedTuple):
+    """Each query's feedback terms (query j's at out_ptr[j] … out_ptr[j+1])."""
+    out_ptr: np.ndarray
+    out_terms: np.ndarray
+    out_prob: np.ndarray
+
+
+class KeyScratch(NamedTuple):
+    """Per-term scratch of :func:`~retrieval.search.kernels.feedback_rows`."""
+    acc: np.ndarray
+    bits: np.ndarray
+    key_pos: np.ndarray
+
+
+class FeedbackKeys(NamedTuple):
+    """The distinct (query, term) keys of the feedback rows and c(w, F)."""
+    key_query: np.ndarray
+    key_term: np.ndarray
+    key_count: np.ndarray
+
+
+class FeedbackRowsOut(NamedTuple):
+    """One entry per (feedback document, term): pair position, key position, count."""
+    row_pair: np.ndarray
+    row_key: np.ndarray
+    row_count: np.ndarray
+
+
 def index_columns(tables: SearchTables) -> IndexColumns:
     return IndexColumns(tables.post_ptr, tables.post_docs, tables.post_counts,
                         tables.log_alpha, tables.tie)

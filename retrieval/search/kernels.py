@@ -524,10 +524,12 @@ top_ranked = _top_ranked
 
 
 @njit(cache=True, nogil=True)
-def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fwd_terms,
-                        fwd_counts, term_ok, fb_terms, acc, mark, touched, cand_p, spare,
-                        out_ptr, out_terms, out_prob):
+def relevance_top_terms(rows, pair_weight, pair_denom, term_ok, fb_terms, scratch, out):
     """RM3's feedback terms for a batch of queries, without gathering the rows.
+
+    Arguments grouped (named tuples of :mod:`retrieval.search.compiled`): ``rows`` =
+    (pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts), ``scratch`` = (acc, mark,
+    touched, cand_p, spare), ``out`` = (out_ptr, out_terms, out_prob).
 
     Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]`` (by
     rank), with posterior ``pair_weight`` and ``pair_denom`` = |D| + fb_mu. For every term
@@ -542,6 +544,9 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
     are sorted, by :func:`_sort_ranked`. Query ``j``'s terms are
     ``out_terms[out_ptr[j]:out_ptr[j+1]]``; returns the total number written.
     """
+    pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts = rows
+    acc, mark, touched, cand_p, spare = scratch
+    out_ptr, out_terms, out_prob = out
     heap = np.empty(max(fb_terms, 1), dtype=np.float64)
     o = 0
     out_ptr[0] = 0
@@ -616,8 +621,7 @@ del _i
 
 
 @njit(cache=True, nogil=True)
-def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, bits, key_pos,
-                  key_query, key_term, key_count, row_pair, row_key, row_count):
+def feedback_rows(rows, scratch, keys, out_rows):
     """The feedback documents' forward rows, and the distinct (query, term) keys they
     hold, sorted — what :func:`retrieval.feedback.feedback_set` computes with a
     ``numpy.unique`` over all the rows, without a sort.
@@ -631,7 +635,16 @@ def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, bits,
     order), and ``row_key`` is mapped from terms to key positions. ``acc``, ``bits`` and
     ``key_pos`` are scratch arrays (one entry per term, one word per 64 terms; ``acc`` and
     ``bits`` all zeros on entry and again on return). Returns the number of keys.
+
+    Arguments grouped (named tuples of :mod:`retrieval.search.compiled`): ``rows`` =
+    (pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts), ``scratch`` = (acc, bits,
+    key_pos), ``keys`` = (key_query, key_term, key_count), ``out_rows`` = (row_pair,
+    row_key, row_count).
     """
+    pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts = rows
+    acc, bits, key_pos = scratch
+    key_query, key_term, key_count = keys
+    row_pair, row_key, row_count = out_rows
     n_keys = 0
     r = 0
     one = np.uint64(1)
