@@ -9,7 +9,10 @@ This module mirrors the numpy paths: :func:`accumulate_top_chunked` is
 :mod:`retrieval.search.exhaustive`; their numpy-side drivers, and the named tuples that
 group their arguments, are in :mod:`retrieval.search.compiled`. It is longer than the
 other modules because numba code cannot call back into numpy: each kernel carries its
-own loops, heaps and sorts.
+own loops, heaps and sorts; for the same reason :func:`accumulate_top_chunked`,
+:func:`batch_top_k` and :func:`_top_ranked` run past 80 lines (each is one pass whose
+inner loops are the hot path; splitting them into called kernels is a speed change to
+measure on its own).
 
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses
