@@ -92,12 +92,12 @@ set); truncation is one fast float sort plus an exact sort of the few survivors;
 interpolation merges all queries' terms with one ``numpy.unique``. Python loops run
 only over queries, to build the :class:`QueryModel` objects. When the searcher uses the
 compiled kernels (``Searcher(compiled=...)``), RM3 with ``fb_mu=0`` skips the gather and
-the sorts: :func:`retrieval._kernels.relevance_top_terms` accumulates P(w|R) straight
+the sorts: :func:`retrieval.search.kernels.relevance_top_terms` accumulates P(w|R) straight
 from the feedback documents' rows into a dense scratch array and keeps each query's top
 terms (a min-heap of the ``fb_terms`` largest values sets a threshold; only the terms at
 or above it are sorted), adding the same numbers in the same order as the numpy path,
 so the expanded queries are bit-identical (tested). For the other methods the feedback
-set itself is built by :func:`retrieval._kernels.feedback_rows`, which lists each
+set itself is built by :func:`retrieval.search.kernels.feedback_rows`, which lists each
 query's distinct terms from a bit set in term order instead of sorting all keys; its
 arrays equal the numpy path's (tested).
 
@@ -115,7 +115,12 @@ import numpy as np
 from .errors import ParameterError, check_number
 from .lookup import gather_strings
 from .records import Query, ScoredDoc
-from .search import BatchResult, QueryModel, Searcher, _Batch, _check_k
+from .search import BatchResult, QueryBatch, QueryModel, Searcher
+from .search import check_k as _check_k
+from .search.compiled import (FeedbackKeys, FeedbackRows, FeedbackRowsOut, KeyScratch,
+                              RelevanceScratch, TopTerms)
+
+_Batch = QueryBatch   # the searcher's prepared queries
 
 #: RM3 document weights: P(Q|D) (Lavrenko & Croft), P(Q|D)^(1/|q|) (what Indri's
 #: exp(#combine score) gives), or equal weights
@@ -250,8 +255,8 @@ class FeedbackSet(NamedTuple):
 def first_pass(searcher: Searcher, queries: Sequence[str | QueryModel], fb_docs: int
                ) -> tuple[_Batch, BatchResult]:
     """The prepared queries and their top ``fb_docs`` documents."""
-    batch = searcher._prepare_batch(queries)
-    return batch, searcher._search_batch(batch, fb_docs)
+    batch = searcher.prepare(queries)
+    return batch, searcher.rank(batch, fb_docs)
 
 
 def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
@@ -260,7 +265,7 @@ def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
     """First pass (top ``fb_docs``; or ``first``, its result) for all queries and the
     gathered forward rows."""
     batch, res = first if first is not None else first_pass(searcher, queries, fb_docs)
-    kernels = searcher._active_kernels()
+    kernels = searcher.kernels()
     if kernels is not None:
         return _feedback_set_compiled(searcher, batch, res, kernels)
     index = searcher.index
@@ -297,7 +302,7 @@ class _TermScratch(NamedTuple):
 def _term_scratch(searcher: Searcher) -> _TermScratch:
     """The searcher's :class:`_TermScratch` for this thread, made on first use."""
     n_terms = max(searcher.index.num_terms, 1)
-    local = searcher._local
+    local = searcher.tables_.scratch
     scratch = getattr(local, "feedback_scratch", None)
     if scratch is None or len(scratch.acc) != n_terms:
         ids, spare = np.empty((2, n_terms + 1), dtype=np.int64)
@@ -310,7 +315,7 @@ def _term_scratch(searcher: Searcher) -> _TermScratch:
 
 def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, kernels
                            ) -> FeedbackSet:
-    """:func:`feedback_set` by :func:`retrieval._kernels.feedback_rows`: the same arrays
+    """:func:`feedback_set` by :func:`retrieval.search.kernels.feedback_rows`: the same arrays
     (keys sorted by a bit set per query instead of one ``numpy.unique`` over all rows)."""
     index = searcher.index
     fwd_ptr = np.asarray(index.arrays["forward_indptr"])
@@ -321,9 +326,11 @@ def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, 
     key_query, key_term, row_pair, row_key = np.empty((4, total), dtype=np.int64)
     key_count, row_count = np.empty((2, total), dtype=np.float64)
     n_keys = kernels.feedback_rows(
-        pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
-        np.asarray(index.arrays["forward_counts"]), scratch.acc, scratch.bits,
-        scratch.ids, key_query, key_term, key_count, row_pair, row_key, row_count)
+        FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
+                     np.asarray(index.arrays["forward_counts"])),
+        KeyScratch(scratch.acc, scratch.bits, scratch.ids),
+        FeedbackKeys(key_query, key_term, key_count),
+        FeedbackRowsOut(row_pair, row_key, row_count))
     return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
                        key_query[:n_keys], key_term[:n_keys], key_count[:n_keys],
                        row_pair, row_key, row_count)
@@ -383,7 +390,7 @@ class Feedback:
         queries = _check_queries(queries)
         if jobs != 1:
             return searcher.batch_search_arrays(self.expand(searcher, queries), k, jobs=jobs)
-        return searcher._search_batch(self.expanded(searcher, queries), _check_k(k))
+        return searcher.rank(self.expanded(searcher, queries), _check_k(k))
 
     # -- Feedback.search (issue 18): one query, like Searcher.search -------------------
     def search(self, searcher: Searcher, query: str | QueryModel, k: int = 10
@@ -494,8 +501,8 @@ def _interpolate(searcher: Searcher, batch: _Batch, q: np.ndarray, t: np.ndarray
     ukeys, weights = ukeys[pos], weights[pos]
     unknown = tuple(tuple((term, own[j] * w) for term, w in unk if own[j] * w > 0)
                     for j, unk in enumerate(batch.unknown))
-    return searcher._batch_from_arrays(n, ukeys // nt, ukeys % nt, weights,
-                                       unknown=unknown)
+    return searcher.batch_from_arrays(n, ukeys // nt, ukeys % nt, weights,
+                                      unknown=unknown)
 
 
 def _models(searcher: Searcher, batch: _Batch) -> list[QueryModel]:
@@ -523,7 +530,7 @@ class NoFeedback(Feedback):
     params = ()
 
     def expanded(self, searcher, queries):
-        return searcher._prepare_batch(queries)
+        return searcher.prepare(queries)
 
 
 class _ModelBased(Feedback):
@@ -548,7 +555,7 @@ class _ModelBased(Feedback):
 
     def expanded(self, searcher, queries):
         if float(self.fb_alpha) == 0.0:
-            return searcher._prepare_batch(queries)
+            return searcher.prepare(queries)
         fs, prob = self.feedback_model(searcher, queries)
         q, t, p = _truncate(fs.key_query, fs.key_term, prob, int(self.fb_terms),
                             float(self.fb_threshold))
@@ -747,11 +754,12 @@ class RM3Feedback(Feedback):
         out_prob = np.empty(len(out_terms), dtype=np.float64)
         scratch = _term_scratch(searcher)
         used = kernels.relevance_top_terms(
-            pair_ptr, docs, w, denom, fwd_ptr,
-            np.asarray(index.arrays["forward_terms"]),
-            np.asarray(index.arrays["forward_counts"]), term_ok, fb_terms, scratch.acc,
-            scratch.mark, scratch.ids, scratch.values, scratch.spare, out_ptr, out_terms,
-            out_prob)
+            FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
+                         np.asarray(index.arrays["forward_counts"])),
+            w, denom, term_ok, fb_terms,
+            RelevanceScratch(scratch.acc, scratch.mark, scratch.ids, scratch.values,
+                             scratch.spare),
+            TopTerms(out_ptr, out_terms, out_prob))
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(out_ptr))
         return _interpolate(searcher, batch, q, out_terms[:used], out_prob[:used],
                             float(self.fb_orig_weight))
@@ -759,9 +767,9 @@ class RM3Feedback(Feedback):
     def expanded(self, searcher, queries):
         orig = float(self.fb_orig_weight)
         if orig == 1.0:
-            return searcher._prepare_batch(queries)
+            return searcher.prepare(queries)
         first = first_pass(searcher, queries, int(self.fb_docs))
-        kernels = searcher._active_kernels()
+        kernels = searcher.kernels()
         if kernels is not None and float(self.fb_mu) == 0.0:
             return self._expanded_compiled(searcher, *first, kernels)
         fs, q, t, prob = self.relevance_model(searcher, queries, first)

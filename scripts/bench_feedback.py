@@ -211,7 +211,7 @@ def timing(bench: Bench, feedbacks: dict, repeat: int) -> dict[str, float]:
 
     def second(batch) -> float:
         start = time.perf_counter()
-        s._search_batch(batch, K)
+        s.rank(batch, K)
         return time.perf_counter() - start
 
     names = ["plain"] + list(feedbacks) + [f"{n} second pass" for n in feedbacks]
@@ -235,7 +235,7 @@ def work(bench: Bench, feedbacks: dict) -> dict[str, dict[str, float]]:
     s = bench.searcher(1000.0)
     n = len(bench.texts)
     ptr = np.asarray(bench.index.arrays["postings_indptr"])
-    batches = {"plain": s._prepare_batch(bench.texts)}
+    batches = {"plain": s.prepare(bench.texts)}
     out = {"plain": {}}
     for name, fb in feedbacks.items():
         batches[name] = fb.expanded(s, bench.texts)
@@ -243,7 +243,7 @@ def work(bench: Bench, feedbacks: dict) -> dict[str, dict[str, float]]:
         if getattr(fb, "iterations_", None) is not None:
             out[name]["em_iterations"] = float(np.mean(fb.iterations_))
     for name, batch in batches.items():
-        res = s._search_batch(batch, K)
+        res = s.rank(batch, K)
         out[name].update({
             "terms": len(batch.term_ids) / n,
             "postings": float((ptr[batch.term_ids + 1] - ptr[batch.term_ids]).sum()) / n,

@@ -1,5 +1,6 @@
-"""The compiled per-query kernel (retrieval._kernels, numba): identical rankings and
-bit-identical scores to the numpy paths, ties included; lazy import of numba."""
+"""The compiled kernels (retrieval.search.kernels, numba): identical rankings and
+bit-identical scores to the numpy paths, ties included; lazy import of numba. Paths are
+chosen by passing a Thresholds record to the Searcher."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest
 
 from retrieval import (AbsoluteDiscount, Analyzer, Dirichlet, Index, JelinekMercer,
                        QueryModel, Searcher, TwoStage)
-from retrieval import search as S
+from retrieval.search import Thresholds, load_kernels
+from retrieval.search.compiled import RankScratch, import_kernels
 
 numba = pytest.importorskip("numba", reason="numba is not installed (the optional "
                                              "'fast' extra): the compiled path is unused")
-from retrieval import _kernels  # noqa: E402  (needs numba)
+from retrieval.search import kernels as _kernels  # noqa: E402  (needs numba)
+
+DEFAULT = Thresholds()
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
 MODELS = [Dirichlet(mu=1000), Dirichlet(mu=5), JelinekMercer(lam=0.5),
@@ -60,17 +64,28 @@ def data():
     return corpus(11)
 
 
-def run(monkeypatch, searcher, qs, k, *, compiled: bool, per_query: bool = True,
-        kernel_range: int | None = None, skip_bound: bool = True):
-    monkeypatch.setattr(S, "_KERNELS", _kernels if compiled else False)
-    # 0: the kernel always skips documents by the log-alpha bound; 10**12: never
-    monkeypatch.setattr(S, "_KERNEL_BOUND_DOCS_PER_K", 0 if skip_bound else 10**12)
-    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0 if per_query else 10**12)
-    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
-    monkeypatch.setattr(S, "_KERNEL_BATCH_LARGE_K_DOCS", 0)   # per query at every k
+def like(searcher, *, compiled, **thresholds) -> Searcher:
+    """A searcher with ``searcher``'s parameters, ``compiled`` and these thresholds."""
+    return Searcher(searcher.index, searcher.model, unknown_terms=searcher.unknown_terms,
+                    candidates=searcher.candidates, pruning=searcher.pruning,
+                    compiled=compiled, thresholds=Thresholds(**thresholds))
+
+
+def configured(searcher, *, compiled: bool, per_query: bool = True,
+               kernel_range: int | None = None, skip_bound: bool = True, **over):
+    """The per-query paths (or, ``per_query=False``, the blocks), compiled or numpy."""
     if kernel_range is not None:
-        monkeypatch.setattr(S, "_KERNEL_RANGE", kernel_range)
-    return searcher.batch_search_arrays(qs, k)
+        over["kernel_range"] = kernel_range
+    return like(searcher, compiled=compiled,
+                # 0: the kernel always skips documents by the log-alpha bound; 10**12: never
+                kernel_bound_docs_per_k=0 if skip_bound else 10**12,
+                acc_min_docs=0 if per_query else 10**12, kernel_min_docs=0,
+                kernel_batch_large_k_docs=0,   # per query at every k
+                **over)
+
+
+def run(searcher, qs, k, **kw):
+    return configured(searcher, **kw).batch_search_arrays(qs, k)
 
 
 def assert_same(a, b):
@@ -83,47 +98,47 @@ def assert_same(a, b):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("unknown", ["drop", "indri"])
-def test_identical_to_numpy_paths(monkeypatch, data, model, unknown):
+def test_identical_to_numpy_paths(data, model, unknown):
     index, words, rng = data
     qs = queries(words, np.random.default_rng(5))
     s = Searcher(index, model, unknown_terms=unknown, pruning=False)
     for k in KS:
-        blocks = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
-        numpy_one = run(monkeypatch, s, qs, k, compiled=False)
+        blocks = run(s, qs, k, compiled=False, per_query=False)
+        numpy_one = run(s, qs, k, compiled=False)
         for rng_size, skip in ((7, True), (256, False), (32768, True), (32768, False)):
-            got = run(monkeypatch, s, qs, k, compiled=True, kernel_range=rng_size,
-                      skip_bound=skip)
+            compiled = configured(s, compiled=True, kernel_range=rng_size, skip_bound=skip)
+            got = compiled.batch_search_arrays(qs, k)
             assert_same(got, numpy_one)
             assert_same(got, blocks)
-        acc, seen = s._local.kacc, s._local.kseen
+        acc, seen = compiled.tables_.scratch.kacc, compiled.tables_.scratch.kseen
         assert not acc.any() and not seen.any()   # reset after every query
 
 
 @pytest.mark.slow
-def test_weights_path_for_count_only_model(monkeypatch, data):
+def test_weights_path_for_count_only_model(data):
     """Dirichlet without the per-term tables (weights computed per posting)."""
     index, words, rng = data
     qs = queries(words, np.random.default_rng(6))
     s = Searcher(index, Dirichlet(mu=300), pruning=False)
-    ref = {k: run(monkeypatch, s, qs, k, compiled=False) for k in KS}
-    monkeypatch.setattr(S, "_TABLE_MAX_COUNT", -1)
+    ref = {k: run(s, qs, k, compiled=False) for k in KS}
     s2 = Searcher(index, Dirichlet(mu=300), pruning=False)
     for k in KS:
-        assert_same(run(monkeypatch, s2, qs, k, compiled=True, kernel_range=64), ref[k])
+        assert_same(run(s2, qs, k, compiled=True, kernel_range=64, table_max_count=-1),
+                    ref[k])
 
 
 @pytest.mark.parametrize("pruning", ["auto", True])
-def test_with_pruning(monkeypatch, data, pruning):
+def test_with_pruning(data, pruning):
     index, words, rng = data
     qs = queries(words, np.random.default_rng(7))
     s = Searcher(index, Dirichlet(mu=1000), pruning=pruning)
     ref = Searcher(index, Dirichlet(mu=1000), pruning=False)
     for k in KS:
-        expect = run(monkeypatch, ref, qs, k, compiled=False, per_query=False)
-        assert_same(run(monkeypatch, s, qs, k, compiled=True), expect)
+        expect = run(ref, qs, k, compiled=False, per_query=False)
+        assert_same(run(s, qs, k, compiled=True), expect)
 
 
-def test_heavy_ties(monkeypatch):
+def test_heavy_ties():
     """Hundreds of identical documents: the boundary ties are resolved by docid."""
     rng = np.random.default_rng(3)
     texts = ["a b"] * 300 + ["a"] * 200 + ["b c c"] * 100 + ["c"] * 50
@@ -132,19 +147,17 @@ def test_heavy_ties(monkeypatch):
     s = Searcher(index, Dirichlet(mu=100), pruning=False)
     qs = ["a b", "a", "c", "b c", "a b c"]
     for k in (1, 3, 10, 299, 300, 301, 1000):
-        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        expect = run(s, qs, k, compiled=False, per_query=False)
         for skip in (True, False):
-            assert_same(run(monkeypatch, s, qs, k, compiled=True, kernel_range=100,
+            assert_same(run(s, qs, k, compiled=True, kernel_range=100,
                             skip_bound=skip), expect)
 
 
 def test_env_switch_disables(monkeypatch):
-    monkeypatch.setattr(S, "_KERNELS", None)
     monkeypatch.setenv("RETRIEVAL_KERNELS", "0")
-    assert S._load_kernels() is None
-    monkeypatch.setattr(S, "_KERNELS", None)
+    assert load_kernels() is None
     monkeypatch.setenv("RETRIEVAL_KERNELS", "1")
-    assert S._load_kernels() is _kernels
+    assert load_kernels() is _kernels
 
 
 @pytest.mark.slow
@@ -166,27 +179,31 @@ def test_without_numba_falls_back(monkeypatch, data):
     index, words, rng = data
     qs = queries(words, np.random.default_rng(8))
     s = Searcher(index, Dirichlet(mu=1000), pruning=False)
-    expect = run(monkeypatch, s, qs, 10, compiled=True)
+    expect = run(s, qs, 10, compiled=True)
     monkeypatch.setitem(sys.modules, "numba", None)           # import numba → ImportError
-    monkeypatch.delitem(sys.modules, "retrieval._kernels")
-    import retrieval
-    monkeypatch.delattr(retrieval, "_kernels")
-    monkeypatch.setattr(S, "_KERNELS", None)
-    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0)
-    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
-    assert S._load_kernels() is None
-    assert_same(s.batch_search_arrays(qs, 10), expect)
+    monkeypatch.delitem(sys.modules, "retrieval.search.kernels")
+    import retrieval.search
+    monkeypatch.delattr(retrieval.search, "kernels")
+    import_kernels.cache_clear()    # this process has not tried to load them yet
+    try:
+        assert load_kernels() is None
+        auto = like(s, compiled="auto", acc_min_docs=0, kernel_min_docs=0)
+        assert_same(auto.batch_search_arrays(qs, 10), expect)
+    finally:
+        import_kernels.cache_clear()
 
 
 # -- the batch kernel (collections below _ACC_MIN_DOCS) ---------------------------------
 
-def run_batch(monkeypatch, searcher, qs, k, *, heap_max_k: int | None = None):
+def batch_searcher(searcher, *, heap_max_k: int | None = None, **over) -> Searcher:
     """The compiled batch kernel (kernels loaded, no per-query path)."""
-    monkeypatch.setattr(S, "_KERNELS", _kernels)
-    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 10**12)
     if heap_max_k is not None:
-        monkeypatch.setattr(S, "_KERNEL_HEAP_MAX_K", heap_max_k)
-    return searcher.batch_search_arrays(qs, k)
+        over["kernel_heap_max_k"] = heap_max_k
+    return like(searcher, compiled=True, acc_min_docs=10**12, **over)
+
+
+def run_batch(searcher, qs, k, **kw):
+    return batch_searcher(searcher, **kw).batch_search_arrays(qs, k)
 
 
 BATCH_KS = (1, 2, 3, 10, 16, 17, 100, 1000, 10**6)
@@ -195,24 +212,25 @@ BATCH_KS = (1, 2, 3, 10, 16, 17, 100, 1000, 10**6)
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("unknown", ["drop", "indri"])
-def test_batch_kernel_identical_to_numpy_blocks(monkeypatch, data, model, unknown):
+def test_batch_kernel_identical_to_numpy_blocks(data, model, unknown):
     index, words, rng = data
     qs = queries(words, np.random.default_rng(15))
     s = Searcher(index, model, unknown_terms=unknown, pruning=False)
     for k in BATCH_KS:
-        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        expect = run(s, qs, k, compiled=False, per_query=False)
         # candidates listed on first touch (never dense), by the default rule, always by
         # a scan of the marks
-        for dense in (10.0**12, S._KERNEL_DENSE_POSTINGS_PER_DOC, 0.0):
-            monkeypatch.setattr(S, "_KERNEL_DENSE_POSTINGS_PER_DOC", dense)
+        for dense in (10.0**12, DEFAULT.kernel_dense_postings_per_doc, 0.0):
             for heap_max_k in (0, 10**9):          # bucket selection, heap
-                got = run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k)
+                bs = batch_searcher(s, heap_max_k=heap_max_k,
+                                    kernel_dense_postings_per_doc=dense)
+                got = bs.batch_search_arrays(qs, k)
                 assert_same(got, expect)
-            acc, seen = s._local.bacc, s._local.bseen
+            acc, seen = bs.tables_.scratch.bacc, bs.tables_.scratch.bseen
             assert not acc.any() and not seen.any()   # reset after every query
 
 
-def test_batch_kernel_heavy_ties(monkeypatch):
+def test_batch_kernel_heavy_ties():
     """Hundreds of identical documents (one score): boundary ties resolved by docid,
     also when every candidate has the same score (no value range to bucket)."""
     rng = np.random.default_rng(4)
@@ -222,71 +240,58 @@ def test_batch_kernel_heavy_ties(monkeypatch):
     s = Searcher(index, Dirichlet(mu=100), pruning=False)
     qs = ["a b", "a", "c", "b c", "a b c", "d", "d a"]
     for k in (1, 3, 10, 69, 70, 71, 299, 300, 301, 1000):
-        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
+        expect = run(s, qs, k, compiled=False, per_query=False)
         for heap_max_k in (0, 10**9):
-            assert_same(run_batch(monkeypatch, s, qs, k, heap_max_k=heap_max_k), expect)
+            assert_same(run_batch(s, qs, k, heap_max_k=heap_max_k), expect)
 
 
-def test_batch_kernel_without_tables(monkeypatch, data):
+def test_batch_kernel_without_tables(data):
     """Dirichlet with per-posting weights (tables off), in blocks of few postings."""
     index, words, rng = data
     qs = queries(words, np.random.default_rng(16))
     s = Searcher(index, Dirichlet(mu=300), pruning=False)
-    ref = {k: run(monkeypatch, s, qs, k, compiled=False, per_query=False) for k in KS}
-    monkeypatch.setattr(S, "_TABLE_MAX_COUNT", -1)
-    monkeypatch.setattr(S, "_KERNEL_BATCH_POSTINGS", 50)
+    ref = {k: run(s, qs, k, compiled=False, per_query=False) for k in KS}
     s2 = Searcher(index, Dirichlet(mu=300), pruning=False)
     for k in KS:
         for dense in (10.0**12, 0.0):
-            monkeypatch.setattr(S, "_KERNEL_DENSE_POSTINGS_PER_DOC", dense)
-            assert_same(run_batch(monkeypatch, s2, qs, k), ref[k])
+            assert_same(run_batch(s2, qs, k, table_max_count=-1, kernel_batch_postings=50,
+                                  kernel_dense_postings_per_doc=dense), ref[k])
 
 
 @pytest.mark.parametrize("vocab_max", [0, 10**9], ids=["batch-tables", "vocab-tables"])
-def test_batch_kernel_tables_per_batch_or_for_the_vocabulary(monkeypatch, data, vocab_max):
+def test_batch_kernel_tables_per_batch_or_for_the_vocabulary(data, vocab_max):
     """Count-only models' tables of m_w(c): built per batch for its terms, or once for
     the whole vocabulary; the same values either way."""
     index, words, rng = data
     qs = queries(words, np.random.default_rng(17))
-    monkeypatch.setattr(S, "_VOCAB_TABLE_MAX", vocab_max)
     s = Searcher(index, Dirichlet(mu=700), pruning=False)
+    bs = batch_searcher(s, vocab_table_max=vocab_max)
     for k in (5, 1000):
-        expect = run(monkeypatch, s, qs, k, compiled=False, per_query=False)
-        assert_same(run_batch(monkeypatch, s, qs, k), expect)
-    assert (s._vocab_tables is False) == (vocab_max == 0)
+        expect = run(s, qs, k, compiled=False, per_query=False)
+        assert_same(bs.batch_search_arrays(qs, k), expect)
+    assert (bs.tables_.vocabulary_tables() is None) == (vocab_max == 0)
 
 
-def test_batch_kernel_used_for_large_batches_only(monkeypatch, data):
-    """On a small index the kernels load once the process has searched enough postings
-    (compiled="auto"); compiled=False never uses them, compiled=True always."""
+def test_batch_kernel_used_for_large_batches_only(data):
+    """On a small index the kernels load once the searcher has searched enough postings
+    (compiled="auto"); compiled=False never uses them, compiled=True always. (The
+    searcher counts the queries each path ranked in ``paths_``.)"""
     index, words, rng = data
-    s = Searcher(index, Dirichlet(mu=1000), pruning=False)
-    calls = []
-
-    class Spy:
-        BUCKETS_PER_CANDIDATE = _kernels.BUCKETS_PER_CANDIDATE
-
-        def batch_top_k(self, *args):
-            calls.append(1)
-            return _kernels.batch_top_k(*args)
-
-    monkeypatch.setattr(S, "_KERNELS", None)
-    monkeypatch.setattr(S, "_load_kernels", lambda: Spy())
     postings = int(np.diff(index.arrays["postings_indptr"])[index.term_id("w1")])
-    monkeypatch.setattr(S, "_KERNEL_BATCH_MIN_POSTINGS", 10 * postings)
-    monkeypatch.setattr(S, "_POSTINGS_SEARCHED", 0)
+    t = Thresholds(kernel_batch_min_postings=10 * postings)
+    s = Searcher(index, Dirichlet(mu=1000), pruning=False, thresholds=t)
+    import_kernels.cache_clear()    # as in a process that has not loaded them yet
     s.batch_search_arrays(["w1"] * 9, 10)
-    assert not calls
-    s.batch_search_arrays(["w1"], 10)    # the process has now searched enough
-    assert calls
-    calls.clear()
-    never = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=False)
+    assert not s.paths_["batch_kernel"]
+    s.batch_search_arrays(["w1"], 10)    # the searcher has now searched enough
+    assert s.paths_["batch_kernel"]
+    never = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=False, thresholds=t)
     never.batch_search_arrays(["w1"] * 20, 10)
-    assert not calls
-    monkeypatch.setattr(S, "_POSTINGS_SEARCHED", 0)
-    always = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=True)
+    assert not never.paths_["batch_kernel"]
+    import_kernels.cache_clear()
+    always = Searcher(index, Dirichlet(mu=1000), pruning=False, compiled=True, thresholds=t)
     always.batch_search_arrays(["w1"], 10)
-    assert calls
+    assert always.paths_["batch_kernel"]
 
 
 def test_prepared_batch_same_for_text_and_models(data):
@@ -295,38 +300,29 @@ def test_prepared_batch_same_for_text_and_models(data):
     s = Searcher(index, Dirichlet(mu=1000))
     texts = ["w1 w7 w1", "w30 nosuchterm", "w0 w0 w0 w5", "", "nosuchterm"]
     models = [s.query_model(t) for t in texts]
-    a, b = s._prepare_batch(texts), s._prepare_batch(models)
-    mixed = s._prepare_batch([texts[0], models[1], texts[2], models[3], texts[4]])
+    a, b = s.prepare(texts), s.prepare(models)
+    mixed = s.prepare([texts[0], models[1], texts[2], models[3], texts[4]])
     for other in (b, mixed):
         for field in ("ptr", "term_ids", "weights", "mass", "constant"):
             assert np.array_equal(getattr(a, field), getattr(other, field)), field
     assert a.length.tolist() == [3.0, 1.0, 4.0, 0.0, 0.0]
 
 
-def test_large_k_takes_the_batch_kernel_on_mid_size_collections(monkeypatch, data):
+def test_large_k_takes_the_batch_kernel_on_mid_size_collections(data):
     """From _ACC_MIN_DOCS to _KERNEL_BATCH_LARGE_K_DOCS documents, k above the heap limit
     goes to the batch kernel (same results as every other path)."""
     index, words, rng = data
     qs = queries(words, np.random.default_rng(21))
     s = Searcher(index, Dirichlet(mu=1000), pruning=False)
-    expect = run(monkeypatch, s, qs, 1000, compiled=False, per_query=False)
-    calls = []
-
-    class Spy:
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(_kernels, name)
-
-    monkeypatch.setattr(S, "_KERNELS", Spy())
-    monkeypatch.setattr(S, "_load_kernels", lambda: S._KERNELS)
-    monkeypatch.setattr(S, "_ACC_MIN_DOCS", 0)
-    monkeypatch.setattr(S, "_KERNEL_MIN_DOCS", 0)
-    monkeypatch.setattr(S, "_KERNEL_BATCH_LARGE_K_DOCS", 10**12)
-    assert_same(s.batch_search_arrays(qs, 1000), expect)
-    assert "batch_top_k" in calls and "accumulate_top_chunked" not in calls
+    expect = run(s, qs, 1000, compiled=False, per_query=False)
+    mid = like(s, compiled=True, acc_min_docs=0, kernel_min_docs=0,
+               kernel_batch_large_k_docs=10**12)
+    calls = mid.paths_     # queries ranked by each path
+    assert_same(mid.batch_search_arrays(qs, 1000), expect)
+    assert calls["batch_kernel"] and not calls["query_kernel"]
     calls.clear()
-    s.batch_search_arrays(qs, 10)      # small k: per query
-    assert "accumulate_top_chunked" in calls and "batch_top_k" not in calls
+    mid.batch_search_arrays(qs, 10)      # small k: per query
+    assert calls["query_kernel"] and not calls["batch_kernel"]
 
 
 @pytest.mark.slow
@@ -385,7 +381,7 @@ def test_bucket_selection_equals_a_full_sort(dist):
               "exponential": lambda: -rng.exponential(1.0, nc)}[dist]()
         want = np.lexsort((tie[cand], -cs))
         for k in sorted({1, 2, 10, 16, 17, nc // 2 + 1, nc, nc + 5}):
-            h = _kernels.top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt)
+            h = _kernels.top_ranked(cs, cand, tie, nc, k, RankScratch(bs, bt, bd, cb, cnt))
             assert h == min(k, nc)
             assert np.array_equal(bd[:h], cand[want[:h]]), (dist, nc, k)
             assert np.array_equal(bs[:h], cs[want[:h]])
@@ -412,5 +408,5 @@ def test_feedback_rows_kernel_identical_to_numpy(n_words, fb_docs):
         w, g = method.expanded(plain, qs), method.expanded(fast, qs)
         for field in ("ptr", "term_ids", "weights", "mass", "constant"):
             assert np.array_equal(getattr(g, field), getattr(w, field)), (method, field)
-    scratch = fast._local.feedback_scratch
+    scratch = fast.tables_.scratch.feedback_scratch
     assert not scratch.acc.any() and not scratch.bits.any()

@@ -7,8 +7,10 @@ import pytest
 
 from retrieval import (AbsoluteDiscount, Analyzer, Dirichlet, Index, JelinekMercer,
                        QueryModel, Searcher, TwoStage)
-from retrieval import pruning
-from retrieval.search import _rank_order
+from retrieval.search import Thresholds, rank_order
+from retrieval.search.bounds import forget_bounds
+from retrieval.search.exhaustive import accumulated
+from retrieval.search.maxscore import pruned
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
 MODELS = [Dirichlet(mu=1000), Dirichlet(mu=5), JelinekMercer(lam=0.5), JelinekMercer(lam=0.05),
@@ -89,10 +91,10 @@ def test_pruned_path_is_taken_and_exact_against_brute_force(model):
         t, c = index.document_vector(d)
         counts[d, np.asarray(t)] = c
     for text in random_queries(words, rng, n=15)[:15]:
-        prep = searcher._prepare(text)
+        prep = searcher.prepare([text]).prep(0)
         if len(prep.term_ids) < 2:
             continue
-        got = searcher._pruned(prep, 10)
+        got = pruned(searcher.tables_, searcher.thresholds_, prep, 10, forced=True)
         assert got is not None
         total = np.zeros(n)
         for tid, w in zip(prep.term_ids, prep.weights):
@@ -100,7 +102,7 @@ def test_pruned_path_is_taken_and_exact_against_brute_force(model):
         matching = np.flatnonzero(counts[:, prep.term_ids].sum(axis=1) > 0)
         scores = total[matching]
         tie = np.asarray(index.arrays["docid_rank"])
-        order = _rank_order(scores, tie, matching, 10)
+        order = rank_order(scores, tie, matching, 10)
         np.testing.assert_array_equal(got[0], matching[order])
         np.testing.assert_allclose(got[1], scores[order], rtol=0, atol=1e-9)
     assert fp[-1] == len(index.arrays["forward_terms"])
@@ -124,20 +126,21 @@ def test_ties_at_the_cut_are_resolved_by_docid():
 def test_bounds_are_the_maxima_over_postings():
     index, _, _ = random_corpus(5, n_docs=200)
     s = Searcher(index, TwoStage(mu=30, lam=0.3), pruning=True)
-    s._term_gains()
-    ptr = s._post_ptr
+    tab = s.tables_
+    bounds, _, blocks = tab.pruning_bounds()
+    ptr = tab.post_ptr
     for t in range(index.num_terms):
         a, e = ptr[t], ptr[t + 1]
-        docs = s._post_docs[a:e]
-        mw = s.model_.matched_weight(s._post_counts[a:e], s._doc_len[docs],
-                                     s._doc_unique[docs], index.p_collection[t])
-        assert s._bounds.matched[t] == mw.max()
-        assert s._bounds.total[t] == (mw + s.log_alpha_[docs]).max()
-        cm = s._blocks.block_max(t, docs)
+        docs = tab.post_docs[a:e]
+        mw = s.model_.matched_weight(tab.post_counts[a:e], tab.doc_len[docs],
+                                     tab.doc_unique[docs], index.p_collection[t])
+        assert bounds.matched[t] == mw.max()
+        assert bounds.total[t] == (mw + s.log_alpha_[docs]).max()
+        cm = blocks.block_max(t, docs)
         if cm is not None:
-            assert np.all(cm >= np.minimum(s._post_counts[a:e], 255))
-    nonempty = s._doc_len > 0
-    assert s._bounds.alpha_max == s.log_alpha_[nonempty].max()
+            assert np.all(cm >= np.minimum(tab.post_counts[a:e], 255))
+    nonempty = tab.doc_len > 0
+    assert bounds.alpha_max == s.log_alpha_[nonempty].max()
 
 
 def test_bounds_cache_lives_outside_the_index(tmp_path, monkeypatch):
@@ -155,13 +158,13 @@ def test_bounds_cache_lives_outside_the_index(tmp_path, monkeypatch):
     assert len(files) == 2 and all(opened.manifest["index_id"] in f.name for f in files)
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
     # a fresh process-level memo reads the cached files and ranks identically
-    pruning._MEMORY.clear()
+    forget_bounds()
     again = Searcher(Index.open(path), Dirichlet(mu=300), pruning=True)
     assert_same(again.batch_search_arrays(queries, 10), ref)
     # a corrupt cache file is recomputed, not trusted
     for f in files:
         f.write_bytes(b"garbage")
-    pruning._MEMORY.clear()
+    forget_bounds()
     again = Searcher(Index.open(path), Dirichlet(mu=300), pruning=True)
     assert_same(again.batch_search_arrays(queries, 10), ref)
 
@@ -176,25 +179,20 @@ def test_pruning_parameter_is_checked():
 @pytest.mark.parametrize("seed", [0, 3])
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("path", ["accumulated", "dense_one", "mixed"])
-def test_one_query_paths_equal_the_block_paths_bit_for_bit(seed, model, path, monkeypatch):
+def test_one_query_paths_equal_the_block_paths_bit_for_bit(seed, model, path):
     """The per-query paths of large collections (persistent accumulator with the k·m
     cut over the postings; N-sized bincount with candidate mark) rank and score exactly
     like the dense/sparse block paths: same documents, same order, same float64 bits."""
-    from retrieval import search as search_mod
     index, words, rng = random_corpus(seed)
     queries = random_queries(words, rng)
     for unknown in ("drop", "indri"):
         ref_s = Searcher(index, model, pruning=False, unknown_terms=unknown)
         refs = {k: ref_s.batch_search_arrays(queries, k) for k in KS}
-        monkeypatch.setattr(search_mod, "_ACC_MIN_DOCS", 0)
-        if path != "mixed":
-            name = "_" + path
-            monkeypatch.setattr(Searcher, "_accumulated" if path == "dense_one"
-                                else "_dense_one", getattr(Searcher, name))
-        for table_max in (search_mod._TABLE_MAX_COUNT, 0):    # 0: no weight table
-            monkeypatch.setattr(search_mod, "_TABLE_MAX_COUNT", table_max)
+        for table_max in (Thresholds().table_max_count, 0):    # 0: no weight table
+            t = one_query_thresholds(path, table_max_count=table_max)
             for pr in (False, True):
-                s = Searcher(index, model, pruning=pr, unknown_terms=unknown)
+                s = Searcher(index, model, pruning=pr, unknown_terms=unknown,
+                             compiled=False, thresholds=t)
                 for k in KS:
                     got = s.batch_search_arrays(queries, k)
                     ref = refs[k]
@@ -204,21 +202,29 @@ def test_one_query_paths_equal_the_block_paths_bit_for_bit(seed, model, path, mo
                         np.testing.assert_allclose(got.scores, ref.scores, rtol=0, atol=1e-9)
                     else:
                         np.testing.assert_array_equal(got.scores, ref.scores)
-        monkeypatch.undo()
 
 
-def test_accumulator_is_clean_after_every_query(monkeypatch):
-    from retrieval import search as search_mod
+def one_query_thresholds(path: str, **over) -> Thresholds:
+    """One query at a time on any collection, by the accumulator, the N-sized bincount
+    and mark, or (``mixed``) whichever the default rule picks per query."""
+    if path == "accumulated":
+        over.update(acc_below_fraction=np.inf)
+    elif path == "dense_one":
+        over.update(acc_below_fraction=-1.0, acc_above_fraction=np.inf)
+    return Thresholds(acc_min_docs=0, **over)
+
+
+def test_accumulator_is_clean_after_every_query():
     index, words, rng = random_corpus(4)
-    monkeypatch.setattr(search_mod, "_ACC_MIN_DOCS", 0)
-    s = Searcher(index, Dirichlet(mu=100), pruning=False)
+    s = Searcher(index, Dirichlet(mu=100), pruning=False, compiled=False,
+                 thresholds=Thresholds(acc_min_docs=0))
     for q in random_queries(words, rng, n=10):
-        s._accumulated(s._prepare(q), 3) if len(s._prepare(q).term_ids) else None
-        assert not s._local.acc.any()
+        prep = s.prepare([q]).prep(0)
+        accumulated(s.tables_, prep, 3) if len(prep.term_ids) else None
+        assert not s.tables_.scratch.acc.any()
 
 
-def test_ties_at_the_cut_one_query_paths(monkeypatch):
-    from retrieval import search as search_mod
+def test_ties_at_the_cut_one_query_paths():
     docs = [(f"id{i:03d}", "a b b c") for i in range(30)] + \
         [(f"x{i:03d}", "a " + "z " * (i % 5 + 1)) for i in range(40)] + \
         [(f"y{i:03d}", "b c " + "q " * i) for i in range(40)]
@@ -229,12 +235,9 @@ def test_ties_at_the_cut_one_query_paths(monkeypatch):
         for k in (1, 5, 29, 30, 31, 1000):
             qs = ["a b c", "b c", "a", "c q z"]
             a = Searcher(index, model, pruning=False).batch_search_arrays(qs, k)
-            for one in ("_accumulated", "_dense_one"):
-                with monkeypatch.context() as m:
-                    m.setattr(search_mod, "_ACC_MIN_DOCS", 0)
-                    m.setattr(Searcher, "_accumulated", getattr(Searcher, one))
-                    m.setattr(Searcher, "_dense_one", getattr(Searcher, one))
-                    b = Searcher(index, model, pruning=False).batch_search_arrays(qs, k)
+            for one in ("accumulated", "dense_one"):
+                b = Searcher(index, model, pruning=False, compiled=False,
+                             thresholds=one_query_thresholds(one)).batch_search_arrays(qs, k)
                 np.testing.assert_array_equal(b.query_index, a.query_index)
                 np.testing.assert_array_equal(b.doc_numbers, a.doc_numbers)
                 np.testing.assert_array_equal(b.scores, a.scores)

@@ -155,14 +155,16 @@ def test_run_records(tmp_path):
 @given(corpus=docs_st, queries=st.lists(st.lists(st.sampled_from("abcdefghz"), min_size=1,
                                                  max_size=4), min_size=1, max_size=6),
        k=st.integers(1, 15), model=st.sampled_from(ALL_MODELS))
-def test_dense_and_sparse_blocks_agree_exactly(corpus, queries, k, model, monkeypatch_module):
-    import retrieval.search as search_module
+def test_dense_and_sparse_blocks_agree_exactly(corpus, queries, k, model):
+    from retrieval.search import Thresholds
     index = Index.build([(f"d{i:02d}", " ".join(w)) for i, w in enumerate(corpus)],
                         analyzer=PLAIN)
     texts = [" ".join(q) for q in queries]
     results = []
     for dense in (True, False):
-        monkeypatch_module.setattr(search_module, "_dense_is_cheaper", lambda *a, d=dense: d)
-        results.append(Searcher(index, model).batch_search_arrays(texts, k=k))
+        # dense work costed at 0 (always dense) or at infinity (always sparse)
+        t = Thresholds(dense_cost_per_cell=0.0 if dense else math.inf)
+        results.append(Searcher(index, model, compiled=False,
+                                thresholds=t).batch_search_arrays(texts, k=k))
     for a, b in zip(*results):
         assert np.array_equal(a, b)  # bit-identical scores and order

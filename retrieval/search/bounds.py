@@ -1,4 +1,6 @@
-"""Exact dynamic pruning for top-k search (MaxScore, vectorised per query).
+"""Score bounds for exact dynamic pruning (MaxScore, :mod:`retrieval.search.maxscore`):
+per-term bounds of one smoothing model and per-block maxima of the counts, computed by
+vectorised passes and cached on disk.
 
 Notation as in :mod:`retrieval.smoothing`: a query model with weights q_w > 0 over the
 known terms w ∈ q (mass M = Σ q_w, plus the weights of unknown terms kept under Indri's
@@ -108,7 +110,15 @@ def compute_term_bounds(post_ptr, post_docs, post_counts, doc_len, doc_unique,
 
 
 # -- caching --------------------------------------------------------------------------
+#: bounds memoised per index object (index → {model or "blockmax": bounds}); entries go
+#: with their index
 _MEMORY: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+
+
+def forget_bounds() -> None:
+    """Drop the bounds memoised in this process (they are recomputed or read from the
+    disk cache on next use)."""
+    _MEMORY.clear()
 
 
 def cache_dir() -> Path:
@@ -176,7 +186,7 @@ _PER_BLOCK = 4
 #: terms with fewer postings get no blocks (their exact look-up is as cheap)
 _BLOCK_MIN_DF = 64
 #: block maxima are stored as uint8; a stored 255 means "255 or more"
-_SATURATED = 255
+SATURATED = 255
 
 
 @dataclass(frozen=True)
@@ -229,7 +239,7 @@ def compute_block_maxima(post_ptr, post_docs, post_counts, n_docs: int) -> Block
             term_of = np.repeat(terms, lengths)
             docs = np.asarray(post_docs)[idx].astype(np.int64)
             key = offsets[term_of] + (docs >> shift[term_of].astype(np.int64))
-            c = np.minimum(np.asarray(post_counts)[idx], _SATURATED)
+            c = np.minimum(np.asarray(post_counts)[idx], SATURATED)
             first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
             counts[key[first]] = np.maximum.reduceat(c, first)
         t0 = t1

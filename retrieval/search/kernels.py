@@ -4,13 +4,24 @@ searcher uses the kernels: RM3's relevance-model accumulation
 (:func:`relevance_top_terms`) and the model-based methods' feedback set
 (:func:`feedback_rows`).
 
+This module mirrors the numpy paths: :func:`accumulate_top_chunked` is
+:func:`retrieval.search.exhaustive.accumulated`, :func:`batch_top_k` the block paths of
+:mod:`retrieval.search.exhaustive`; their numpy-side drivers, and the named tuples that
+group their arguments, are in :mod:`retrieval.search.compiled`. It is longer than the
+other modules because numba code cannot call back into numpy: each kernel carries its
+own loops, heaps and sorts; for the same reason :func:`accumulate_top_chunked`,
+:func:`batch_top_k` and :func:`_top_ranked` run past 80 lines (each is one pass whose
+inner loops are the hot path; splitting them into called kernels is a speed change to
+measure on its own).
+
 Optional: numba is an optional dependency (``pip install retrieval[fast]``). Without it,
 or with the environment variable ``RETRIEVAL_KERNELS=0``, :mod:`retrieval.search` uses
 its numpy paths, which give identical results. This module imports numba when it is
-itself imported; :mod:`retrieval.search` imports it lazily, only when a query is about
-to be scored on a collection of at least ``retrieval.search._KERNEL_MIN_DOCS``
-documents, so small indexes (and the command line on them) never pay numba's import
-(~0.4 s) or first-compile cost. Compiled code is cached next to this file
+itself imported; :func:`retrieval.search.compiled.load_kernels` imports it lazily, only
+when the plan (:mod:`retrieval.search.plan`) chooses a compiled path (by default on
+collections of at least ``Thresholds.kernel_min_docs`` documents, or after
+``kernel_batch_min_postings`` postings), so small indexes (and the command line on them)
+never pay numba's import (~0.4 s) or first-compile cost. Compiled code is cached next to this file
 (``cache=True``); when that directory is not writable numba compiles in memory.
 
 Exactness: the kernels are compiled without ``fastmath``, so every operation is an
@@ -47,10 +58,13 @@ def _sift_down(heap, n, i):
 
 
 @njit(cache=True, nogil=True)
-def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_counts,
-                           tables, use_tables, log_alpha, bound, mass, constant,
-                           k, heap, out_docs, out_scores):
+def accumulate_top_chunked(scratch, columns, terms, score, out):
     """Score one query's matching documents and keep those that can be in its top k.
+
+    Arguments (named tuples of :mod:`retrieval.search.compiled`): ``scratch`` =
+    (acc, seen, heap), ``columns`` = (post_ptr, post_docs, post_counts, log_alpha, tie),
+    ``terms`` = (starts, ends, weights, tables, use_tables), ``score`` = (bound, mass,
+    constant, k), ``out`` = (out_docs, out_scores).
 
     ``weights`` holds the query terms' per-posting weights q_w·m_w(d), concatenated in
     query-term order over the posting slices ``post_docs[starts[t]:ends[t]]``. The
@@ -77,6 +91,12 @@ def accumulate_top_chunked(acc, seen, post_docs, starts, ends, weights, post_cou
     so far is skipped without reading ``log_alpha[d]`` (for small k most documents: the
     N-sized array is not streamed through the cache).
     """
+    acc, seen, heap = scratch
+    post_docs, post_counts, log_alpha = columns.post_docs, columns.post_counts, \
+        columns.log_alpha
+    starts, ends, weights, tables, use_tables = terms
+    bound, mass, constant, k = score
+    out_docs, out_scores = out
     m = len(starts)
     size = len(acc)
     cur = starts.copy()
@@ -271,10 +291,11 @@ BUCKETS_PER_CANDIDATE = 4
 
 
 @njit(cache=True, nogil=True)
-def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
+def _top_ranked(cs, cand, tie, nc, k, rank):
     """The best min(k, nc) of the candidates ``cand[:nc]`` (scores ``cs``), ranked (score
-    descending, tie rank ascending), into the front of ``bs``/``bt``/``bd`` (room for
-    nc + 1 entries; ``cb`` too, ``cnt`` BUCKETS_PER_CANDIDATE · nc + 1); returns how many.
+    descending, tie rank ascending), into the front of ``bs``/``bt``/``bd`` of ``rank`` =
+    (bs, bt, bd, cb, cnt) (room for nc + 1 entries; ``cb`` too, ``cnt``
+    BUCKETS_PER_CANDIDATE · nc + 1); returns how many.
 
     A partial bucket sort by value: with nb = BUCKETS_PER_CANDIDATE · nc buckets,
     candidate r goes to bucket ⌊(max − s_r)·nb/(max − min)⌋ (clipped to nb − 1).
@@ -290,6 +311,7 @@ def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
     candidate and the single insertion pass select a top 1000 1.6–3.5× faster than one
     bucket a candidate sorted bucket by bucket.)
     """
+    bs, bt, bd, cb, cnt = rank
     if nc == 0:
         return 0
     top = cs[0]
@@ -361,11 +383,14 @@ def _top_ranked(cs, cand, tie, nc, k, bs, bt, bd, cb, cnt):
 
 
 @njit(cache=True, nogil=True)
-def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
-                post_counts, tab_ptr, tab_vals, use_tables, weights, w_ptr, log_alpha,
-                tie, k, select, dense_from, acc, seen, cand, cs, hs, ht, hd, cb, cnt,
-                out_docs, out_scores, out_n):
+def batch_top_k(queries, columns, posting_weights, selection, scratch, rank, out):
     """The ranked top ``k`` of every query of a batch, exactly.
+
+    Arguments (named tuples of :mod:`retrieval.search.compiled`): ``queries`` = (q_ptr,
+    term_ids, q_weights, mass, constant), ``columns`` = (post_ptr, post_docs,
+    post_counts, log_alpha, tie), ``posting_weights`` = (tab_ptr, tab_vals, use_tables, weights,
+    w_ptr), ``selection`` = (k, select, dense_from), ``scratch`` = (acc, seen, cand, cs),
+    ``rank`` = (hs, ht, hd, cb, cnt), ``out`` = (out_docs, out_scores, out_n).
 
     Query j has the terms ``term_ids[q_ptr[j]:q_ptr[j+1]]`` with weights ``q_weights``
     (query-model order). Their postings are added into the accumulator ``acc`` (float64,
@@ -393,6 +418,13 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
     document (with ``select``; the heap uses the first k entries of ``hs``/``ht``/``hd``
     only).
     """
+    q_ptr, term_ids, q_weights, mass, constant = queries
+    post_ptr, post_docs, post_counts, log_alpha, tie = columns
+    tab_ptr, tab_vals, use_tables, weights, w_ptr = posting_weights
+    k, select, dense_from = selection
+    acc, seen, cand, cs = scratch
+    hs, ht, hd, cb, cnt = rank
+    out_docs, out_scores, out_n = out
     n_q = len(q_ptr) - 1
     n_docs = len(acc)
     pos = 0
@@ -449,7 +481,7 @@ def batch_top_k(q_ptr, term_ids, q_weights, mass, constant, post_ptr, post_docs,
                 cs[r] = sc + c0
                 acc[d] = 0.0
                 seen[d] = 0
-            h = _top_ranked(cs, cand, tie, nc, k, hs, ht, hd, cb, cnt)
+            h = _top_ranked(cs, cand, tie, nc, k, rank)
             for r in range(h):
                 out_docs[pos + r] = hd[r]
                 out_scores[pos + r] = hs[r]
@@ -495,10 +527,12 @@ top_ranked = _top_ranked
 
 
 @njit(cache=True, nogil=True)
-def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fwd_terms,
-                        fwd_counts, term_ok, fb_terms, acc, mark, touched, cand_p, spare,
-                        out_ptr, out_terms, out_prob):
+def relevance_top_terms(rows, pair_weight, pair_denom, term_ok, fb_terms, scratch, out):
     """RM3's feedback terms for a batch of queries, without gathering the rows.
+
+    Arguments grouped (named tuples of :mod:`retrieval.search.compiled`): ``rows`` =
+    (pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts), ``scratch`` = (acc, mark,
+    touched, cand_p, spare), ``out`` = (out_ptr, out_terms, out_prob).
 
     Query ``j``'s feedback documents are ``pair_doc[pair_ptr[j]:pair_ptr[j+1]]`` (by
     rank), with posterior ``pair_weight`` and ``pair_denom`` = |D| + fb_mu. For every term
@@ -513,6 +547,9 @@ def relevance_top_terms(pair_ptr, pair_doc, pair_weight, pair_denom, fwd_ptr, fw
     are sorted, by :func:`_sort_ranked`. Query ``j``'s terms are
     ``out_terms[out_ptr[j]:out_ptr[j+1]]``; returns the total number written.
     """
+    pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts = rows
+    acc, mark, touched, cand_p, spare = scratch
+    out_ptr, out_terms, out_prob = out
     heap = np.empty(max(fb_terms, 1), dtype=np.float64)
     o = 0
     out_ptr[0] = 0
@@ -587,8 +624,7 @@ del _i
 
 
 @njit(cache=True, nogil=True)
-def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, bits, key_pos,
-                  key_query, key_term, key_count, row_pair, row_key, row_count):
+def feedback_rows(rows, scratch, keys, out_rows):
     """The feedback documents' forward rows, and the distinct (query, term) keys they
     hold, sorted — what :func:`retrieval.feedback.feedback_set` computes with a
     ``numpy.unique`` over all the rows, without a sort.
@@ -602,7 +638,16 @@ def feedback_rows(pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts, acc, bits,
     order), and ``row_key`` is mapped from terms to key positions. ``acc``, ``bits`` and
     ``key_pos`` are scratch arrays (one entry per term, one word per 64 terms; ``acc`` and
     ``bits`` all zeros on entry and again on return). Returns the number of keys.
+
+    Arguments grouped (named tuples of :mod:`retrieval.search.compiled`): ``rows`` =
+    (pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts), ``scratch`` = (acc, bits,
+    key_pos), ``keys`` = (key_query, key_term, key_count), ``out_rows`` = (row_pair,
+    row_key, row_count).
     """
+    pair_ptr, pair_doc, fwd_ptr, fwd_terms, fwd_counts = rows
+    acc, bits, key_pos = scratch
+    key_query, key_term, key_count = keys
+    row_pair, row_key, row_count = out_rows
     n_keys = 0
     r = 0
     one = np.uint64(1)
