@@ -10,11 +10,6 @@ import sys
 from ..index import Index
 from ._common import dump_json, make_parser, run
 
-#: collections from this size on use the compiled kernels under Searcher(compiled="auto")
-#: (see :class:`retrieval.search.Searcher`; smaller ones once a process has searched 12
-#: million postings)
-KERNEL_AUTO_DOCS = 100_000
-
 
 def kernel_status() -> dict:
     """Whether the compiled (numba) search kernels can run here, without importing numba
@@ -34,8 +29,8 @@ def kernel_status() -> dict:
 def search_path_used() -> str:
     """Which path the searches of this process ran: ``"compiled"`` when the numba
     kernels were loaded (a searcher uses them once loaded), else ``"numpy"``."""
-    loaded = any(name.startswith("retrieval") and "kernel" in name for name in sys.modules)
-    return "compiled" if loaded else "numpy"
+    from ..search import kernels_loaded
+    return "compiled" if kernels_loaded() else "numpy"
 
 
 def search_path_text(num_docs: int) -> str:
@@ -46,10 +41,13 @@ def search_path_text(num_docs: int) -> str:
     if not status["available"]:
         return ("numpy paths (numba is not installed; pip install numba for the compiled "
                 "kernels, about 4x faster)")
-    where = (f"used at once ({num_docs:,} documents >= {KERNEL_AUTO_DOCS:,})"
-             if num_docs >= KERNEL_AUTO_DOCS else
-             f"numpy paths first ({num_docs:,} documents < {KERNEL_AUTO_DOCS:,}), "
-             f"compiled after 12 million postings searched in one process")
+    from ..search import DEFAULT_THRESHOLDS
+    auto_docs = DEFAULT_THRESHOLDS.kernel_min_docs
+    where = (f"used at once ({num_docs:,} documents >= {auto_docs:,})"
+             if num_docs >= auto_docs else
+             f"numpy paths first ({num_docs:,} documents < {auto_docs:,}), "
+             f"compiled after {DEFAULT_THRESHOLDS.kernel_batch_min_postings:,} postings "
+             "searched by one searcher")
     return f"compiled numba kernels available (numba {status['numba']}): {where}"
 
 

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import cache_dir
+
 #: postings per vectorised chunk when computing bounds (bounds the temporary memory)
 _CHUNK_POSTINGS = 1 << 22
 #: bump when the bound definition or the cache file layout changes
@@ -119,14 +121,6 @@ def forget_bounds() -> None:
     """Drop the bounds memoised in this process (they are recomputed or read from the
     disk cache on next use)."""
     _MEMORY.clear()
-
-
-def cache_dir() -> Path:
-    """``$RETRIEVAL_CACHE`` or ``$XDG_CACHE_HOME/retrieval`` (``~/.cache/retrieval``)."""
-    env = os.environ.get("RETRIEVAL_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retrieval"
 
 
 def _cache_file(index, model) -> Path | None:
