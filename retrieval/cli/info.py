@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import sys
 
 from ..index import Index
 from ._common import dump_json, make_parser, run
