@@ -160,6 +160,12 @@ class Results(Sequence):
     def __len__(self) -> int:
         return len(self.ptr) - 1
 
+    def __getstate__(self) -> dict:
+        # pickled with its own docids, not the whole index's docid table
+        state = dict(self.__dict__, _docids=self.docids)
+        state["_table"] = None
+        return state
+
     def __getitem__(self, j):
         if isinstance(j, slice):
             return [self[i] for i in range(*j.indices(len(self)))]

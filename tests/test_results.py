@@ -85,3 +85,11 @@ def test_sample_corpus(sample_dir):
     for k in (1, 5, 1000):
         res = columnar(searcher.batch_search_arrays(queries, k), index, len(queries))
         assert res == searcher.batch_search(queries, k)
+
+
+def test_pickle_carries_docids_not_the_table(index):
+    import pickle
+    res = columnar(BatchResult(np.array([0]), np.array([4]), np.array([-1.0])), index, 1)
+    back = pickle.loads(pickle.dumps(res))
+    assert back == res and back.docids.tolist() == ["e"]
+    assert back._table is None and len(pickle.dumps(res)) < 2000
