@@ -103,6 +103,7 @@ def test_bench_speed_tiny(tmp_path):
         assert ours["query"]["k"][k]["qps"] > 0
         assert ours["query"]["k"][k]["p99_ms"] >= ours["query"]["k"][k]["p50_ms"]
         assert ours["query"]["k"][k]["latency_queries"] == 10
+    assert ours["query"]["k"]["10"]["cpu_qps"] > 0
     assert ours["query"]["loadavg_min"] is not None and len(ours["query"]["rounds"]) == 1
     # the latency sample spans the query set, not its first queries
     sample = data["latency_sample"]
@@ -131,6 +132,11 @@ def test_bench_speed_rounds_and_headline():
          "query": {"k": {"10": {"qps": 600.0}}}}]}
     lines = bench.headline(res)
     assert any("0.50× (300 vs 600)" in line for line in lines)
+    rounds[0]["queries"] = 100
+    for r, c in zip(rounds, (0.5, 0.25, 1.0)):
+        r["k"]["10"].update(batch_cpu_s=c, cpu={"p50_ms": c, "p95_ms": c, "p99_ms": c})
+    agg = bench._aggregate(rounds, [10])
+    assert agg["k"]["10"]["cpu_qps"] == 400 and agg["k"]["10"]["cpu"]["p50_ms"] == 0.5
 
 
 def test_bench_update_tiny(tmp_path, model):
