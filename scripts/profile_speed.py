@@ -122,7 +122,10 @@ def systems(work: Path, ks):
     searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
     searcher.batch_search_arrays(["warm up"], 1)
     docid_table(index)
+    # the same results without the MaxScore path (pruning is a public parameter)
+    exhaustive = Searcher(index, Dirichlet(mu=1000), compiled=True, pruning=False)
     rows = {"ours arrays (doc numbers)": lambda qs, k: searcher.batch_search_arrays(qs, k),
+            "ours arrays pruning=False": lambda qs, k: exhaustive.batch_search_arrays(qs, k),
             "ours columnar + docids": lambda qs, k: columnar(
                 searcher.batch_search_arrays(qs, k), index, len(qs)).docids}
     r = {}
@@ -163,6 +166,11 @@ def main(argv=None) -> int:
     index, searcher, rows, retrieve_only, known = systems(args.work, ks)
     out = {"corpus": str(args.corpus), "queries": len(texts), "k": ks,
            "work": work_counts(index, texts), "loadavg": [], "timing": {}}
+    same = [np.array_equal(a, b) for k in ks for a, b in zip(
+        searcher.batch_search_arrays(texts, k),
+        Searcher(index, Dirichlet(mu=1000), compiled=True,
+                 pruning=False).batch_search_arrays(texts, k))]
+    out["pruning_false_identical"] = bool(all(same))
     bench.log(f"work: {out['work']}")
     stemmer = bench._bm25s_stemmer("default")
     toks = [[t for t in q if t in known] for q in
