@@ -166,6 +166,7 @@ def main(argv=None) -> int:
     index, searcher, rows, retrieve_only, known = systems(args.work, ks)
     out = {"corpus": str(args.corpus), "queries": len(texts), "k": ks,
            "work": work_counts(index, texts), "loadavg": [], "timing": {}}
+    from retrieval import Dirichlet, Searcher
     same = [np.array_equal(a, b) for k in ks for a, b in zip(
         searcher.batch_search_arrays(texts, k),
         Searcher(index, Dirichlet(mu=1000), compiled=True,
