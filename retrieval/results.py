@@ -13,10 +13,10 @@ document number and score, sorted by (query, rank). :func:`columnar` turns one i
   (``results[j][r]``, iteration, :meth:`Results.to_lists`).
 
 Measured on the shared concatenation (10,259 documents, 756 queries, k=1000, 572,779
-results; ``scripts/bench_speed.py``): the arrays path 82 ms, plus :func:`columnar` with
-``docids`` 7 ms (the take), i.e. ~92% of the arrays path's throughput, against 3.2 s for
-today's ``batch_search`` building 572,779 ``SearchResult`` objects (see
-results/speed/profile.md).
+results; CPU time, machine load 18): the arrays path 77 ms, the docids' ``take`` 5–7 ms
+(~92% of the arrays path's throughput from these parts; 79% as the best of 7
+interleaved passes), against ~1.3 s for ``Searcher.batch_search`` building 572,779
+``SearchResult`` objects (4%). See README "Speed" and results/speed/.
 
 Memory: the docid table holds one ``str`` per document (about 57 bytes plus the docid's
 length each: ~75 MB for a million 16-character docids), built on first use
