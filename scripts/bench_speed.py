@@ -1,36 +1,65 @@
 #!/usr/bin/env python3
-"""Speed side by side: this engine, bm25s, PISA (pyterrier-pisa) and rank_bm25.
+"""Speed side by side, end to end: this engine, bm25s, PISA, tantivy (and rank_bm25).
 
-One run, one corpus, the same queries and the same k for every system. Each system's
-index build and its query phase run in their own subprocess (this script with
-``--worker``), so peak memory is the whole process's ``ru_maxrss`` (read with
-``os.wait4``); times are measured in-process around the calls themselves.
+Every system is timed from query *strings* to ranked ``(docid string, score)`` lists, one
+thread, on the same corpus, queries and k. Each system's index build and each query phase
+run in their own subprocess (this script with ``--worker``), so peak memory is that
+process's own ``VmHWM``; times are measured in-process around the calls themselves.
 
-Analyzers, stated per row:
+Rows (``--systems``; builds are shared within a family):
 
-``common``  every system gets the *same pre-analysed tokens*: this engine's
-            ``Analyzer("lucene", "porter")`` is run once over the corpus (its time is
-            reported apart as "pre-analysis"); the tokens are given as whitespace-joined
-            text (this engine with ``Analyzer("none","none")``; PISA with stemmer and stop
-            list ``none``; bm25s through ``bm25s.tokenize`` with a ``\\S+`` pattern, no
-            stop words, no stemmer) or as token lists (rank_bm25). Queries likewise.
-``default`` each system analyses the raw text itself with its own defaults: this
-            engine's Analyzer (lucene stop words, original Porter), bm25s's English stop
-            words + PyStemmer English (Snowball) when PyStemmer is installed, PISA's
-            tokenizer + Porter2 + Terrier stop list. Build time then includes tokenising.
+``ours``            this engine's public API: ``Searcher.batch_search`` → lists of
+                    ``SearchResult`` (one Python object per result, as it is today)
+``ours-columnar``   ``Searcher.batch_search_arrays`` + ``retrieval.results.columnar`` with
+                    its ``docids`` read: numpy columns and an object array of docid strings
+                    (what ``batch_search`` is to return once it is wired in)
+``ours-arrays``     EXTRA, not end to end: ``batch_search_arrays`` alone (internal document
+                    numbers, no docid strings); kept to show what the result type costs
+``ours-cli``        whole processes: ``retrieval index`` and ``retrieval search --format trec``
+``bm25s``           bm25s with ``backend="numba"`` (its fastest); docids by one ``take``
+                    from an object array, like ``ours-columnar``
+``bm25s-numpy``     the same index with the numpy backend
+``pisa``            PISA raw: pyterrier-pisa's ``_pisathon.retrieve`` (C++ tokenising,
+                    stemming, block-max WAND; fills numpy arrays of docnos/scores; no pandas)
+``pisa-pyterrier``  the same through ``PisaRetrieve.transform`` (a pandas DataFrame)
+``tantivy``         tantivy-py (Rust, BM25 k1=1.2 b=0.75, block-max WAND with ``count=False``);
+                    hits mapped to docid strings through the single segment's doc order
+``rank_bm25``       ``BM25Okapi`` (exhaustive; small corpora, a sample of queries)
 
-Methods: this engine ranks by query likelihood with Dirichlet smoothing (μ = 1000).
-PISA runs its ``qld`` scorer (μ = 1000; Lucene-style, see anchors) and ``bm25``
-(k1 = 0.9, b = 0.4, PISA's defaults), both with block-max WAND, one thread. bm25s has
-BM25 only (``method="lucene"``, k1 = 1.5, b = 0.75, its defaults; numpy backend,
-``n_threads=0``). rank_bm25 is ``BM25Okapi`` (exhaustive, small corpora only, on a sample of
-queries).
+Analyzers — the same for every system: the 33 Lucene stop words and Snowball English
+(Porter2) stemming. ``default`` mode: each system analyses raw text itself, configured
+that way (this engine ``Analyzer("lucene", "snowball")``; bm25s ``bm25s.tokenize`` with
+the ``[^\\W_]+`` token pattern, the Lucene list and PyStemmer English; PISA
+``stemmer="porter2", stops="lucene"``; tantivy a ``simple`` tokenizer + lowercase +
+the Lucene list + its ``english`` stemmer); tokenisers still differ in details. ``common``
+mode: every system gets the *same pre-analysed tokens* (this engine's analyzer run once,
+its time reported apart) as whitespace-joined text (a whitespace tokenizer in tantivy,
+``Analyzer("none", "none")`` here, PISA with stemmer and stops off, bm25s ``\\S+``).
 
-Metrics: build time (tokenising / indexing / saving), index size on disk, peak RSS of the
-build and of the query process, batch throughput over all queries (queries/s; the best of
-``--repeat`` runs after a warm-up), single-query latency p50/p95/p99 over
-``--latency-queries`` queries, for each k in ``--k``. A Markdown table (with each peer's
-ratio to this engine in the same analyzer mode) is printed and written with a JSON file.
+Methods: this engine ranks by query likelihood, Dirichlet μ = 1000. PISA runs ``qld``
+(μ = 1000) and ``bm25`` (k1 = 0.9, b = 0.4). bm25s: BM25 ``method="lucene"`` k1 = 1.5,
+b = 0.75. Scores differ between systems; the work (postings of the query terms, top k)
+is the same kind.
+
+Fairness rules (issue 15):
+
+- *caches warmed alike*: before any timed pass every system answers the whole query set
+  once at each k, so every query-analysis cache is warm for every system (this engine's
+  token → term-id memo, ``Searcher``'s per-searcher dictionary, and its analyzer memo;
+  PyStemmer's cache for bm25s; tantivy and PISA analyse in native code and keep none);
+- *interleaved rounds*: ``--repeat`` rounds (default 3); in each round every row's query
+  process runs once, in a rotated order; the best round's throughput is reported, the
+  load average (1 min) is recorded at each process's start and end and shown per row;
+- *latency* over ``--latency-queries`` queries sampled uniformly (seeded) across the whole
+  query set, the same sample for every system; percentiles are the median over rounds;
+- this engine only through its public API (``Searcher``, ``retrieval.results``); the
+  compiled kernels are loaded by a warm-up search with ``compiled=True`` when numba is
+  importable (``importlib.util.find_spec``), so their one-off loading is in the open time.
+
+Metrics: build time (tokenising / indexing / saving), index size, peak RSS of the build
+and of the query process, batch throughput (queries/s), latency p50/p95/p99, per k in
+``--k``. A Markdown table with each peer's ratio to this engine and an "engine ÷ peer"
+headline table are printed and written with a JSON file.
 
 ``--sizes 10000,100000,1000000`` sweeps synthetic corpora (``make_corpus.py``) and draws
 log–log plots of build time and query time against corpus size, with fitted slopes.
@@ -38,7 +67,7 @@ log–log plots of build time and query time against corpus size, with fitted sl
 Examples::
 
     python scripts/bench_speed.py --shared
-    python scripts/bench_speed.py --docs 100k
+    python scripts/bench_speed.py --docs 100k --modes default
     python scripts/bench_speed.py --sizes 10000,100000,1000000
     python scripts/bench_speed.py --tiny            # CI: a few hundred documents, seconds
 """
@@ -63,8 +92,25 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_OUT = REPO / "results" / "speed"
-SYSTEMS = ("ours", "ours-cli", "bm25s", "pisa", "rank_bm25")
+SYSTEMS = ("ours", "ours-columnar", "ours-arrays", "ours-cli", "bm25s", "bm25s-numpy", "pisa",
+           "pisa-pyterrier", "tantivy", "rank_bm25")
 MODES = ("common", "default")
+#: the index each row queries (rows of one family share one build)
+FAMILY = {"ours": "ours", "ours-columnar": "ours", "ours-arrays": "ours", "bm25s": "bm25s",
+          "bm25s-numpy": "bm25s", "pisa": "pisa", "pisa-pyterrier": "pisa",
+          "tantivy": "tantivy", "rank_bm25": "rank_bm25"}
+METHODS = {"ours": ["qld_mu1000"], "bm25s": ["bm25_lucene_k1.5_b0.75"],
+           "pisa": ["qld_mu1000", "bm25_k0.9_b0.4"], "tantivy": ["bm25_k1.2_b0.75"],
+           "rank_bm25": ["bm25okapi_k1.5_b0.75"]}
+#: the rows of the "engine ÷ peer" headline table: (engine row, peer row, method)
+HEADLINE = [("ours-columnar", "bm25s", None), ("ours-columnar", "pisa", "qld_mu1000"),
+            ("ours-columnar", "pisa", "bm25_k0.9_b0.4"), ("ours-columnar", "tantivy", None),
+            ("ours", "bm25s", None)]
+LUCENE_STOPWORDS = ("a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in",
+                    "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the",
+                    "their", "then", "there", "these", "they", "this", "to", "was", "will",
+                    "with")
+TOKEN_PATTERN = r"(?u)[^\W_]+"      # this engine's tokens: runs of letters and digits
 THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                                "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")}
@@ -132,12 +178,15 @@ def _read_tsv(path: Path) -> list[tuple[str, str]]:
 def available(system: str) -> str | None:
     """None when ``system`` can run here, else why not."""
     import importlib.util
-    need = {"bm25s": "bm25s", "pisa": "pyterrier_pisa", "rank_bm25": "rank_bm25"}.get(system)
+    need = {"bm25s": ["bm25s", "numba"], "bm25s-numpy": ["bm25s"],
+            "pisa": ["pyterrier_pisa"], "pisa-pyterrier": ["pyterrier_pisa"],
+            "tantivy": ["tantivy"], "rank_bm25": ["rank_bm25"]}.get(system, [])
     if system == "ours-cli":
         return None if shutil.which("retrieval") else "the 'retrieval' command is not on PATH"
-    if need and importlib.util.find_spec(need) is None:
-        pkg = {"pisa": "pyterrier-pisa"}.get(system, system)
-        return f"not installed (pip install {pkg})"
+    for module in need:
+        if importlib.util.find_spec(module) is None:
+            pkg = {"pyterrier_pisa": "pyterrier-pisa"}.get(module, module)
+            return f"not installed (pip install {pkg})"
     return None
 
 
@@ -157,7 +206,7 @@ def prepare(corpus: Path, work: Path) -> dict:
     """Pre-analyse documents and queries with this engine's Analyzer, once."""
     from retrieval import Analyzer
     work.mkdir(parents=True, exist_ok=True)
-    analyzer = Analyzer("lucene", "porter")
+    analyzer = Analyzer("lucene", "snowball")
     t0 = time.perf_counter()
     docs = _read_jsonl(corpus / "docs.jsonl")
     t_read = time.perf_counter() - t0
@@ -195,6 +244,44 @@ def _load_queries(spec: dict) -> list[tuple[str, str]]:
     return _read_tsv(Path(spec["corpus"]) / "queries.tsv")
 
 
+def _engine_analyzer(mode: str):
+    from retrieval import Analyzer
+    return Analyzer("none", "none") if mode == "common" else Analyzer("lucene", "snowball")
+
+
+def _bm25s_tokens(texts: list[str], mode: str, stemmer, ids: bool):
+    import bm25s
+    if mode == "common":
+        return bm25s.tokenize(texts, lower=False, token_pattern=r"(?u)\S+", stopwords=[],
+                              stemmer=None, return_ids=ids, show_progress=False)
+    return bm25s.tokenize(texts, lower=True, token_pattern=TOKEN_PATTERN,
+                          stopwords=list(LUCENE_STOPWORDS), stemmer=stemmer, return_ids=ids,
+                          show_progress=False)
+
+
+def _bm25s_stemmer(mode: str):
+    if mode == "common":
+        return None
+    import Stemmer
+    return Stemmer.Stemmer("english")
+
+
+def _tantivy_schema(mode: str):
+    """tantivy's schema and the analyzer registered under the text field's tokenizer."""
+    import tantivy
+    if mode == "common":
+        analyzer = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+    else:
+        analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+                    .filter(tantivy.Filter.lowercase())
+                    .filter(tantivy.Filter.custom_stopword(list(LUCENE_STOPWORDS)))
+                    .filter(tantivy.Filter.stemmer("english")).build())
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("body", stored=False, tokenizer_name="bench", index_option="freq")
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    return sb.build(), analyzer
+
+
 def worker_build(spec: dict) -> dict:
     system, mode, index_dir = spec["system"], spec["mode"], Path(spec["index"])
     t0 = time.perf_counter()
@@ -202,39 +289,55 @@ def worker_build(spec: dict) -> dict:
     res = {"load_input_s": time.perf_counter() - t0, "rss_input_mb": _maxrss_mb()}
     tok_s = 0.0
     if system == "ours":
-        from retrieval import Analyzer, Index
-        analyzer = Analyzer("none", "none") if mode == "common" else Analyzer("lucene", "porter")
+        from retrieval import Index
         t0 = time.perf_counter()
-        index = Index.build(docs, analyzer=analyzer, store_text=False)
+        index = Index.build(docs, analyzer=_engine_analyzer(mode), store_text=False)
         t1 = time.perf_counter()
         index.save(index_dir)
         t2 = time.perf_counter()
+        res["analyzer"] = repr(index.analyzer)
     elif system == "bm25s":
         import bm25s
         texts = [t for _, t in docs]
+        ids = [d for d, _ in docs]
         del docs
         t0 = time.perf_counter()
-        if mode == "common":
-            toks = bm25s.tokenize(texts, lower=False, token_pattern=r"(?u)\S+", stopwords=[],
-                                  stemmer=None, show_progress=False)
-        else:
-            toks = bm25s.tokenize(texts, stopwords="en", stemmer=_bm25s_stemmer(),
-                                  show_progress=False)
+        toks = _bm25s_tokens(texts, mode, _bm25s_stemmer(mode), True)
         tok_s = time.perf_counter() - t0
         del texts
         retriever = bm25s.BM25()
         retriever.index(toks, show_progress=False)
         t1 = time.perf_counter()
         retriever.save(str(index_dir), show_progress=False)
+        (index_dir / "docids.json").write_text(json.dumps(ids), encoding="utf-8")
         t2 = time.perf_counter()
-        res["stemmer"] = type(_bm25s_stemmer()).__name__ if mode == "default" else None
     elif system == "pisa":
         import pyterrier_pisa
-        kw = ({"stemmer": "none", "stops": "none"} if mode == "common" else {})
+        kw = ({"stemmer": "none", "stops": "none"} if mode == "common" else
+              {"stemmer": "porter2", "stops": "lucene"})
         pidx = pyterrier_pisa.PisaIndex(str(index_dir), threads=1, **kw)
         t0 = time.perf_counter()
         pidx.index({"docno": d, "text": t} for d, t in docs)
         t1 = t2 = time.perf_counter()   # PISA writes its index as it builds
+    elif system == "tantivy":
+        import tantivy
+        schema, analyzer = _tantivy_schema(mode)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        index = tantivy.Index(schema, path=str(index_dir))
+        index.register_tokenizer("bench", analyzer)
+        # one indexing thread and a large heap: one segment, documents in input order
+        writer = index.writer(heap_size=2_000_000_000, num_threads=1)
+        for d, t in docs:
+            writer.add_document(tantivy.Document(id=d, body=t))
+        t1 = time.perf_counter()
+        writer.commit()
+        writer.wait_merging_threads()
+        (index_dir / "docids.json").write_text(json.dumps([d for d, _ in docs]),
+                                               encoding="utf-8")
+        t2 = time.perf_counter()
+        index.reload()
+        res["segments"] = index.searcher().num_segments
     elif system == "rank_bm25":
         import pickle
         from rank_bm25 import BM25Okapi
@@ -257,122 +360,186 @@ def worker_build(spec: dict) -> dict:
     return res
 
 
-def _bm25s_stemmer():
-    try:
-        import Stemmer
-        return Stemmer.Stemmer("english")
-    except ImportError:
-        return None
-
-
-def worker_query(spec: dict) -> dict:
-    system, mode, index_dir = spec["system"], spec["mode"], Path(spec["index"])
-    queries = _load_queries(spec)
-    texts = [t for _, t in queries]
-    ks = spec["k"]
-    method = spec.get("method")
-    res: dict = {"rss_start_mb": _maxrss_mb()}
-    t0 = time.perf_counter()
-    n_docs = None
+def _ours(spec: dict, res: dict):
+    """This engine through its public API: batch, single and the document count."""
+    import importlib.util
+    from retrieval import Dirichlet, Index, Searcher
+    from retrieval.results import columnar, docid_table
+    system = spec["system"]
+    index = Index.open(spec["index"])
+    searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
+    # a long-running process: a first search loads the compiled kernels (numba) now, so
+    # their one-off loading counts in open_s, not in the query times
+    searcher.batch_search_arrays(["warm up"], 1)
+    res["kernels"] = "numba" if importlib.util.find_spec("numba") else "none"
     if system == "ours":
-        from retrieval import Dirichlet, Index, Searcher
-        index = Index.open(index_dir)
-        # a long-running process: the compiled kernels are loaded once (their loading,
-        # ~0.45 s, counts in open_s, not in the query times)
-        searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
-        try:
-            from retrieval import _kernels  # noqa: F401  (numba installed: load now)
-        except ImportError:
-            pass
-        res["kernels"] = "numba" if "retrieval._kernels" in sys.modules else "none"
-        n_docs = index.num_docs
+        def batch(qs, k):
+            return searcher.batch_search(qs, k)
+    elif system == "ours-columnar":
+        docid_table(index)      # decoded once per index (in open_s)
 
+        def batch(qs, k):
+            res = columnar(searcher.batch_search_arrays(qs, k), index, len(qs))
+            res.docids          # the docid strings are part of the answer
+            return res
+    else:
         def batch(qs, k):
             return searcher.batch_search_arrays(qs, k)
+    return batch, (lambda q, k: batch([q], k)), index.num_docs
 
-        def single(q, k):
-            return searcher.search(q, k)
-    elif system == "bm25s":
-        import bm25s
-        retriever = bm25s.BM25.load(str(index_dir))
-        n_docs = int(retriever.scores["num_docs"])
-        stemmer = _bm25s_stemmer() if mode == "default" else None
 
-        def _toks(qs):
-            if mode == "common":
-                return [q.split() for q in qs]
-            return bm25s.tokenize(qs, stopwords="en", stemmer=stemmer, return_ids=False,
-                                  show_progress=False)
+def _bm25s(spec: dict, res: dict):
+    import bm25s
+    backend = "numpy" if spec["system"] == "bm25s-numpy" else "numba"
+    retriever = bm25s.BM25.load(spec["index"], backend=backend, show_progress=False)
+    res["backend"] = retriever.backend
+    n_docs = int(retriever.scores["num_docs"])
+    docids = np.asarray(json.loads((Path(spec["index"]) / "docids.json").read_text(
+        encoding="utf-8")), dtype=object)
+    mode, stemmer = spec["mode"], _bm25s_stemmer(spec["mode"])
+    known = retriever.vocab_dict
 
-        def batch(qs, k):
-            return retriever.retrieve(_toks(qs), k=min(k, n_docs), n_threads=0,
-                                      show_progress=False)
+    def batch(qs, k):
+        toks = _bm25s_tokens(qs, mode, stemmer, False)
+        # a query none of whose terms is indexed gets no results (bm25s refuses it)
+        toks = [[t for t in q if t in known] for q in toks]
+        keep = [j for j, q in enumerate(toks) if q]
+        if not keep:
+            return [], []
+        docs, scores = retriever.retrieve([toks[j] for j in keep], k=min(k, n_docs),
+                                          n_threads=0, show_progress=False)
+        return docids.take(docs), scores
 
-        def single(q, k):
-            return retriever.retrieve(_toks([q]), k=min(k, n_docs), n_threads=0,
-                                      show_progress=False)
-    elif system == "pisa":
+    return batch, (lambda q, k: batch([q], k)), n_docs
+
+
+def _pisa(spec: dict, res: dict):
+    import pyterrier_pisa
+    pidx = pyterrier_pisa.PisaIndex(spec["index"], threads=1)
+    n_docs = pidx.num_docs()
+    retr = {}
+    for k in spec["k"]:
+        retr[k] = (pidx.qld(mu=1000.0, num_results=k, threads=1) if spec["method"] == "qld"
+                   else pidx.bm25(num_results=k, threads=1))
+    if spec["system"] == "pisa-pyterrier":
         import pandas as pd
-        import pyterrier_pisa
-        pidx = pyterrier_pisa.PisaIndex(str(index_dir), threads=1)
-        n_docs = pidx.num_docs()
-        retr = {}
-        for k in ks:
-            if method == "qld":
-                retr[k] = pidx.qld(mu=1000.0, num_results=k, threads=1)
-            else:
-                retr[k] = pidx.bm25(num_results=k, threads=1)
 
         def batch(qs, k):
             frame = pd.DataFrame({"qid": [str(i) for i in range(len(qs))], "query": qs})
             return retr[k].transform(frame)
+        return batch, (lambda q, k: batch([q], k)), n_docs
+    from pyterrier_pisa import _pisathon
 
-        def single(q, k):
-            return retr[k].transform(pd.DataFrame({"qid": ["1"], "query": [q]}))
-    elif system == "rank_bm25":
-        import pickle
-        with open(index_dir / "bm25okapi.pkl", "rb") as fh:
-            model, _ids = pickle.load(fh)
-        n_docs = len(_ids)
+    def batch(qs, k):
+        # what PisaRetrieve.transform does before its DataFrame: C++ analysis and search
+        # into preallocated numpy arrays (docnos are Python strings in an object array)
+        r = retr[k]
+        r.reset_retrieval_context()
+        n = len(qs) * k
+        qidx = np.empty(n, dtype=np.int32)
+        docnos = np.empty(n, dtype=object)
+        ranks = np.empty(n, dtype=np.int32)
+        scores = np.empty(n, dtype=np.float32)
+        size = _pisathon.retrieve(r._ctxt, r.query_algorithm.value, list(enumerate(qs)),
+                                  k=k, threads=1, query_weighted=int(r.query_weighted),
+                                  pretokenised=False, result_qidxs=qidx,
+                                  result_docnos=docnos, result_ranks=ranks,
+                                  result_scores=scores)
+        return qidx[:size], docnos[:size], scores[:size]
+    return batch, (lambda q, k: batch([q], k)), n_docs
+
+
+def _tantivy(spec: dict, res: dict):
+    import tantivy
+    schema, analyzer = _tantivy_schema(spec["mode"])
+    index = tantivy.Index.open(spec["index"])
+    index.register_tokenizer("bench", analyzer)
+    index.reload()
+    searcher = index.searcher()
+    res["segments"] = searcher.num_segments
+    docids = json.loads((Path(spec["index"]) / "docids.json").read_text(encoding="utf-8"))
+    should, term = tantivy.Occur.Should, tantivy.Query.term_query
+
+    def single(q, k):
+        # the query's tokens by the field's own analyzer, OR-ed term queries (the query
+        # parser would turn a hyphenated word into a phrase query); count=False lets
+        # tantivy skip by block-max WAND instead of counting every match
+        query = tantivy.Query.boolean_query(
+            [(should, term(schema, "body", t)) for t in analyzer.analyze(q)])
+        hits = searcher.search(query, k, count=False).hits
+        if searcher.num_segments == 1:
+            return [(docids[a.doc], s) for s, a in hits]
+        return [(searcher.doc(a)["id"][0], s) for s, a in hits]
+
+    return (lambda qs, k: [single(q, k) for q in qs]), single, searcher.num_docs
+
+
+def _rank_bm25(spec: dict, res: dict):
+    import pickle
+    with open(Path(spec["index"]) / "bm25okapi.pkl", "rb") as fh:
+        model, ids = pickle.load(fh)
+
+    def single(q, k):
+        s = model.get_scores(q.split())
+        k = min(k, len(s))
+        top = np.argpartition(-s, k - 1)[:k]
+        top = top[np.argsort(-s[top], kind="stable")]
+        return [(ids[i], s[i]) for i in top.tolist()]
+
+    return (lambda qs, k: [single(q, k) for q in qs]), single, len(ids)
+
+
+RUNNERS = {"ours": _ours, "ours-columnar": _ours, "ours-arrays": _ours, "bm25s": _bm25s,
+           "bm25s-numpy": _bm25s, "pisa": _pisa, "pisa-pyterrier": _pisa,
+           "tantivy": _tantivy, "rank_bm25": _rank_bm25}
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def worker_query(spec: dict) -> dict:
+    """One round of one row: open, warm every query at every k, then one timed batch pass
+    and the latency sample per k."""
+    texts = [t for _, t in _load_queries(spec)]
+    if spec["system"] == "rank_bm25":
         texts = texts[:spec["rank_bm25_queries"]]
-
-        def single(q, k):
-            s = model.get_scores(q.split())
-            k = min(k, len(s))
-            top = np.argpartition(-s, k - 1)[:k]
-            return top[np.argsort(-s[top], kind="stable")]
-
-        def batch(qs, k):
-            return [single(q, k) for q in qs]
-    else:
-        raise SystemExit(f"unknown system {system}")
+    ks = spec["k"]
+    res: dict = {"rss_start_mb": _maxrss_mb(), "loadavg_start": _loadavg()}
+    t0 = time.perf_counter()
+    batch, single, n_docs = RUNNERS[spec["system"]](spec, res)
     res["open_s"] = time.perf_counter() - t0
     res["rss_open_mb"] = _maxrss_mb()
     res["documents"] = n_docs
     res["queries"] = len(texts)
-    # warm-up: the first few queries once at each k
+    sample = [texts[i] for i in spec["latency_sample"] if i < len(texts)]
+    # caches warmed alike: every system answers every query once at each k first
     for k in ks:
-        batch(texts[:20], k)
+        batch(texts, k)
     per_k = {}
-    lat_n = min(len(texts), spec["latency_queries"])
+    clock, cpu = time.perf_counter, time.process_time
     for k in ks:
-        times = []
-        for _ in range(max(1, spec["repeat"])):
-            t0 = time.perf_counter()
-            batch(texts, k)
-            times.append(time.perf_counter() - t0)
-        best = min(times)
-        lat = []
-        for q in texts[:lat_n]:
-            t0 = time.perf_counter()
+        t0, c0 = clock(), cpu()
+        batch(texts, k)
+        took, took_cpu = clock() - t0, cpu() - c0
+        lat, lat_cpu = [], []
+        for q in sample:
+            t0, c0 = clock(), cpu()
             single(q, k)
-            lat.append(time.perf_counter() - t0)
-        per_k[str(k)] = {"batch_s": best, "batch_runs_s": times,
-                         "qps": len(texts) / best if best > 0 else None,
-                         "latency_queries": lat_n, **percentiles(lat)}
+            lat.append(clock() - t0)
+            lat_cpu.append(cpu() - c0)
+        per_k[str(k)] = {"batch_s": took, "qps": len(texts) / took if took > 0 else None,
+                         "batch_cpu_s": took_cpu,
+                         "cpu_qps": len(texts) / took_cpu if took_cpu > 0 else None,
+                         "latency_queries": len(sample), **percentiles(lat),
+                         "cpu": percentiles(lat_cpu)}
     res["k"] = per_k
+    res["loadavg_end"] = _loadavg()
     res["rss_peak_mb"] = _maxrss_mb()
-    if system == "ours":
+    if spec["system"].startswith("ours"):
         res["engine"] = engine_version()
     return res
 
@@ -452,7 +619,8 @@ def run_cli(corpus: Path, work: Path, ks: list[int], timeout: float | None) -> d
     index_dir = work / "index-ours-cli"
     shutil.rmtree(index_dir, ignore_errors=True)
     b = run_process([exe, "index", str(corpus / "docs.jsonl"), "-o", str(index_dir),
-                     "--no-text", "-q"], timeout=timeout)
+                     "--no-text", "-q", "--stopwords", "lucene", "--stemmer", "snowball"],
+                    timeout=timeout)
     out = {"build": {"build_s": b["wall_s"], "rss_peak_mb": b["maxrss_mb"],
                      "index_bytes": _dir_bytes(index_dir) if index_dir.exists() else None,
                      "process": b}}
@@ -481,6 +649,70 @@ def run_cli(corpus: Path, work: Path, ks: list[int], timeout: float | None) -> d
 # ----------------------------------------------------------------------------------
 # one corpus
 # ----------------------------------------------------------------------------------
+def _build_all(args, label: str, work: Path, corpus: Path, modes_of) -> tuple[dict, dict]:
+    """One build per (family, mode) that some requested row needs."""
+    builds, skipped = {}, {}
+    for system in args.systems:
+        if system == "ours-cli":
+            continue
+        why = available(system)
+        if why:
+            skipped[system] = why
+            log(f"[{label}] skip {system}: {why}")
+            continue
+        for mode in modes_of(system):
+            family = FAMILY[system]
+            if (family, mode) in builds:
+                continue
+            index_dir = work / f"index-{family}-{mode}"
+            log(f"[{label}] {family}/{mode}: build")
+            b = run_worker({"system": family, "mode": mode, "work": str(work),
+                            "corpus": str(corpus), "index": str(index_dir), "phase": "build",
+                            "result": str(work / f"build-{family}-{mode}.json")},
+                           args.timeout)
+            if "error" in b:
+                log(f"[{label}] {family}/{mode}: build failed: {b['error']}")
+            builds[(family, mode)] = b
+    return builds, skipped
+
+
+def _aggregate(rounds: list[dict], ks) -> dict:
+    """Rounds of one row → its query figures: best round's q/s, median percentiles."""
+    ok = [r for r in rounds if "error" not in r]
+    if not ok:
+        return dict(rounds[-1], rounds=rounds)
+    out = {key: ok[0].get(key) for key in ("documents", "queries", "kernels", "backend",
+                                          "segments", "engine") if key in ok[0]}
+    out["open_s"] = min(r["open_s"] for r in ok)
+    out["rss_peak_mb"] = max(r.get("rss_peak_mb") or 0 for r in ok)
+    per_k = {}
+    for k in map(str, ks):
+        runs = [r["k"][k] for r in ok]
+        best = min(runs, key=lambda x: x["batch_s"])
+        per_k[k] = {"batch_s": best["batch_s"], "qps": best["qps"],
+                    "batch_runs_s": [x["batch_s"] for x in runs],
+                    "latency_queries": best["latency_queries"]}
+        cpu_runs = [x["batch_cpu_s"] for x in runs if x.get("batch_cpu_s")]
+        if cpu_runs:
+            per_k[k]["batch_cpu_runs_s"] = cpu_runs
+            per_k[k]["cpu_qps"] = ok[0]["queries"] / min(cpu_runs)
+        for p in ("p50_ms", "p95_ms", "p99_ms", "mean_ms"):
+            vals = [x[p] for x in runs if x.get(p) is not None]
+            per_k[k][p] = float(np.median(vals)) if vals else None
+            vals = [x["cpu"][p] for x in runs if (x.get("cpu") or {}).get(p) is not None]
+            if vals:
+                per_k[k].setdefault("cpu", {})[p] = float(np.median(vals))
+    out["k"] = per_k
+    loads = [x for r in ok for x in (r.get("loadavg_start"), r.get("loadavg_end"))
+             if x is not None]
+    out["loadavg_min"] = min(loads) if loads else None
+    out["loadavg_max"] = max(loads) if loads else None
+    out["rounds"] = [{"loadavg_start": r.get("loadavg_start"),
+                      "loadavg_end": r.get("loadavg_end"),
+                      "qps": {k: r["k"][k]["qps"] for k in r["k"]}} for r in ok]
+    return out
+
+
 def bench_corpus(corpus: Path, label: str, args, work_root: Path) -> dict:
     work = work_root / label
     if work.exists():
@@ -492,61 +724,67 @@ def bench_corpus(corpus: Path, label: str, args, work_root: Path) -> dict:
     log(f"[{label}] {info['documents']:,} documents, {info['queries']:,} queries, "
         f"pre-analysis {info['pre_analysis_s']:.1f} s")
     ks = args.k
-    rows = []
-    skipped = {}
+    rng = np.random.default_rng(args.seed)
+    n_lat = min(info["queries"], args.latency_queries)
+    sample = np.sort(rng.choice(info["queries"], n_lat, replace=False)).tolist()
+
+    def modes_of(system):
+        return ["common"] if system == "rank_bm25" else args.modes
+
+    if "rank_bm25" in args.systems and info["documents"] > args.rank_bm25_max_docs:
+        args.systems = [s for s in args.systems if s != "rank_bm25"]
+        why = (f"corpus has {info['documents']:,} documents > --rank-bm25-max-docs "
+               f"{args.rank_bm25_max_docs:,}")
+        log(f"[{label}] skip rank_bm25: {why}")
+    else:
+        why = None
+    builds, skipped = _build_all(args, label, work, corpus, modes_of)
+    if why:
+        skipped["rank_bm25"] = why
+    rows, specs = [], []
     for system in args.systems:
-        why = available(system)
-        if why:
-            skipped[system] = why
-            log(f"[{label}] skip {system}: {why}")
+        if system == "ours-cli" or system in skipped:
             continue
-        if system == "rank_bm25" and info["documents"] > args.rank_bm25_max_docs:
-            skipped[system] = (f"corpus has {info['documents']:,} documents > "
-                               f"--rank-bm25-max-docs {args.rank_bm25_max_docs:,}")
-            log(f"[{label}] skip rank_bm25: {skipped[system]}")
-            continue
-        if system == "ours-cli":
-            if "default" not in args.modes:
-                continue
-            log(f"[{label}] ours-cli: retrieval index / retrieval search")
-            r = run_cli(corpus, work, ks, args.timeout)
-            rows.append({"system": "ours-cli", "mode": "default", "method": "qld_mu1000",
-                         **r})
-            continue
-        modes = ["common"] if system == "rank_bm25" else args.modes
-        for mode in modes:
-            index_dir = work / f"index-{system}-{mode}"
-            base = {"system": system, "mode": mode, "work": str(work), "corpus": str(corpus),
-                    "index": str(index_dir), "k": ks, "repeat": args.repeat,
-                    "latency_queries": args.latency_queries,
-                    "rank_bm25_queries": args.rank_bm25_queries}
-            log(f"[{label}] {system}/{mode}: build")
-            build = run_worker({**base, "phase": "build",
-                                "result": str(work / f"build-{system}-{mode}.json")},
-                               args.timeout)
-            if "error" in build:
-                log(f"[{label}] {system}/{mode}: build failed: {build['error']}")
-            methods = {"ours": ["qld_mu1000"], "bm25s": ["bm25_lucene_k1.5_b0.75"],
-                       "pisa": ["qld_mu1000", "bm25_k0.9_b0.4"],
-                       "rank_bm25": ["bm25okapi_k1.5_b0.75"]}[system]
-            for method in methods:
+        for mode in modes_of(system):
+            family = FAMILY[system]
+            build = builds[(family, mode)]
+            for method in METHODS[family]:
                 row = {"system": system, "mode": mode, "method": method, "build": build}
-                if "error" not in build:
-                    log(f"[{label}] {system}/{mode}/{method}: queries")
-                    row["query"] = run_worker(
-                        {**base, "phase": "query", "method": method.split("_")[0],
-                         "result": str(work / f"query-{system}-{mode}-{method}.json")},
-                        args.timeout)
-                    if "error" in row["query"]:
-                        log(f"[{label}] {system}/{mode}/{method}: query failed: "
-                            f"{row['query']['error']}")
                 rows.append(row)
-            if not args.keep_indexes:
-                shutil.rmtree(index_dir, ignore_errors=True)
-    shutil.rmtree(work / "index-ours-cli", ignore_errors=True) if not args.keep_indexes \
-        else None
+                if "error" not in build:
+                    specs.append((row, {
+                        "system": system, "mode": mode, "work": str(work),
+                        "corpus": str(corpus), "index": str(work / f"index-{family}-{mode}"),
+                        "k": ks, "latency_sample": sample, "phase": "query",
+                        "method": method.split("_")[0],
+                        "rank_bm25_queries": args.rank_bm25_queries,
+                        "result": str(work / f"query-{system}-{mode}-{method}.json")}))
+    rounds: dict[int, list] = {id(row): [] for row, _ in specs}
+    n_rounds = max(1, args.repeat)
+    for rnd in range(n_rounds):
+        shift = rnd % max(1, len(specs))
+        order = specs[shift:] + specs[:shift]       # rotated: no row always goes first
+        log(f"[{label}] round {rnd + 1}/{n_rounds}, load average {_loadavg()}")
+        for row, spec in order:
+            log(f"[{label}] {row_name(row)}: queries")
+            q = run_worker(spec, args.timeout)
+            if "error" in q:
+                log(f"[{label}] {row_name(row)}: query failed: {q['error']}")
+            rounds[id(row)].append(q)
+    for row, _ in specs:
+        row["query"] = _aggregate(rounds[id(row)], ks)
+    if "ours-cli" in args.systems and "default" in args.modes:
+        log(f"[{label}] ours-cli: retrieval index / retrieval search")
+        r = run_cli(corpus, work, ks, args.timeout)
+        rows.append({"system": "ours-cli", "mode": "default", "method": "qld_mu1000", **r})
+    if not args.keep_indexes:
+        for path in work.glob("index-*"):
+            shutil.rmtree(path, ignore_errors=True)
+    order = {s: i for i, s in enumerate(SYSTEMS)}
+    rows.sort(key=lambda r: (MODES.index(r["mode"]), order.get(r["system"], 99)))
     return {"label": label, "corpus": str(corpus), "info": info, "k": ks, "rows": rows,
-            "skipped": skipped, "seconds": time.perf_counter() - t_start}
+            "skipped": skipped, "latency_sample": sample, "rounds": n_rounds,
+            "seconds": time.perf_counter() - t_start}
 
 
 # ----------------------------------------------------------------------------------
@@ -590,40 +828,91 @@ def row_name(r: dict) -> str:
     return f"{r['system']} · {r['mode']} · {r['method']}"
 
 
+def _load_cell(q: dict) -> str:
+    lo, hi = q.get("loadavg_min"), q.get("loadavg_max")
+    if lo is None:
+        return "–"
+    return f"{lo:.1f}" if abs(hi - lo) < 0.05 else f"{lo:.1f}–{hi:.1f}"
+
+
+def _find(res: dict, system: str, mode: str, method: str | None) -> dict | None:
+    for r in res["rows"]:
+        if r["system"] == system and r["mode"] == mode and (method is None
+                                                            or r["method"] == method):
+            return r
+    return None
+
+
+def headline(res: dict) -> list[str]:
+    """The engine's queries/s ÷ each peer's, per analyzer mode and k (> 1: engine faster)."""
+    ks = res["k"]
+    lines = []
+    for mode in MODES:
+        for ours, peer, method in HEADLINE:
+            o, p = _find(res, ours, mode, None), _find(res, peer, mode, method)
+            if not o or not p or "k" not in (p.get("query") or {}):
+                continue
+            cells = [f"{ours} ÷ {row_name(p)}"]
+            for k in ks:
+                for key in ("cpu_qps", "qps"):
+                    a = _g(o, "query", "k", str(k), key)
+                    b = _g(p, "query", "k", str(k), key)
+                    rr = _ratio(a, b)
+                    cells.append(f"{_fmt(rr)}× ({_fmt(a)} vs {_fmt(b)})" if rr else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    head = ["engine ÷ peer (queries/s, one thread)"]
+    for k in ks:
+        head += [f"by CPU time k={k}", f"by wall time k={k}"]
+    return (["", "Engine ÷ peer, end to end (query strings → docid strings and scores); "
+             "> 1 means this engine is faster, < 1 that the peer is. By CPU time: queries "
+             "÷ the process's CPU seconds in the timed pass (on a busy machine closer to "
+             "what a quiet one gives than wall time; one thread each).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + lines)
+
+
 def markdown(res: dict) -> str:
     info, ks = res["info"], res["k"]
     lines = [f"### {res['label']}: {info['documents']:,} documents, {info['queries']:,} queries "
              f"({info['corpus_bytes'] / 1e6:,.0f} MB of JSON Lines)", "",
-             f"Pre-analysis with this engine's Analyzer (lucene, porter), shared by every "
-             f"`common` row and not in their build times: {info['pre_analysis_s']:.2f} s.", ""]
+             f"Pre-analysis with this engine's Analyzer (lucene, snowball), shared by every "
+             f"`common` row and not in their build times: {info['pre_analysis_s']:.2f} s. "
+             f"Best of {res.get('rounds', 1)} interleaved rounds; latency percentiles are "
+             f"the median over rounds of {len(res.get('latency_sample') or [])} queries "
+             f"sampled across the query set; 'load' is the 1-minute load average seen by "
+             f"the row's query processes (2 cores).", ""]
     head = ["system · analyzer · method", "build s", "tokenise s", "index MB",
-            "build RSS MB", "query RSS MB"]
+            "build RSS MB", "query RSS MB", "load"]
     for k in ks:
-        head += [f"q/s k={k}", f"p50/p95/p99 ms k={k}"]
+        head += [f"q/s k={k}", f"CPU q/s k={k}", f"CPU p50/p95/p99 ms k={k}"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for r in res["rows"]:
         b, q = r.get("build", {}), r.get("query", {})
         cells = [row_name(r), _fmt(_g(b, "build_s")), _fmt(_g(b, "tokenize_s")),
                  _fmt((_g(b, "index_bytes") or 0) / 1e6 if _g(b, "index_bytes") else None),
-                 _fmt(peak_mb(r, "build")), _fmt(peak_mb(r, "query"))]
+                 _fmt(peak_mb(r, "build")), _fmt(peak_mb(r, "query")), _load_cell(q)]
         for k in ks:
             kk = _g(q, "k", str(k)) or {}
-            lat = "/".join(_fmt(kk.get(p)) for p in ("p50_ms", "p95_ms", "p99_ms")) \
-                if kk.get("p50_ms") is not None else "–"
-            cells += [_fmt(kk.get("qps")), lat]
+            lat = kk.get("cpu") or {}
+            lat = "/".join(_fmt(lat.get(p)) for p in ("p50_ms", "p95_ms", "p99_ms")) \
+                if lat.get("p50_ms") is not None else "–"
+            cells += [_fmt(kk.get("qps")), _fmt(kk.get("cpu_qps")), lat]
         if "error" in b or "error" in q:
             cells[0] += " (failed: " + str(b.get("error") or q.get("error"))[:80] + ")"
         if r.get("carried_over"):
             cells[0] += " †"
         lines.append("| " + " | ".join(cells) + " |")
-    # ratios to ours in the same mode
+    lines += headline(res)
+    # ratios to this engine's public API in the same mode
     ref = {r["mode"]: r for r in res["rows"] if r["system"] == "ours"}
-    peers = [r for r in res["rows"] if r["system"] not in ("ours",) and r["mode"] in ref]
+    peers = [r for r in res["rows"] if r["system"] != "ours" and r["mode"] in ref]
     if peers:
-        lines += ["", "Each peer ÷ this engine (same analyzer mode). Times and sizes: > 1 means "
-                  "the peer takes longer / more; queries/s: > 1 means the peer is faster.", ""]
-        head = ["peer", "build time", "index size", "build RSS", "query RSS"]
+        lines += ["", "Each row ÷ this engine's public API (`ours`, same analyzer mode). Times "
+                  "and sizes: > 1 means the row takes longer / more; queries/s: > 1 means "
+                  "the row is faster.", ""]
+        head = ["row", "build time", "index size", "build RSS", "query RSS"]
         for k in ks:
             head += [f"q/s k={k}", f"p50 k={k}"]
         lines.append("| " + " | ".join(head) + " |")
@@ -644,7 +933,14 @@ def markdown(res: dict) -> str:
                     cells.append(_fmt(rr) + "×" if rr is not None else "–")
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    ours_rows = [r for r in res["rows"] if r["system"] == "ours"]
+    lines += _notes(res)
+    return "\n".join(lines) + "\n"
+
+
+def _notes(res: dict) -> list[str]:
+    lines = []
+    ours_rows = [r for r in res["rows"] if r["system"].startswith("ours")
+                 and r["system"] != "ours-cli"]
     eng = (_g(ours_rows[0], "build", "engine") if ours_rows else None) \
         or _g(res, "machine", "engine") or {}
     if eng:
@@ -658,20 +954,27 @@ def markdown(res: dict) -> str:
         lines.append(f"- † rows carried over from {c}: measured then, not re-run now")
     if res["skipped"]:
         lines += [f"- skipped {s}: {why}" for s, why in res["skipped"].items()]
-    notes = [r for r in res["rows"] if r["system"] == "rank_bm25" and r.get("query")]
-    for r in notes:
-        lines.append(f"- rank_bm25: queries/s and latency over the first "
-                     f"{_g(r, 'query', 'queries')} queries only (exhaustive scoring)")
+    for r in res["rows"]:
+        if r["system"] == "rank_bm25" and r.get("query"):
+            lines.append(f"- rank_bm25: queries/s and latency over the first "
+                         f"{_g(r, 'query', 'queries')} queries only (exhaustive scoring)")
+            break
     if ours_rows:
         kern = sorted({str(_g(r, "query", "kernels")) for r in ours_rows})
-        lines.append(f"- ours: in-process, a long-running searcher (`compiled=True`; kernels: "
-                     f"{', '.join(kern)}); loading the compiled kernels once is in the open "
-                     f"time, not in the query figures")
+        lines.append(f"- ours*: in-process, a long-running searcher (`compiled=True`; "
+                     f"kernels: {', '.join(kern)}), loaded by a warm-up search (in the open "
+                     f"time). `ours` = `Searcher.batch_search` (a `SearchResult` per result); "
+                     f"`ours-columnar` = `batch_search_arrays` + `retrieval.results.columnar` "
+                     f"with docids; `ours-arrays` = internal document numbers only, NOT end "
+                     f"to end (an extra row)")
+    if any(r["system"] == "tantivy" for r in res["rows"]):
+        lines.append("- tantivy: no batch API; one `Searcher.search` per query "
+                     "(`count=False`), the query built from its analyzer's tokens")
     if any(r["system"] == "ours-cli" for r in res["rows"]):
         lines.append("- ours-cli: whole processes `retrieval index … --no-text -q` and "
                      "`retrieval search … --format trec` (start-up, reading JSON Lines, "
                      "analysis, writing the run included); no latency percentiles")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def engine_version() -> dict:
@@ -712,7 +1015,8 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {}
-    for mod in ("retrieval", "scipy", "bm25s", "pyterrier_pisa", "rank_bm25", "Stemmer"):
+    for mod in ("retrieval", "scipy", "numba", "bm25s", "pyterrier_pisa", "tantivy",
+                "rank_bm25", "Stemmer"):
         try:
             m = __import__(mod)
             versions[mod] = getattr(m, "__version__", "?")
@@ -785,7 +1089,7 @@ def plots(results: list[dict], out: Path) -> list[str]:
 
 
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------------
@@ -805,7 +1109,7 @@ def merge_rows(res: dict, path: Path, ran: list[str]) -> None:
         if system not in ran:
             res["skipped"].setdefault(system, why)
     order = {s: i for i, s in enumerate(SYSTEMS)}
-    res["rows"].sort(key=lambda r: order.get(r["system"], 99))
+    res["rows"].sort(key=lambda r: (MODES.index(r["mode"]), order.get(r["system"], 99)))
     res["merged_from"] = str(path)
 
 
@@ -863,9 +1167,11 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default="common,default", help="common, default or both")
     p.add_argument("--k", default="10,1000", help="comma-separated k values (default 10,1000)")
     p.add_argument("--repeat", type=int, default=3,
-                   help="timed batch runs per k, best kept (default 3)")
+                   help="interleaved rounds: every row's query process runs once per round "
+                        "(one timed batch per k); the best round is kept (default 3)")
     p.add_argument("--latency-queries", type=int, default=300,
-                   help="queries timed one by one for latency percentiles (default 300)")
+                   help="queries timed one by one for latency percentiles, sampled across "
+                        "the query set (default 300)")
     p.add_argument("--queries", type=int, default=1000, help="synthetic queries (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rank-bm25-max-docs", type=int, default=30000)

@@ -84,12 +84,13 @@ def test_make_corpus_shared(tmp_path, collections_dir):
 @pytest.mark.slow
 def test_bench_speed_tiny(tmp_path):
     out = tmp_path / "results"
-    # this engine only (and its CLI): peers are exercised by the full runs, and their
-    # imports alone would take most of the time budget here
-    proc = _run(BENCH, "--tiny", "--systems", "ours,ours-cli", "--out", out,
-                "--work", tmp_path / "work", timeout=180)
-    assert "| ours · common · qld_mu1000 |" in proc.stdout
-    assert "| ours · default · qld_mu1000 |" in proc.stdout
+    # this engine's rows only (and its CLI): peers are exercised by the full runs, and
+    # their imports alone would take most of the time budget here
+    proc = _run(BENCH, "--tiny", "--systems", "ours,ours-columnar,ours-arrays,ours-cli",
+                "--out", out, "--work", tmp_path / "work", timeout=240)
+    for row in ("ours · common", "ours-columnar · common", "ours-arrays · common",
+                "ours · default", "ours-cli · default"):
+        assert f"| {row} · qld_mu1000 |" in proc.stdout
     data = json.loads((out / "tiny.json").read_text())
     assert data["info"]["documents"] == 300
     rows = {(r["system"], r["mode"]): r for r in data["rows"]}
@@ -97,13 +98,48 @@ def test_bench_speed_tiny(tmp_path):
     assert ours["build"]["build_s"] > 0
     assert ours["build"]["index_bytes"] > 0
     assert ours["build"]["rss_peak_mb"] > 0
+    assert "Analyzer(stopwords='lucene', stemmer='snowball')" == \
+        rows[("ours", "default")]["build"]["analyzer"]
+    # the engine rows share one build per mode
+    assert rows[("ours-columnar", "common")]["build"] == ours["build"]
     for k in ("10", "1000"):
         assert ours["query"]["k"][k]["qps"] > 0
         assert ours["query"]["k"][k]["p99_ms"] >= ours["query"]["k"][k]["p50_ms"]
+        assert ours["query"]["k"][k]["latency_queries"] == 10
+    assert ours["query"]["k"]["10"]["cpu_qps"] > 0
+    assert ours["query"]["loadavg_min"] is not None and len(ours["query"]["rounds"]) == 1
+    # the latency sample spans the query set, not its first queries
+    sample = data["latency_sample"]
+    assert len(sample) == len(set(sample)) == 10 and max(sample) >= 15
     assert (out / "tiny.md").read_text().startswith("### tiny")
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "build_time.png").stat().st_size > 0
         assert (out / "query_time_k1000.png").stat().st_size > 0
+
+
+def test_bench_speed_rounds_and_headline():
+    """Rounds → best q/s and median percentiles; the engine ÷ peer table."""
+    bench = _load_script("bench_speed")
+    rounds = [{"open_s": 1.0, "rss_peak_mb": 10, "loadavg_start": 1.5, "loadavg_end": 2.5,
+               "k": {"10": {"batch_s": b, "qps": 100 / b, "latency_queries": 5,
+                            "p50_ms": p, "p95_ms": p, "p99_ms": p, "mean_ms": p}}}
+              for b, p in ((2.0, 1.0), (1.0, 3.0), (4.0, 2.0))]
+    agg = bench._aggregate(rounds + [{"error": "exit 1"}], [10])
+    assert agg["k"]["10"]["qps"] == 100 and agg["k"]["10"]["p50_ms"] == 2.0
+    assert agg["k"]["10"]["batch_runs_s"] == [2.0, 1.0, 4.0]
+    assert (agg["loadavg_min"], agg["loadavg_max"]) == (1.5, 2.5)
+    row = {"build": {}, "query": {"k": {"10": {"qps": 300.0}}}}
+    res = {"k": [10], "rows": [
+        {**row, "system": "ours-columnar", "mode": "default", "method": "qld_mu1000"},
+        {**row, "system": "bm25s", "mode": "default", "method": "bm25",
+         "query": {"k": {"10": {"qps": 600.0}}}}]}
+    lines = bench.headline(res)
+    assert any("0.50× (300 vs 600)" in line for line in lines)
+    rounds[0]["queries"] = 100
+    for r, c in zip(rounds, (0.5, 0.25, 1.0)):
+        r["k"]["10"].update(batch_cpu_s=c, cpu={"p50_ms": c, "p95_ms": c, "p99_ms": c})
+    agg = bench._aggregate(rounds, [10])
+    assert agg["k"]["10"]["cpu_qps"] == 400 and agg["k"]["10"]["cpu"]["p50_ms"] == 0.5
 
 
 @pytest.mark.slow

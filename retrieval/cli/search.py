@@ -15,6 +15,7 @@ from ..estimation import cached_mu_estimate
 from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
+from ..results import columnar
 from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import MODELS, make_model
@@ -237,7 +238,8 @@ def _main(args) -> int:
         _write_trec(searcher, queries, res, args.tag)
         return 0
     models = feedback.expand(searcher, texts)
-    results = searcher.batch_search(models, k=args.k, jobs=args.jobs)
+    results = columnar(searcher.batch_search_arrays(models, k=args.k, jobs=args.jobs),
+                       index, len(models))
 
     if args.format == "json":
         payload = []
@@ -303,17 +305,14 @@ def _write_trec(searcher: Searcher, queries: list[Query], res, tag: str) -> None
         if not value or _SPACE.search(value):
             raise InputError(f"{what} '{printable(value)}' cannot be written in TREC format "
                              f"(it must be one word without white space); use --format json")
-    distinct, inverse = np.unique(res.doc_numbers, return_inverse=True)
-    names = searcher.index.docids
-    distinct_ids = [names[int(d)] for d in distinct]
-    for docid in distinct_ids:
+    res = columnar(res, searcher.index, len(queries))
+    for docid in res.docids.take(np.unique(res.doc_numbers, return_index=True)[1]).tolist():
         if _SPACE.search(docid):
             raise InputError(f"document id '{printable(docid)}' contains white space and "
                              f"cannot be written in TREC format; use --format json (or "
                              f"rename the file and index again)")
-    ids = [distinct_ids[i] for i in inverse.tolist()]
-    scores = res.scores.tolist()
-    bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1)).tolist()
+    ids, scores = res.docids.tolist(), res.scores.tolist()
+    bounds = res.ptr.tolist()
     out = sys.stdout
     for j, q in enumerate(queries):
         s, e = bounds[j], bounds[j + 1]
