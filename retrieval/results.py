@@ -22,24 +22,10 @@ Memory: the docid table holds one ``str`` per document (about 57 bytes plus the 
 length each: ~75 MB for a million 16-character docids), built on first use
 (about 0.1 s per million docids) and kept as long as the index object lives.
 
-Wiring into the searcher (to be applied once ``retrieval/search`` is restructured; the
-type is a drop-in for ``list[list[SearchResult]]``: indexing, ``len``, iteration,
-truthiness and ``==`` against lists behave the same; ``isinstance(x, list)`` does not)::
-
-    # Searcher.batch_search: replace the loop that builds SearchResult lists by
-    def batch_search(self, queries, k=10, *, jobs=1) -> Results:
-        return columnar(self.batch_search_arrays(queries, k, jobs=jobs), self.index,
-                        len(queries))
-
-    # Searcher.search: the first query's QueryResults (a Sequence[SearchResult])
-    def search(self, query, k=10) -> QueryResults:
-        return self.batch_search([query], k)[0]
-
-    # Searcher._docids (used by run()): docid_table(self.index).take(doc_numbers).tolist()
-
-plus ``from ..results import columnar, docid_table`` and the return annotations. No
-other module of the package calls ``batch_search``/``search`` (the CLI already reads
-:func:`columnar` results; the feedback module works on the arrays path).
+:meth:`Searcher.batch_search <retrieval.search.Searcher.batch_search>` and
+:meth:`~retrieval.search.Searcher.search` return these types. They are a drop-in for
+``list[list[SearchResult]]``: indexing, ``len``, iteration, truthiness and ``==`` against
+lists behave the same; ``isinstance(x, list)`` does not (``to_lists()`` gives lists).
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import ParameterError
 from ..index import Index
 from ..lookup import VocabularyLookup, gather_strings
-from ..records import Query, ScoredDoc, SearchResult
+from ..records import Query, ScoredDoc
+from ..results import QueryResults, Results, columnar
 from ..smoothing import AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel, TwoStage
 from . import compiled as comp
 from . import exhaustive, parallel
@@ -165,8 +166,9 @@ class Searcher:
         return None
 
     # -- ranking ------------------------------------------------------------------------
-    def search(self, query: str | QueryModel, k: int = 10) -> list[SearchResult]:
-        """The top ``k`` documents for ``query``, best first."""
+    def search(self, query: str | QueryModel, k: int = 10) -> QueryResults:
+        """The top ``k`` documents for ``query``, best first (a sequence of
+        :class:`SearchResult`; see :meth:`batch_search`)."""
         return self.batch_search([query], k)[0]
 
     def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000, *,
@@ -277,17 +279,16 @@ class Searcher:
 
     # -- results ------------------------------------------------------------------------
     def batch_search(self, queries: Sequence[str | QueryModel], k: int = 10, *,
-                     jobs: int = 1) -> list[list[SearchResult]]:
-        """:meth:`search` for many queries at once (vectorised; same results)."""
-        res = self.batch_search_arrays(queries, k, jobs=jobs)
-        out: list[list[SearchResult]] = [[] for _ in queries]
-        ids = self.docids(res.doc_numbers)
-        bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1))
-        scores = res.scores.tolist()
-        for j in range(len(queries)):
-            s, e = int(bounds[j]), int(bounds[j + 1])
-            out[j] = [SearchResult(r + 1, ids[i], scores[i]) for r, i in enumerate(range(s, e))]
-        return out
+                     jobs: int = 1) -> Results:
+        """:meth:`search` for many queries at once (vectorised; same results).
+
+        Returns columnar :class:`~retrieval.results.Results`: the arrays of
+        :meth:`batch_search_arrays` with docids taken from the index's docid table in one
+        step; ``results[j]`` is query j's sequence of :class:`SearchResult` records, made
+        only when read. It indexes, iterates and compares equal like
+        ``list[list[SearchResult]]`` (``to_lists()`` gives real lists)."""
+        return columnar(self.batch_search_arrays(queries, k, jobs=jobs), self.index,
+                        len(queries))
 
     def run(self, queries: Iterable[Query], k: int = 1000, *, jobs: int = 1
             ) -> list[ScoredDoc]:
