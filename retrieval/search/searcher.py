@@ -37,6 +37,7 @@ from ..index import Index
 from ..lookup import VocabularyLookup, gather_strings
 from ..records import Query, ScoredDoc
 from ..results import QueryResults, Results, columnar
+from ..safeio import clamp_jobs
 from ..smoothing import AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel, TwoStage
 from . import compiled as comp
 from . import exhaustive, parallel
@@ -182,7 +183,9 @@ class Searcher:
         Results are identical either way.
         """
         k = check_k(k)
-        jobs = check_jobs(jobs)
+        # more workers than CPUs only add start-up cost; fewer than 2 queries a worker
+        # is not worth splitting (results are identical whatever the count)
+        jobs = clamp_jobs(check_jobs(jobs)).jobs
         if jobs > 1 and len(queries) >= 2 * jobs:
             def search(part):
                 return self.rank(self.prepare(part), k)
