@@ -126,7 +126,8 @@ def _bigrams(tokens: list[str]) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Steps 1–3b: NFC-normalised, lowercased tokens of ``text``, in order."""
-    tokens = _TOKEN.findall(unicodedata.normalize("NFC", text).lower())
+    text = unicodedata.normalize("NFC", text).lower()
+    tokens = _TOKEN.findall(text)
     if not text.isascii() and _CJK.search(text):
         return _bigrams(tokens)
     return tokens
