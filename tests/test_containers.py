@@ -23,6 +23,7 @@ zstandard = pytest.importorskip("zstandard")
 
 
 def _pdf(path, text: bytes | None = b"wombat glacier", password=None):
+    pytest.importorskip("pypdf")
     from pypdf import PdfWriter
     from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
     w = PdfWriter()

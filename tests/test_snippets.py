@@ -98,3 +98,19 @@ def test_a_cluster_too_long_keeps_one_whole_match():
     long_word = "w" * 50
     snip = snippet(f"a {long_word} b", {long_word}, Analyzer("none", "none"), max_length=20)
     assert long_word in snip.text                     # never cut through a match
+
+
+def test_search_json_carries_the_snippet_and_its_offsets(tmp_path, capsys):
+    import json
+
+    from retrieval import Index
+    from retrieval.cli import main
+    text = ("Glaciers are rivers of ice. " * 20) + "A wombat was seen near the glacier."
+    Index.build([("a", text), ("b", "nothing here")]).save(tmp_path / "x.idx")
+    assert main(["search", str(tmp_path / "x.idx"), "wombat", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    snip = result["snippet"]
+    assert [snip["text"][a:b] for a, b in snip["matches"]] == ["wombat"]
+    assert main(["search", str(tmp_path / "x.idx"), "wombat", "--format", "json",
+                 "--no-snippets"]) == 0
+    assert "snippet" not in json.loads(capsys.readouterr().out)["results"][0]
