@@ -19,7 +19,9 @@ documents). The ASCII figure indexes the shared collections concatenated
 
 Each measurement is one ``retrieval index`` process (``-q --format json --force``); the
 figure is documents / the ``seconds`` the command reports (reading, analysis and the
-atomic write; not the interpreter's start). Rounds alternate old and new; the load
+atomic write; not the interpreter's start), and documents / the process's CPU seconds
+(user + system, start included) — the fairer figure on a shared machine, where the wall
+time depends on the other processes. Rounds alternate old and new; the load
 average is recorded before each run. Results go to ``results/realtext/``.
 
     python scripts/bench_realtext.py --old /work/main --rounds 3
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -115,16 +118,20 @@ def ascii_corpus(dest: Path) -> Path:
 def run_index(code: str, source: Path, out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=code)
     load = open("/proc/loadavg").read().split()[:3]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "retrieval", "index", str(source), "-o",
                            str(out), "-q", "--force", "--format", "json"], env=env,
                           capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{code}: {proc.stderr}")
     summary = json.loads(proc.stdout)
     return {"documents": summary["documents"], "seconds": summary["seconds"],
-            "wall": round(wall, 3), "docs_per_s": round(summary["documents"]
+            "wall": round(wall, 3), "cpu": round(cpu, 3),
+            "docs_per_cpu_s": round(summary["documents"] / cpu, 1), "docs_per_s": round(summary["documents"]
                                                          / summary["seconds"], 1),
             "skipped": summary.get("skipped"), "compressed": summary.get("compressed"),
             "loadavg": load}
@@ -159,13 +166,15 @@ def main(argv=None) -> int:
     summary = {}
     for view in views:
         for name in ("old", "new"):
-            sel = sorted(x["docs_per_s"] for x in rows if x["view"] == view
-                         and x["code"] == name)
-            docs = [x["documents"] for x in rows if x["view"] == view and x["code"] == name]
+            mine = [x for x in rows if x["view"] == view and x["code"] == name]
+            sel = sorted(x["docs_per_s"] for x in mine)
+            cpu = sorted(x["docs_per_cpu_s"] for x in mine)
             summary[f"{view}/{name}"] = {"median_docs_per_s": sel[len(sel) // 2],
-                                         "runs": sel, "documents": docs[0]}
-        summary[f"{view}/speedup"] = round(summary[f"{view}/new"]["median_docs_per_s"]
-                                           / summary[f"{view}/old"]["median_docs_per_s"], 2)
+                                         "median_docs_per_cpu_s": cpu[len(cpu) // 2],
+                                         "runs": sel, "documents": mine[0]["documents"]}
+        for key in ("median_docs_per_s", "median_docs_per_cpu_s"):
+            summary[f"{view}/speedup ({key})"] = round(summary[f"{view}/new"][key]
+                                                       / summary[f"{view}/old"][key], 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"summary": summary, "runs": rows}, indent=1))
     print(json.dumps(summary, indent=1))
