@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import contextlib
 import io
+import logging
 import lzma
 import os
 import zlib
@@ -145,6 +147,20 @@ def read_raw(path: str | os.PathLike, limit: int | None = None) -> bytes:
         return fh.read() if compression(os.fspath(path)) is None else fh.readall()
 
 
+@contextlib.contextmanager
+def _quiet_pypdf():
+    """pypdf logs what it repairs or cannot read; the reader reports a skip reason
+    instead, so none of pypdf's records is emitted while a PDF is read (its
+    logger's level is restored afterwards; nothing else changes)."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def pdf_text(path: str | os.PathLike, limit: int | None = None) -> str:
     """The text of a PDF, page by page (see the module docstring); raises
     :class:`Unreadable` with the reason it cannot be read."""
@@ -155,25 +171,31 @@ def pdf_text(path: str | os.PathLike, limit: int | None = None) -> str:
     except ImportError:
         raise Unreadable(SKIP_NO_PYPDF) from None
     try:
-        reader = PdfReader(os.fspath(path))
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    raise Unreadable(SKIP_PDF_ENCRYPTED)
-            except (PyPdfError, NotImplementedError) as exc:
-                raise Unreadable(SKIP_PDF_ENCRYPTED) from exc
-        pages, size = [], 0
-        for page in reader.pages:
-            text = page.extract_text() or ""
-            size += len(text) + 1
-            if size > limit:
-                raise Unreadable(SKIP_PDF_TOO_LARGE)
-            pages.append(text)
+        with _quiet_pypdf():
+            return _pdf_pages(PdfReader, path, limit)
     except Unreadable:
         raise
     except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError,
             IndexError, AssertionError, RecursionError, zlib.error) as exc:
         raise Unreadable(SKIP_PDF_BROKEN) from exc
+
+
+def _pdf_pages(PdfReader, path, limit: int) -> str:
+    from pypdf.errors import PyPdfError
+    reader = PdfReader(os.fspath(path))
+    if reader.is_encrypted:
+        try:
+            if not reader.decrypt(""):
+                raise Unreadable(SKIP_PDF_ENCRYPTED)
+        except (PyPdfError, NotImplementedError) as exc:
+            raise Unreadable(SKIP_PDF_ENCRYPTED) from exc
+    pages, size = [], 0
+    for page in reader.pages:
+        text = page.extract_text() or ""
+        size += len(text) + 1
+        if size > limit:
+            raise Unreadable(SKIP_PDF_TOO_LARGE)
+        pages.append(text)
     text = "\n".join(pages)
     if not text.strip():
         raise Unreadable(SKIP_PDF_NO_TEXT)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -94,8 +93,6 @@ def _main(args) -> int:
     output = Path(args.output)
     inputs = [Path(p) for p in args.paths]
     analyzer = Analyzer(args.stopwords, args.stemmer, language=args.language)
-    # pypdf reports damaged PDFs through logging; the summary counts them instead
-    logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     reader = FolderReader(inputs, stream_threshold=STREAM_BYTES)
     check_output(output, inputs, args.force)
     with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
