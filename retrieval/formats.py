@@ -77,6 +77,15 @@ _LEADING_BREAK = re.compile(r"(<(?:pre|listing|textarea)\b[^>]*>)(\r?\n)",
                             re.IGNORECASE)
 
 
+def selectolax_installed() -> bool:
+    """Whether the optional selectolax parser can be imported."""
+    try:
+        import selectolax.lexbor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _selectolax_text(html: str, required: bool) -> str | None:
     try:
         from selectolax.lexbor import LexborHTMLParser

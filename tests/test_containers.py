@@ -194,3 +194,20 @@ def test_both_html_parsers_agree_on_the_manuals_of_this_machine():
         with open(f, "rb") as fh:
             text, _ = decode_bytes(fh.read())
         assert html_to_text(text, "selectolax") == html_to_text(text, "stdlib"), f
+
+
+def test_a_streamed_html_page_gives_the_same_tokens_whole_or_in_pieces(tmp_path, monkeypatch):
+    pytest.importorskip("selectolax")
+    from retrieval import reading
+    from retrieval.analysis import tokenize
+    page = "<html><body>" + "".join(
+        f"<h2>Part {i}</h2><p>Glacier <b>ice</b> &amp; rock {i}</p><script>x{i}</script>"
+        f"<table><tr><td>a{i}</td><td>b{i}</td></tr></table>" for i in range(3000)) + "</body></html>"
+    (tmp_path / "big.html").write_text(page)
+    reader = FolderReader([tmp_path], stream_threshold=1000)
+    doc = next(iter(reader))
+    whole = "".join(doc.text.chunks())
+    monkeypatch.setattr(reading, "HTML_WHOLE_BYTES", 0)   # the stdlib parser, piecewise
+    pieces = "".join(doc.text.chunks())
+    assert tokenize(whole) == tokenize(pieces) == tokenize(html_to_text(page, "stdlib"))
+    assert "x1" not in tokenize(whole)

@@ -145,3 +145,21 @@ assert results == ["a"] * 8, results
     for _ in range(3):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_digit_tokens_skip_the_stemmer_because_every_stemmer_keeps_them():
+    """Analyzer.term returns an ASCII digit run without stemming; that is what every
+    NLTK stemmer (each Snowball language and Porter) returns for it."""
+    import random
+
+    from retrieval.analysis import _stemmer
+    rng = random.Random(0)
+    samples = [str(i) for i in range(0, 1200)] + [
+        "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 25)))
+        for _ in range(800)]
+    for language in LANGUAGES:
+        stem = _stemmer("snowball", language)
+        assert all(stem(s) == s for s in samples), language
+    porter = _stemmer("porter", "english")
+    assert all(porter(s) == s for s in samples)
+    assert Analyzer(stopwords="none").term("2024") == "2024"
