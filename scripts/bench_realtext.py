@@ -129,7 +129,9 @@ def run_index(code: str, source: Path, out: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{code}: {proc.stderr}")
     summary = json.loads(proc.stdout)
-    return {"documents": summary["documents"], "seconds": summary["seconds"],
+    return {"documents": summary["documents"], "tokens": summary["tokens"],
+            "tokens_per_cpu_s": round(summary["tokens"] / cpu),
+            "seconds": summary["seconds"],
             "wall": round(wall, 3), "cpu": round(cpu, 3),
             "docs_per_cpu_s": round(summary["documents"] / cpu, 1), "docs_per_s": round(summary["documents"]
                                                          / summary["seconds"], 1),
@@ -172,7 +174,9 @@ def main(argv=None) -> int:
             summary[f"{view}/{name}"] = {"median_docs_per_s": sel[len(sel) // 2],
                                          "median_docs_per_cpu_s": cpu[len(cpu) // 2],
                                          "runs": sel, "documents": mine[0]["documents"]}
-        for key in ("median_docs_per_s", "median_docs_per_cpu_s"):
+            tok = sorted(x["tokens_per_cpu_s"] for x in mine)
+            summary[f"{view}/{name}"]["median_tokens_per_cpu_s"] = tok[len(tok) // 2]
+        for key in ("median_docs_per_s", "median_docs_per_cpu_s", "median_tokens_per_cpu_s"):
             summary[f"{view}/speedup ({key})"] = round(summary[f"{view}/new"][key]
                                                        / summary[f"{view}/old"][key], 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
