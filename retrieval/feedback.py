@@ -115,6 +115,7 @@ import numpy as np
 from .errors import ParameterError, check_number
 from .lookup import gather_strings
 from .records import Query, ScoredDoc
+from .results import QueryResults, columnar
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
 from .search import check_k as _check_k
 from .search.compiled import (FeedbackKeys, FeedbackRows, FeedbackRowsOut, KeyScratch,
@@ -392,16 +393,11 @@ class Feedback:
             return searcher.batch_search_arrays(self.expand(searcher, queries), k, jobs=jobs)
         return searcher.rank(self.expanded(searcher, queries), _check_k(k))
 
-    # -- Feedback.search (issue 18): one query, like Searcher.search -------------------
     def search(self, searcher: Searcher, query: str | QueryModel, k: int = 10
-               ) -> list["SearchResult"]:
+               ) -> QueryResults:
         """The top ``k`` documents for one query after feedback, best first, as
         :meth:`Searcher.search` gives them (the ranking of :meth:`batch_search_arrays`)."""
-        from .records import SearchResult
-        res = self.batch_search_arrays(searcher, [query], k)
-        ids = searcher.index.docids.many(res.doc_numbers)
-        return [SearchResult(rank, docid, score) for rank, (docid, score)
-                in enumerate(zip(ids, res.scores.tolist()), start=1)]
+        return columnar(self.batch_search_arrays(searcher, [query], k), searcher.index, 1)[0]
 
     def run(self, searcher: Searcher, queries: Iterable[Query], k: int = 1000
             ) -> list[ScoredDoc]:

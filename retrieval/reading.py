@@ -8,11 +8,14 @@ Rules, decided once and applied everywhere:
   and are counted as skipped.
 * **Formats by extension.** ``.html``/``.htm``/``.xhtml``: the text of the page, with tags,
   ``<script>``, ``<style>``, ``<noscript>`` and ``<template>`` removed and entities decoded.
-  ``.jsonl``: one document per line, a JSON object with ``"id"`` and ``"text"``
-  (``"id"`` may be a string or an integer; other keys are ignored; blank lines are skipped).
+  ``.jsonl``: one document per line, a JSON object (blank lines are skipped), read by
+  the rules of :func:`jsonl_document` below.
+  ``.pdf``: the text of its pages, and ``.gz``/``.bz2``/``.xz``/``.zst``: the file inside,
+  read by the rules of its own name (:mod:`retrieval.containers`); the document id keeps
+  the file's real name (``changelog.Debian.gz``).
   Everything else (``.txt``, ``.md``, ``.rst``, files without extension, …) is read as
   plain text: Markdown and reStructuredText markup is punctuation, which the tokenizer drops.
-  Files with a known binary extension (images, archives, PDF, office files, executables)
+  Files with a known binary extension (images, archives, office files, executables)
   and files with a NUL byte in their first 8 KiB (unless they look like UTF-16, below) are
   skipped as ``binary``.
 * **Encoding.** UTF-8 (a BOM is removed). A UTF-16 BOM selects UTF-16; UTF-16 without a
@@ -32,10 +35,13 @@ Rules, decided once and applied everywhere:
 * **Document ids.** One folder given: the path relative to it, with ``/`` separators
   (``geology/glaciers.txt``). Bytes of a file name that are not UTF-8 appear in its id as
   ``\\xNN`` escapes (``caf\\xe9.txt``). One file given: its name. Several paths given:
-  paths relative to their common parent folder. JSON Lines records use their ``"id"``.
+  paths relative to their common parent folder. JSON Lines records use their id (``"id"``, ``"_id"`` or
+  ``"docno"``).
   A repeated id is an error naming the file (and line).
 * **Unreadable files** (permissions, vanished, broken links, link loops) are skipped and
-  counted. A path *given* that is a broken link or a link loop is an error.
+  counted; so are compressed files that do not decompress or pass the size cap, and
+  PDFs that are encrypted, have no text layer or cannot be parsed, each under its own
+  reason (:data:`retrieval.containers.SKIP_REASONS`). None of them stops the read. A path *given* that is a broken link or a link loop is an error.
 * **Special files** met in a folder (named pipes, sockets, devices) are skipped and
   counted as ``not a regular file`` (reading a pipe could wait forever); a special file
   given as a path is an error.
@@ -50,19 +56,22 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
 
+from .containers import (PDF_EXTENSIONS, Unreadable, compression, inner_suffix, open_raw,
+                         pdf_text)
 from .errors import InputError
+from .formats import (HTML_PARSERS, HTMLText, html_to_text, jsonl_document,  # noqa: F401
+                      selectolax_installed)
 from .records import Document
 
 HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 JSONL_EXTENSIONS = frozenset({".jsonl"})
 BINARY_EXTENSIONS = frozenset({
     ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".ico", ".webp", ".svgz",
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp",
-    ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".jar",
+    ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp",
+    ".zip", ".tgz", ".tbz2", ".txz", ".7z", ".rar", ".tar", ".jar", ".deb", ".rpm",
     ".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc", ".whl",
     ".mp3", ".mp4", ".wav", ".flac", ".ogg", ".avi", ".mov", ".mkv", ".webm",
     ".npy", ".npz", ".pkl", ".parquet", ".sqlite", ".db", ".bin", ".woff", ".woff2", ".ttf",
@@ -72,6 +81,8 @@ _SNIFF_BYTES = 8192
 #: for streaming plain-text and HTML files (when the reader is asked to)
 STREAM_BYTES = 8 * 1024 * 1024
 _CHUNK_BYTES = 1024 * 1024
+#: a streamed HTML file up to this size is parsed whole (see :class:`StreamedText`)
+HTML_WHOLE_BYTES = 32 * 1024 * 1024
 
 SKIP_BINARY = "binary"
 SKIP_HIDDEN = "hidden"
@@ -89,11 +100,14 @@ class ReadStats:
     fallback_decoded: int = 0
     utf16: int = 0
     skipped: Counter = field(default_factory=Counter)
+    compressed: Counter = field(default_factory=Counter)  # read, by kind ("gz", ...)
+    pdf: int = 0                                            # PDFs read
 
     def as_dict(self) -> dict:
         return {
             "files": self.files, "documents": self.documents, "empty": self.empty,
             "decoded_with_fallback": self.fallback_decoded, "utf16": self.utf16,
+            "compressed": dict(sorted(self.compressed.items())), "pdf": self.pdf,
             "skipped": dict(sorted(self.skipped.items())),
         }
 
@@ -188,6 +202,12 @@ class StreamedText:
     (for HTML: its visible text, with the white space of the page rather than
     :func:`html_to_text`'s tidied lines — the same tokens). Errors while reading raise
     :class:`~retrieval.errors.InputError` naming the file.
+
+    An HTML file of at most :data:`HTML_WHOLE_BYTES` (32 MiB) is parsed whole by
+    :func:`html_to_text` when selectolax is installed (one piece): the stdlib parser,
+    fed piece by piece, took 10x longer — most of the build time of a documentation
+    folder with one 8 MB page (Node.js's ``api/all.html``). Larger pages are parsed
+    piece by piece, as their tree could need many times their size.
     """
 
     def __init__(self, path: Path, encoding: str, html: bool, size: int):
@@ -204,7 +224,10 @@ class StreamedText:
         if not self.html:
             yield from pieces
             return
-        parser = _HTMLText()
+        if self.size <= HTML_WHOLE_BYTES and selectolax_installed():
+            yield html_to_text("".join(pieces), "selectolax")
+            return
+        parser = HTMLText()
         for piece in pieces:
             parser.feed(piece)
             if parser.parts:
@@ -227,7 +250,7 @@ def _decoder(encoding: str):
 def _decoded_chunks(path: Path, encoding: str) -> Iterator[str]:
     decoder = _decoder(encoding)
     try:
-        with open(path, "rb") as fh:
+        with open_raw(path) as fh:
             if encoding == "cp1252-sig":
                 fh.read(len(codecs.BOM_UTF8))
             while True:
@@ -240,27 +263,49 @@ def _decoded_chunks(path: Path, encoding: str) -> Iterator[str]:
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror}); the file changed or became "
                          f"unreadable while it was read", path=path) from None
+    except Unreadable as exc:
+        raise InputError(f"cannot read ({exc.reason}); the file changed while it was "
+                         f"read", path=path) from None
     except UnicodeDecodeError:
         raise InputError(f"no longer decodes as {encoding}; the file changed while it "
                          f"was read", path=path) from None
 
 
-def _decodes_as(path: Path, encoding: str) -> bool:
+def _decodes_as(path: Path, encoding: str) -> int | None:
+    """The size in bytes of ``path`` (decompressed) when it decodes as ``encoding``."""
     decoder = _decoder(encoding)
-    with open(path, "rb") as fh:
+    size = 0
+    with open_raw(path) as fh:
         try:
             while data := fh.read(_CHUNK_BYTES):
+                size += len(data)
                 decoder.decode(data)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return False
-    return True
+            return None
+    return size
 
 
-def stream_encoding(path: Path, head: bytes) -> str:
-    """The encoding of a large file by the module's rules, checked over the whole file."""
+def _read_upto(fh, n: int | None) -> bytes:
+    """Up to ``n`` bytes of ``fh`` (all when None), however short its reads are."""
+    parts, got = [], 0
+    while n is None or got < n:
+        data = fh.read(_CHUNK_BYTES if n is None else min(_CHUNK_BYTES, n - got))
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def stream_encoding(path: Path, head: bytes) -> tuple[str, int]:
+    """The encoding of a large file by the module's rules, checked over the whole file,
+    and the file's (decompressed) size."""
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig" if _decodes_as(path, "utf-8-sig") else "cp1252-sig"
+        size = _decodes_as(path, "utf-8-sig")
+        if size is not None:
+            return "utf-8-sig", size
+        return "cp1252-sig", _decodes_as(path, "cp1252-sig")
     candidates = []
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates.append("utf-16")
@@ -268,46 +313,10 @@ def stream_encoding(path: Path, head: bytes) -> str:
         candidates.append(codec)
     candidates.append("utf-8")
     for encoding in candidates:
-        if _decodes_as(path, encoding):
-            return encoding
-    return "cp1252"
-
-
-class _HTMLText(HTMLParser):
-    _SKIP = frozenset({"script", "style", "noscript", "template"})
-    _BREAK = frozenset({"p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4",
-                        "h5", "h6", "title", "section", "article", "header", "footer"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._SKIP:
-            self._skip_depth += 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in self._SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self._skip_depth:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """The visible text of an HTML page (tags, scripts and styles removed)."""
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts)
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+        size = _decodes_as(path, encoding)
+        if size is not None:
+            return encoding, size
+    return "cp1252", _decodes_as(path, "cp1252")
 
 
 def path_docid(relative: Path) -> str:
@@ -443,8 +452,9 @@ class FolderReader:
 
     def _read(self, source: SourceFile, stats: ReadStats):
         path = source.file  # strings, not Path: this runs once per file
-        suffix = os.path.splitext(path)[1].lower()
-        if suffix in BINARY_EXTENSIONS:
+        kind = compression(path)
+        suffix = inner_suffix(path) if kind else os.path.splitext(path)[1].lower()
+        if suffix in BINARY_EXTENSIONS or (kind and suffix in PDF_EXTENSIONS):
             self._skip(stats, SKIP_BINARY)
             return
         try:
@@ -455,16 +465,27 @@ class FolderReader:
         if not stat.S_ISREG(st.st_mode):
             self._skip(stats, SKIP_SPECIAL)  # opening a named pipe could block for ever
             return
-        size = st.st_size
-        streamed = (suffix in JSONL_EXTENSIONS and size > STREAM_BYTES) or (
-            self.stream_threshold is not None and size > self.stream_threshold
-            and suffix not in JSONL_EXTENSIONS)
-        if streamed:
-            yield from self._read_streamed(source, stats, size)
+        if suffix in PDF_EXTENSIONS:
+            yield from self._read_pdf(source, stats)
+            return
+        limit = STREAM_BYTES if suffix in JSONL_EXTENSIONS else self.stream_threshold
+        if kind is None and limit is not None and st.st_size > limit:
+            yield from self._read_streamed(source, stats)
             return
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            if kind is None:
+                with open(path, "rb") as fh:
+                    raw = fh.read()
+            else:  # the decompressed size is known only by decompressing
+                with open_raw(path) as fh:
+                    raw = _read_upto(fh, None if limit is None else limit + 1)
+                if limit is not None and len(raw) > limit:
+                    del raw
+                    yield from self._read_streamed(source, stats)
+                    return
+        except Unreadable as exc:
+            self._skip(stats, exc.reason)
+            return
         except OSError:
             self._skip(stats, SKIP_UNREADABLE)
             return
@@ -474,6 +495,8 @@ class FolderReader:
         text, encoding = decode_bytes(raw)
         del raw
         self._count_encoding(stats, encoding)
+        if kind:
+            stats.compressed[kind] += 1
         if suffix in JSONL_EXTENSIONS:
             yield from self._read_jsonl(path, text.split("\n"), stats)
             return
@@ -481,6 +504,16 @@ class FolderReader:
             text = html_to_text(text)
         if not text.strip():
             stats.empty += 1
+        stats.documents += 1
+        yield Document(source.docid, text), None
+
+    def _read_pdf(self, source: SourceFile, stats: ReadStats):
+        try:
+            text = pdf_text(source.file)
+        except Unreadable as exc:
+            self._skip(stats, exc.reason)
+            return
+        stats.pdf += 1
         stats.documents += 1
         yield Document(source.docid, text), None
 
@@ -495,22 +528,28 @@ class FolderReader:
         elif encoding.startswith("utf-16"):
             stats.utf16 += 1
 
-    def _read_streamed(self, source: SourceFile, stats: ReadStats, size: int):
+    def _read_streamed(self, source: SourceFile, stats: ReadStats):
         path = source.path
+        kind = compression(source.file)
         try:
-            with open(path, "rb") as fh:
-                head = fh.read(_SNIFF_BYTES)
+            with open_raw(path) as fh:
+                head = _read_upto(fh, _SNIFF_BYTES)
             if is_binary(head):
                 self._skip(stats, SKIP_BINARY)
                 return
-            encoding = stream_encoding(path, head)
+            encoding, size = stream_encoding(path, head)
+        except Unreadable as exc:
+            self._skip(stats, exc.reason)
+            return
         except OSError:
             self._skip(stats, SKIP_UNREADABLE)
             return
         self._count_encoding(stats, encoding)
-        suffix = path.suffix.lower()
+        if kind:
+            stats.compressed[kind] += 1
+        suffix = inner_suffix(source.file)
         if suffix in JSONL_EXTENSIONS:
-            yield from self._read_jsonl(path, _lines(_decoded_chunks(path, encoding)), stats)
+            yield from self._read_jsonl(path, lines_of_pieces(_decoded_chunks(path, encoding)), stats)
             return
         stats.documents += 1
         yield Document(source.docid, StreamedText(path, encoding,
@@ -531,37 +570,34 @@ class FolderReader:
                 raise InputError(f"not valid JSON ({reason}); each line must be one "
                                  f'object like {{"id": "d1", "text": "..."}}',
                                  path=path, line=lineno) from None
-            if not isinstance(record, dict) or "id" not in record or "text" not in record:
-                raise InputError('each line must be an object with "id" and "text"',
-                                 path=path, line=lineno)
-            docid, body = record["id"], record["text"]
-            if isinstance(docid, bool) or not isinstance(docid, (str, int)) or docid == "":
-                raise InputError('"id" must be a non-empty string or an integer',
-                                 path=path, line=lineno)
-            if not isinstance(body, str):
-                raise InputError('"text" must be a string', path=path, line=lineno)
-            if isinstance(docid, str) and not _is_valid_unicode(docid):
-                raise InputError('"id" holds an unpaired surrogate escape (like "\\ud800"); '
-                                 'ids must be valid Unicode', path=path, line=lineno)
+            line = ""  # a huge record: do not keep its JSON source while it is indexed
+            docid, body = jsonl_document(record, path, lineno)
+            del record
             if not body.strip():
                 stats.empty += 1
             stats.documents += 1
-            yield Document(str(docid), body), lineno
+            yield Document(docid, body), lineno
 
 
-def _is_valid_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _lines(chunks: Iterable[str]) -> Iterator[str]:
-    """Lines (split at ``\\n``) of text given in pieces; memory: one line plus one piece."""
-    rest = ""
+def lines_of_pieces(chunks: Iterable[str]) -> Iterator[str]:
+    """Lines (split at ``\\n``) of text given in pieces; memory: one line plus one piece
+    (a long line is gathered as a list of pieces and joined once)."""
+    pending: list[str] = []
     for chunk in chunks:
-        parts = (rest + chunk).split("\n")
-        rest = parts.pop()
-        yield from parts
-    yield rest
+        parts = chunk.split("\n")
+        if len(parts) == 1:
+            pending.append(chunk)
+            continue
+        pending.append(parts[0])
+        parts[0] = _join_and_clear(pending)
+        pending.append(parts.pop())
+        parts.reverse()
+        while parts:  # hand each line over without keeping it here
+            yield parts.pop()
+    yield _join_and_clear(pending)
+
+
+def _join_and_clear(pieces: list[str]) -> str:
+    text = "".join(pieces)
+    pieces.clear()
+    return text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import os
-from pathlib import Path
 
 import pytest
 
@@ -160,3 +159,48 @@ def test_odd_file_names(tmp_path):
     (tmp_path / "new\nline.txt").write_text("b")
     docs, _ = read(tmp_path)
     assert set(docs) == {"with space.txt", "new\nline.txt"}
+
+
+def test_lines_of_pieces_equal_split():
+    """JSON Lines read in pieces: the lines are those of the whole text, whatever the
+    cuts (a long line is gathered from many pieces)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from retrieval.reading import lines_of_pieces
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(alphabet="ab\n", max_size=60), st.lists(st.integers(0, 60), max_size=8))
+    def check(text, cuts):
+        cuts = sorted(set(c for c in cuts if c <= len(text)))
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+        assert list(lines_of_pieces(pieces)) == text.split("\n")
+
+    check()
+
+
+@pytest.mark.parametrize("record,docid,text", [
+    ('{"id": "a", "text": "x"}', "a", "x"),
+    ('{"id": 3, "contents": "pyserini"}', "3", "pyserini"),
+    ('{"_id": "b1", "title": "Title", "text": "body"}', "b1", "Title body"),
+    ('{"_id": "b2", "title": "", "text": "body"}', "b2", "body"),
+    ('{"docno": "FT-1", "text": "trec"}', "FT-1", "trec"),
+    ('{"id": "a", "text": "t", "contents": "c"}', "a", "t"),
+])
+def test_jsonl_layouts(tmp_path, record, docid, text):
+    (tmp_path / "d.jsonl").write_text(record + "\n")
+    docs, _ = read(tmp_path / "d.jsonl")
+    assert docs == {docid: text}
+
+
+@pytest.mark.parametrize("record,match", [
+    ('{"title": "t", "text": "x"}', r"no id key \(id, _id or docno\) \(its keys: title, text\)"),
+    ('{"_id": "a", "title": "t"}', r"no text key \(text or contents\)"),
+    ('{"docno": "a", "text": "x", "title": 5}', '"title" must be a string'),
+])
+def test_jsonl_record_fitting_no_layout_names_file_and_line(tmp_path, record, match):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"id": "ok", "text": "fine"}\n\n' + record + "\n")
+    with pytest.raises(InputError, match=match) as err:
+        read(f)
+    assert f"{f}:3:" in str(err.value)

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPLISTS, Analyzer
+from ..analysis import (DEFAULT_LANGUAGE, DEFAULT_STEMMER, LANGUAGES, STEMMERS, STOPLISTS,
+                        Analyzer)
 from ..errors import InputError
 from ..index import index_state
 from ..lifecycle import build_index
@@ -18,9 +19,12 @@ from ._common import Progress, dump_json, format_table, make_parser, positive_in
 DESCRIPTION = """\
 Index a folder of text: every document becomes a unigram language model.
 
-Folders are read recursively (plain text, Markdown, reStructuredText, HTML); a .jsonl
-file holds one {"id": ..., "text": ...} record per line. Document ids are paths relative
-to the folder given. The analyzer chosen here is saved in the index and used for queries.
+Folders are read recursively (plain text, Markdown, reStructuredText, HTML, PDF, and
+files compressed with gzip, bzip2, xz or zstd as the file inside); a .jsonl file holds
+one record per line: {"id", "text"}, {"id", "contents"}, {"_id", "title", "text"} or
+{"docno", "text"}. Document ids are paths relative to the folder given. The analyzer
+chosen here (--language, --stopwords, --stemmer) is saved in the index and used for
+queries.
 """
 
 
@@ -29,8 +33,12 @@ def build_parser():
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
     p.add_argument("-o", "--output", required=True, metavar="INDEX",
                    help="the index folder to write (written atomically)")
-    p.add_argument("--stopwords", choices=STOPLISTS, default=DEFAULT_STOPWORDS,
-                   help=f"stop list (default: {DEFAULT_STOPWORDS})")
+    p.add_argument("--language", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
+                   help="language of the Snowball stemmer and stop list (default: "
+                        "english); CJK text is split into bigrams in every language")
+    p.add_argument("--stopwords", choices=STOPLISTS, default=None,
+                   help="stop list (default: smart for english, the language's "
+                        "Snowball list otherwise; 'snowball' = the language's list)")
     p.add_argument("--stemmer", choices=STEMMERS, default=DEFAULT_STEMMER,
                    help=f"stemmer (default: {DEFAULT_STEMMER})")
     p.add_argument("--no-text", action="store_true",
@@ -93,6 +101,7 @@ def _main(args) -> int:
     start = time.perf_counter()
     output = Path(args.output)
     inputs = [Path(p) for p in args.paths]
+    analyzer = Analyzer(args.stopwords, args.stemmer, language=args.language)
     reader = FolderReader(inputs, stream_threshold=STREAM_BYTES)
     check_output(output, inputs, args.force)
     jobs = clamp_jobs(args.jobs, work=_work_units(reader))
@@ -103,7 +112,7 @@ def _main(args) -> int:
         # crash-safe, records sources and content hashes for 'retrieval update'
         try:
             index, _ = build_index(inputs, output, reader=reader,
-                                   analyzer=Analyzer(args.stopwords, args.stemmer),
+                                   analyzer=analyzer,
                                    store_text=not args.no_text, overwrite=args.force,
                                    on_file=lambda _f: bar.update(1), jobs=jobs.jobs)
         except InputError:
@@ -125,6 +134,8 @@ def _main(args) -> int:
         "files_read": stats.files,
         "decoded_with_fallback": stats.fallback_decoded,
         "utf16": stats.utf16,
+        "compressed": dict(sorted(stats.compressed.items())),
+        "pdf": stats.pdf,
         "skipped": dict(sorted(stats.skipped.items())),
         "analyzer": index.manifest["analyzer"],
         "seconds": round(elapsed, 3),
@@ -143,8 +154,11 @@ def _main(args) -> int:
         ("tokens", f"{summary['tokens']:,}"),
         ("files", f"{stats.files:,} read, {stats.fallback_decoded:,} decoded with "
                   f"fallback (cp1252), {stats.utf16:,} UTF-16"),
+        ("read inside", ", ".join([f"{n:,} .{k}" for k, n in summary["compressed"].items()]
+                                  + [f"{stats.pdf:,} PDF"])),
         ("skipped", skipped),
-        ("analyzer", f"stopwords={args.stopwords}, stemmer={args.stemmer}"),
+        ("analyzer", ", ".join(f"{k}={v}" for k, v in index.manifest["analyzer"].items()
+                               if k != "tokenizer")),
         ("elapsed", f"{elapsed:.2f} s"),
     ]
     print(f"indexed into {shown(output)}")

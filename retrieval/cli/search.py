@@ -19,7 +19,7 @@ from ..results import columnar
 from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import MODELS, make_model
-from ..snippets import make_snippet
+from ..snippets import make_snippet, snippet
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
 DESCRIPTION = """\
@@ -247,6 +247,8 @@ def _main(args) -> int:
             item = {"qid": q.qid, "query": q.text, "model": model.label(),
                     "query_model": qm.as_dict(),
                     "results": [r._asdict() for r in res]}
+            if not args.no_snippets:
+                _add_snippets(index, searcher, q.text, item["results"])
             if feedback.name != "none":
                 item["feedback"] = feedback.label()
                 item["original_query_model"] = searcher.query_model(q.text).as_dict()
@@ -284,6 +286,17 @@ def _main(args) -> int:
             for r in res:
                 _print_explanation(searcher.explain(qm, r.docid))
     return 0
+
+
+def _add_snippets(index, searcher, query: str, results: list[dict]) -> None:
+    """Each result's snippet (``{"text", "matches"}``: the matched terms' character
+    offsets in the text), when the index stores text."""
+    terms = set(searcher.query_model(query).terms)
+    for r in results:
+        text = index.text(index.doc_number(r["docid"]))
+        if text is not None:
+            snip = snippet(text, terms, index.analyzer)
+            r["snippet"] = {"text": snip.text, "matches": [list(m) for m in snip.matches]}
 
 
 def printable(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Vectorised tokenising of ASCII texts for counting documents (:mod:`retrieval.index.counting`).
+"""Vectorised tokenising for the index builder: ASCII and Unicode texts, per document.
 
 :func:`retrieval.analysis.count_tokens` tokenises an ASCII text with one
 ``bytes.translate`` (letters lowercased, digits kept, every other byte a space) and
@@ -6,30 +6,55 @@
 its term id is one dictionary look-up per token — the two costs that dominate building a
 large index. :class:`ByteTokenMemo` gets the same tokens and term ids from numpy arrays:
 
-1. the chunk's texts are joined by spaces and translated once; token starts and ends are
-   where the bytes change from space to non-space and back;
-2. a token of at most 16 bytes is identified *exactly* by two little-endian 64-bit words
-   read at its start (bytes past its end masked to zero; tokens never contain a zero
-   byte). A 64-bit key ``w0·K0 + w1·K1`` (mod 2⁶⁴) groups them for ``numpy.unique``;
-   for a token of at most 8 bytes (w1 = 0) the key is a bijection of w0, and in every
-   case the words of each occurrence are compared with those of its group's first
-   occurrence and with the memo's, so two different tokens are never merged (on a
-   mismatch the chunk is reported and the caller uses the per-token path);
+1. **Spans.** The texts are split into ASCII and non-ASCII documents (the choice is made
+   per document, not per chunk: one accented letter does not send 2,000 documents down
+   the per-token path).
+   *ASCII documents* are joined by spaces and translated once; token starts and ends
+   are where the bytes change from space to non-space and back.
+   *Other documents* are normalised and lowercased exactly as
+   :func:`~retrieval.analysis.tokenize` does (``unicodedata.normalize("NFC", t).lower()``,
+   C speed), joined, and classified code point by code point through a table of
+   0x110000 classes made once per process *with the tokenizer's own regular expression*
+   (``[^\\W_]``, so the classes cannot disagree with it): separator, letter/digit, CJK
+   letter (:data:`~retrieval.analysis.CJK_RANGES`). Tokens are the maximal runs of
+   non-CJK letters/digits, the overlapping pairs of adjacent CJK letters, and CJK
+   letters with no CJK neighbour — the tokenizer's rules 3 and 3b. Code-point offsets
+   become UTF-8 byte offsets by a prefix sum of each code point's UTF-8 length.
+2. **Keys.** A token of at most 16 bytes (UTF-8) is identified *exactly* by two
+   little-endian 64-bit words read at its start (bytes past its end masked to zero;
+   tokens never contain a zero byte). A 64-bit key ``w0·K0 + w1·K1`` (mod 2⁶⁴) groups
+   them for ``numpy.unique``; for a token of at most 8 bytes (w1 = 0) the key is a
+   bijection of w0, and in every case the words of each occurrence are compared with
+   those of its group's first occurrence and with the memo's, so two different tokens
+   are never merged (on a mismatch the documents are tokenised by the regex instead);
 3. keys are looked up in sorted arrays of the keys seen so far (``searchsorted``); only
-   tokens never seen before are analysed, once each, by the caller;
-4. tokens longer than 16 bytes (rare: 0.5% on the shared collections) are sliced out as
-   ``bytes`` and mapped through the caller's dictionary memo, as before.
+   tokens never seen before are analysed, once each, by the caller (an ASCII token as
+   ``bytes``, any other as ``str``, as :func:`~retrieval.analysis.count_tokens` gives
+   them);
+4. tokens longer than 16 bytes (rare: 0.5% on the shared collections) are sliced out and
+   mapped through the caller's dictionary memo.
 
-The result is the same (document, term) list the per-token path gives.
+**Bounded memory.** :meth:`ByteTokenMemo.chunk_counts` works on slices of at most
+:data:`SLICE_CHARS` characters (a longer document is cut at a space or line break, which
+no token, bigram, normalisation or lowercasing rule crosses) and reduces each slice to
+its (document, term) counts at once, so the arrays per token never exceed one slice
+(≈ 40 bytes a character at most) whatever the size of a document. 1 Mi characters keeps
+that below ~40 MB while the fixed cost per slice stays under a millisecond.
+
+The result is the same (document, term, count) list the per-token path gives (tested
+on random Unicode text with hypothesis).
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..analysis import ASCII_TABLE
+from ..analysis import ASCII_TABLE, CJK_RANGES, count_tokens
 
 #: the key multipliers of step 2 (read at each call: a test sets ``K1 = 0`` to force key
 #: collisions and checks that they are caught)
@@ -40,10 +65,95 @@ _MASK0 = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint
 _MASK1 = np.array([(1 << (8 * max(min(n - 8, 8), 0))) - 1 for n in range(17)],
                   dtype=np.uint64)
 _SPACE = 32
+#: characters per slice of :meth:`ByteTokenMemo.chunk_counts` (see the module docstring)
+SLICE_CHARS = 1 << 20
+
+_SEP, _ALNUM, _CJK = 0, 1, 2
+_CLASSES: np.ndarray | None = None
+_CLASSES_LOCK = threading.Lock()
+
+
+def code_point_classes() -> np.ndarray:
+    """uint8 class of every code point: 0 separator, 1 letter or digit, 2 CJK letter.
+
+    Made once per process (≈ 0.2 s) by running the tokenizer's regular expression over
+    all code points, so the table agrees with it by construction."""
+    global _CLASSES
+    if _CLASSES is None:
+        with _CLASSES_LOCK:
+            if _CLASSES is None:
+                every = "".join(map(chr, range(0x110000))).replace("\x01", "\x00")
+                marked = re.sub(r"[^\W_]", "\x01", every)
+                cls = (np.frombuffer(marked.encode("utf-32-le", "surrogatepass"),
+                                     dtype=np.uint32) == 1).astype(np.uint8)
+                for lo, hi in CJK_RANGES:
+                    part = cls[lo:hi + 1]
+                    part[part == _ALNUM] = _CJK
+                _CLASSES = cls
+    return _CLASSES
+
+
+def _ascii_spans(texts: Sequence[str]):
+    """(buffer, token starts, token ends, document of each token) of ASCII texts."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts_doc = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts_doc[1:])
+    buf = (" ".join(texts) + " " * 17).encode("ascii").translate(ASCII_TABLE)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    body = len(buf) - 17
+    alnum = np.empty(body + 2, dtype=np.int8)
+    alnum[0] = alnum[-1] = 0
+    np.not_equal(arr[:body], _SPACE, out=alnum[1:-1].view(bool))
+    step = np.diff(alnum)
+    starts = np.flatnonzero(step == 1)
+    ends = np.flatnonzero(step == -1)
+    doc = np.searchsorted(starts_doc, starts, side="right") - 1
+    return buf, starts, ends, doc
+
+
+def _unicode_spans(texts: Sequence[str]):
+    """(buffer, token starts, token ends, document of each token) of any texts: step 1
+    of the module docstring for non-ASCII documents (offsets in UTF-8 bytes)."""
+    norm = [unicodedata.normalize("NFC", t).lower() for t in texts]
+    lengths = np.fromiter(map(len, norm), dtype=np.int64, count=len(norm))
+    joined = " ".join(norm)
+    del norm
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cls = np.zeros(len(cps) + 2, dtype=np.uint8)   # a separator on either side
+    cls[1:-1] = code_point_classes()[cps]
+    nbytes = 1 + (cps >= 0x80).astype(np.int64)
+    nbytes += cps >= 0x800
+    nbytes += cps >= 0x10000
+    byte_at = np.zeros(len(cps) + 1, dtype=np.int64)
+    np.cumsum(nbytes, out=byte_at[1:])
+    del nbytes
+    del cps
+    al = cls == _ALNUM
+    # runs of non-CJK letters/digits (positions shifted by one for the padding)
+    step = np.diff(al.view(np.int8))
+    starts = [np.flatnonzero(step == 1)]
+    ends = [np.flatnonzero(step == -1)]
+    del al, step
+    cjk = cls == _CJK
+    if cjk.any():
+        pair = cjk[1:-2] & cjk[2:-1]                   # CJK at i and i + 1
+        single = cjk[1:-1] & ~cjk[:-2] & ~cjk[2:]     # CJK with no CJK neighbour
+        p = np.flatnonzero(pair)
+        s = np.flatnonzero(single)
+        starts += [p, s]
+        ends += [p + 2, s + 1]
+    del cls, cjk
+    starts, ends = np.concatenate(starts), np.concatenate(ends)
+    # document boundaries: the joining spaces sit at the cumulative lengths
+    bounds = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=bounds[1:])
+    doc = np.searchsorted(bounds, starts, side="right") - 1
+    buf = joined.encode("utf-8", "surrogatepass") + b" " * 17
+    return buf, byte_at[starts], byte_at[ends], doc
 
 
 class ByteTokenMemo:
-    """Token words → term id for ASCII tokens of at most 16 bytes (sorted arrays)."""
+    """Token words → term id for tokens of at most 16 UTF-8 bytes (sorted arrays)."""
 
     def __init__(self) -> None:
         self.keys = np.zeros(0, dtype=np.uint64)
@@ -51,32 +161,27 @@ class ByteTokenMemo:
         self.w1 = np.zeros(0, dtype=np.uint64)
         self.tids = np.zeros(0, dtype=np.int64)
 
-    def chunk_terms(self, texts: Sequence[str], new_token: Callable[[bytes], int],
-                    long_token: Callable[[bytes], int]):
-        """(document of each token, term id of each token) for ASCII ``texts``, in
-        document order (tokens of a document in text order), or None when a key
-        collision was found (then nothing was changed: use the per-token path).
+    def chunk_terms(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
+                    long_token: Callable[[bytes | str], int]):
+        """(document of each token, term id of each token) for ``texts`` (all ASCII, or
+        any: see step 1), or None when a key collision was found (then nothing was
+        changed: use the per-token path).
 
         ``new_token(token)`` analyses a token not seen before (returns its term id, −1 for
-        a stop word); ``long_token(token)`` maps a token of more than 16 bytes."""
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        starts_doc = np.zeros(len(texts), dtype=np.int64)
-        np.cumsum(lengths[:-1] + 1, out=starts_doc[1:])
-        buf = (" ".join(texts) + " " * 17).encode("ascii").translate(ASCII_TABLE)
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        body = len(buf) - 17
-        alnum = np.empty(body + 2, dtype=np.int8)
-        alnum[0] = alnum[-1] = 0
-        np.not_equal(arr[:body], _SPACE, out=alnum[1:-1].view(bool))
-        step = np.diff(alnum)
-        starts = np.flatnonzero(step == 1)
-        ends = np.flatnonzero(step == -1)
-        del alnum, step
+        a stop word); ``long_token(token)`` maps a token of more than 16 bytes. Tokens
+        are given as ``bytes`` when ASCII, else as ``str``."""
+        if all(map(str.isascii, texts)):
+            buf, starts, ends, doc = _ascii_spans(texts)
+        else:
+            buf, starts, ends, doc = _unicode_spans(texts)
+        tids = self._span_terms(buf, starts, ends, new_token, long_token)
+        return None if tids is None else (doc, tids)
+
+    def _span_terms(self, buf: bytes, starts, ends, new_token, long_token):
         n_tok = len(starts)
-        doc = np.searchsorted(starts_doc, starts, side="right") - 1
         tids = np.empty(n_tok, dtype=np.int64)
         if not n_tok:
-            return doc, tids
+            return tids
         size = ends - starts
         short = size <= 16
         words = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
@@ -84,11 +189,14 @@ class ByteTokenMemo:
         s_len = size[short]
         w0 = words[s_pos] & _MASK0[s_len]
         w1 = words[s_pos + 8] & _MASK1[s_len]
+        del s_pos, s_len
         key = w0 * K0 + w1 * K1
         ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        del key
         uw0, uw1 = w0[first], w1[first]
         if not (np.array_equal(uw0[inv], w0) and np.array_equal(uw1[inv], w1)):
             return None  # two different tokens share a key in this chunk
+        del w0, w1
         pos = np.searchsorted(self.keys, ukey)
         found = pos < len(self.keys)
         found[found] = self.keys[pos[found]] == ukey[found]
@@ -103,7 +211,7 @@ class ByteTokenMemo:
         if len(new):
             raw = [a.to_bytes(8, "little") + b.to_bytes(8, "little")
                    for a, b in zip(uw0[new].tolist(), uw1[new].tolist())]
-            utids[new] = np.fromiter((new_token(r.rstrip(b"\0")) for r in raw),
+            utids[new] = np.fromiter((new_token(_token(r.rstrip(b"\0"))) for r in raw),
                                      dtype=np.int64, count=len(new))
             at = pos[new]  # ukey is sorted, so these insertion points are ascending
             self.keys = np.insert(self.keys, at, ukey[new])
@@ -114,7 +222,85 @@ class ByteTokenMemo:
         if not short.all():
             longs = np.flatnonzero(~short)
             tids[longs] = np.fromiter(
-                (long_token(buf[s:e]) for s, e in zip(starts[longs].tolist(),
-                                                      ends[longs].tolist())),
+                (long_token(_token(buf[s:e])) for s, e in zip(starts[longs].tolist(),
+                                                              ends[longs].tolist())),
                 dtype=np.int64, count=len(longs))
-        return doc, tids
+        return tids
+
+    def chunk_counts(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
+                     token_id: Callable[[bytes | str], int]):
+        """Sorted unique keys ``(document << 32) | (term id + 1)`` (term id −1: a stop
+        word) and their counts for ``texts``, slice by slice (module docstring,
+        "Bounded memory"); ``token_id`` maps any token (the per-token fallback)."""
+        keys_parts, count_parts = [], []
+        for docs, pieces in _slices(texts):
+            got = self.chunk_terms(pieces, new_token, token_id)
+            if got is None:  # a key collision: the regex tokenizer, token by token
+                token_lists = [count_tokens(p) for p in pieces]
+                flat = [t for tl in token_lists for t in tl]
+                tids = np.fromiter(map(token_id, flat), dtype=np.int64, count=len(flat))
+                lengths = np.fromiter(map(len, token_lists), dtype=np.int64,
+                                      count=len(pieces))
+                del flat, token_lists
+                doc = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
+            else:
+                doc, tids = got
+            keys, counts = np.unique((docs[doc] << 32) | (tids + 1), return_counts=True)
+            keys_parts.append(keys)
+            count_parts.append(counts)
+        if len(keys_parts) == 1:
+            return keys_parts[0], count_parts[0]
+        if not keys_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        keys, inv = np.unique(np.concatenate(keys_parts), return_inverse=True)
+        counts = np.bincount(inv, weights=np.concatenate(count_parts),
+                             minlength=len(keys)).astype(np.int64)
+        return keys, counts
+
+
+def _token(raw: bytes) -> bytes | str:
+    """A token as :func:`~retrieval.analysis.count_tokens` gives it: ASCII as bytes."""
+    return raw if raw.isascii() else raw.decode("utf-8", "surrogatepass")
+
+
+def _slices(texts: Sequence[str], limit: int | None = None):
+    """Yield (document numbers as an int64 array, texts) of at most ``limit`` characters
+    each, ASCII and other documents apart; a longer document is cut after a space or a
+    line break (none of the tokenizer's rules crosses one)."""
+    limit = SLICE_CHARS if limit is None else limit
+    for ascii_docs in (True, False):
+        docs: list[int] = []
+        pieces: list[str] = []
+        size = 0
+        for i, text in enumerate(texts):
+            if text.isascii() is not ascii_docs:
+                continue
+            for piece in _cut(text, limit):
+                if pieces and size + len(piece) > limit:
+                    yield np.asarray(docs, dtype=np.int64), pieces
+                    docs, pieces, size = [], [], 0
+                docs.append(i)
+                pieces.append(piece)
+                size += len(piece) + 1
+        if pieces:
+            yield np.asarray(docs, dtype=np.int64), pieces
+
+
+def _cut(text: str, limit: int):
+    """``text`` in pieces of about ``limit`` characters, each cut just before a space or
+    line break (a piece runs on to the next one when there is none)."""
+    if len(text) <= limit:
+        yield text
+        return
+    start = 0
+    while len(text) - start > limit:
+        at = max(text.rfind(" ", start + 1, start + limit),
+                 text.rfind("\n", start + 1, start + limit))
+        if at < 0:
+            at = min((x for x in (text.find(" ", start + limit), text.find("\n", start + limit))
+                      if x >= 0), default=-1)
+            if at < 0:
+                break
+        yield text[start:at]
+        start = at
+    yield text[start:]

@@ -17,7 +17,6 @@ import multiprocessing as mp
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,32 +90,16 @@ class DocumentCounts:
     def _add_chunk(self, chunk: list[tuple[str, str]]) -> None:
         """:meth:`add` for many documents at once, with one vectorised count.
 
-        A chunk of ASCII texts is tokenised and mapped to term ids by numpy arrays
-        (:class:`~retrieval.index.bytetokens.ByteTokenMemo`: no Python object per token);
-        other chunks by :func:`~retrieval.analysis.count_tokens` and a token → id memo
-        (``bytes`` keys for ASCII tokens beside the ``str`` ones). New distinct tokens
-        are analysed once each. The (document, term) pairs are then counted with one
-        ``numpy.unique`` instead of a ``Counter`` per document, and stop words dropped.
+        :meth:`~retrieval.index.bytetokens.ByteTokenMemo.chunk_counts` tokenises the
+        texts and maps them to term ids with numpy arrays (no Python object per token;
+        the ASCII or Unicode path is chosen per document), new distinct tokens analysed
+        once each, and counts the (document, term) pairs; stop words are dropped here.
         The index is identical to adding the documents one by one.
         """
         for docid, text in chunk:
             self._register(docid, text)
-        texts = [text for _, text in chunk]
-        got = None
-        if all(map(str.isascii, texts)):
-            got = self._bytes.chunk_terms(texts, self._new_token, self._token_id)
-        if got is not None:
-            doc, tids = got
-        else:
-            token_lists = [count_tokens(text) for text in texts]
-            tokens = list(chain.from_iterable(token_lists))
-            tids = np.fromiter(map(self._token_id, tokens), dtype=np.int64,
-                               count=len(tokens))
-            lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(chunk))
-            del tokens, token_lists
-            doc = np.repeat(np.arange(len(chunk), dtype=np.int64), lengths)
-        del texts
-        keys, counts = np.unique((doc << 32) | (tids + 1), return_counts=True)
+        keys, counts = self._bytes.chunk_counts([text for _, text in chunk],
+                                                self._new_token, self._token_id)
         terms = (keys & 0xFFFFFFFF) - 1
         kept = terms >= 0  # stop words have id -1
         terms, counts, rows = terms[kept], counts[kept], keys[kept] >> 32

@@ -423,7 +423,7 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 # -- cached estimates -----------------------------------------------------------------------------
 
-def store_estimate(index: "Index", key: str, entry: dict) -> bool:
+def store_estimate(index, key: str, entry: dict) -> bool:
     """Record ``entry`` as ``manifest["estimates"][key]`` of the index ``index`` was opened
     from; True when it was written.
 

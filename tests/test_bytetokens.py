@@ -1,0 +1,83 @@
+"""The vectorised tokenizer of the index builder (retrieval.index.bytetokens) against the
+regex tokenizer (retrieval.analysis.tokenize), on random Unicode text."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval import Analyzer
+from retrieval.index import bytetokens as BT
+from retrieval.analysis import tokenize
+from retrieval.builder import IndexBuilder
+
+# letters of many scripts, CJK of every kind, combining marks, case pairs that change
+# length or context when lowercased (İ, Σ/ς), astral letters, lone surrogates, digits
+_MIXED = st.text(alphabet=st.sampled_from(list(
+    "abcXYZ09 _-'.\n\t\x00éÉ\u0301\u0308ǅßİΣσςДжЖ信息检索東京とうきョウーㇰ々〇한국어"
+    "\U00020000\U0001B000\ud800ـ١٢ⅣＡａ①½") + ["\u3000", "\uff01", "\u309b"]), max_size=60)
+
+
+def _spans_tokens(texts):
+    buf, starts, ends, doc = BT._unicode_spans(texts)
+    out = [[] for _ in texts]
+    for s, e, d in zip(starts.tolist(), ends.tolist(), doc.tolist()):
+        out[d].append(buf[s:e].decode("utf-8", "surrogatepass"))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), _MIXED), max_size=6))
+def test_unicode_spans_give_the_regex_tokens(texts):
+    got = _spans_tokens(texts)
+    for text, tokens in zip(texts, got):
+        assert Counter(tokens) == Counter(tokenize(text)), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=30), _MIXED), max_size=8), st.integers(1, 4))
+def test_builder_fast_path_equals_analyze(texts, chunk):
+    """The chunked build (per-document ASCII / Unicode paths, tiny slices that cut
+    documents) counts exactly the terms Analyzer.analyze gives each text."""
+    from retrieval.index import counting as B
+    saved_chunk, saved_slice = B.CHUNK_DOCS, BT.SLICE_CHARS
+    B.CHUNK_DOCS, BT.SLICE_CHARS = chunk, 7
+    try:
+        docs = [(f"d{i}", t) for i, t in enumerate(texts)]
+        for analyzer in (Analyzer("none", "none"), Analyzer(language="german")):
+            b = IndexBuilder(analyzer, store_text=False)
+            b.add_documents(docs)
+            index = b.finish()
+            for i, text in enumerate(texts):
+                terms, counts = index.document_vector(i)
+                got = {index.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
+                assert got == dict(Counter(analyzer.analyze(text))), text
+    finally:
+        B.CHUNK_DOCS, BT.SLICE_CHARS = saved_chunk, saved_slice
+
+
+def test_slices_cut_long_documents_at_spaces_only():
+    text = "alpha beta\ngamma " * 10
+    pieces = list(BT._cut(text, 12))
+    assert "".join(pieces) == text
+    assert all(p[0] in " \n" for p in pieces[1:])
+    assert list(BT._cut("x" * 50, 10)) == ["x" * 50]  # no space: not cut
+    docs = [d for d, _ in BT._slices(["é " * 30, "ab", "ü"], limit=10)]
+    assert sorted(np.concatenate(docs).tolist())[:2] == [0, 0]
+
+
+def test_the_class_table_is_the_regex():
+    cls = BT.code_point_classes()
+    for cp in (ord("a"), ord("_"), ord("é"), 0x301, ord("信"), ord("ー"), 0x3000, ord("١")):
+        ch = chr(cp)
+        assert (cls[cp] > 0) == ch.isalnum(), hex(cp)
+    assert cls[ord("信")] == 2 and cls[ord("a")] == 1
+
+
+@pytest.mark.parametrize("text", ["ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "e\u0301cole", "한국어 信息检索"])
+def test_context_and_length_changing_lowercase(text):
+    assert Counter(_spans_tokens([text])[0]) == Counter(tokenize(text))
