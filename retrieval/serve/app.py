@@ -1,0 +1,189 @@
+"""The ASGI application: routes, JSON errors, body caps and the search page.
+
+Routes (``{name}`` is a served index's name)::
+
+    GET  /                          the search page (files shipped in this package)
+    GET  /static/{file}             its script and style sheet (a fixed list, from memory)
+    GET  /api/health                status and each index's generation
+    GET  /api/indexes               the served indexes and their info
+    GET  /api/{name}                one index's info
+    GET|POST /api/{name}/search     one query, one page of results with snippets
+    POST /api/{name}/batch          many queries
+    GET|POST /api/{name}/explain    each query term's contribution to one document's score
+    GET|POST /api/{name}/document   one document's stored text with the query terms marked
+
+Search work runs in Starlette's thread pool (synchronous handlers), so a slow query
+does not stall the event loop; the compiled kernels release the GIL, so two requests use
+both cores. Static files are read into memory when the app is made: no path from a
+request reaches the file system (document text comes from the index's arrays only).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._version import __version__
+from ..errors import RetrievalError
+from . import api
+from .api import ApiError, Limits
+from .generations import ServedIndex
+
+STATIC_FILES = {"app.js": "text/javascript; charset=utf-8",
+                "style.css": "text/css; charset=utf-8"}
+#: the page runs only its own script and style sheet: even a document's text that
+#: slipped into the page unescaped could not run a script
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "connect-src 'self'; img-src 'self' data:; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+class JSONBody:
+    """Reads a request body of at most ``limit`` bytes as a JSON object (413 above)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    async def read(self, request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise ApiError(400, "the Content-Length header is not a number") from None
+            if size > self.limit:
+                raise self._too_big(size)
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > self.limit:
+                raise self._too_big(total)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not body.strip():
+            return {}
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "the request body must be a JSON object of parameters")
+        return data
+
+    def _too_big(self, size: int) -> ApiError:
+        return ApiError(413, f"the request body has {size:,}+ bytes, more than the "
+                             f"server's cap of {self.limit:,} (retrieval serve --max-body)")
+
+
+def _page_files() -> dict[str, bytes]:
+    root = resources.files("retrieval.serve").joinpath("static")
+    files = {name: root.joinpath(name).read_bytes() for name in STATIC_FILES}
+    files["index.html"] = root.joinpath("index.html").read_bytes()
+    return files
+
+
+def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None) -> Starlette:
+    """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`)."""
+    limits = limits or Limits()
+    body = JSONBody(limits.max_body_bytes)
+    files = _page_files()
+
+    def served(name: str) -> ServedIndex:
+        try:
+            return indexes[name]
+        except KeyError:
+            raise ApiError(404, f"no index named {name!r}; this server has "
+                                f"{', '.join(indexes) or 'none'}") from None
+
+    async def params_of(request: Request) -> dict:
+        if request.method == "POST":
+            return await body.read(request)
+        return dict(request.query_params)
+
+    def endpoint(work):
+        async def handle(request: Request) -> Response:
+            idx = served(request.path_params["name"])
+            params = await params_of(request)
+            snap = idx.current()   # the generation this request is answered by
+
+            def run():
+                try:
+                    return work(snap, params, limits)
+                except RetrievalError as exc:   # a parameter the engine refused
+                    raise ApiError(400, str(exc)) from None
+            return JSONResponse(await run_in_threadpool(run))
+        return handle
+
+    async def index_info(request: Request) -> Response:
+        name = request.path_params["name"]
+        return JSONResponse(api.info(served(name).current(), name))
+
+    async def list_indexes(request: Request) -> Response:
+        return JSONResponse({"indexes": [api.info(i.current(), n) for n, i in indexes.items()],
+                             "limits": limits.as_dict(), "version": __version__})
+
+    async def health(request: Request) -> Response:
+        state = {}
+        for name, idx in indexes.items():
+            snap = idx.current()
+            state[name] = {"generation": snap.generation, "documents": snap.index.num_docs,
+                           "switches": idx.switches, "error": idx.error}
+        ok = all(v["error"] is None for v in state.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "indexes": state})
+
+    async def page(request: Request) -> Response:
+        return Response(files["index.html"], media_type="text/html; charset=utf-8",
+                        headers=SECURITY_HEADERS)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["file"]
+        if name not in STATIC_FILES:
+            raise ApiError(404, f"no file {name!r}")
+        return Response(files[name], media_type=STATIC_FILES[name],
+                        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return _error(exc.status, exc.message)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = {404: f"no such endpoint: {request.url.path}",
+                   405: f"method {request.method} is not allowed here"}.get(
+            exc.status_code, str(exc.detail))
+        return _error(exc.status_code, message)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # never a stack trace to the client; uvicorn logs it on the server side
+        return _error(500, "internal server error; the server's log has the details")
+
+    routes = [
+        Route("/", page),
+        Route("/static/{file}", static),
+        Route("/api/health", health),
+        Route("/api/indexes", list_indexes),
+        Route("/api/{name}", index_info),
+        Route("/api/{name}/search", endpoint(api.search), methods=["GET", "POST"]),
+        Route("/api/{name}/batch", endpoint(api.batch), methods=["POST"]),
+        Route("/api/{name}/explain", endpoint(api.explain), methods=["GET", "POST"]),
+        Route("/api/{name}/document", endpoint(api.document), methods=["GET", "POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={
+        ApiError: api_error, HTTPException: http_error, Exception: internal_error})
+    app.state.indexes = indexes
+    app.state.limits = limits
+    return app
