@@ -178,8 +178,13 @@
 
   async function init() {
     $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(0); });
-    $("prev").addEventListener("click", () => search(state.offset - state.perPage));
-    $("next").addEventListener("click", () => search(state.offset + state.perPage));
+    const page = async (delta) => {
+      await search(state.offset + delta * state.perPage);
+      window.scrollTo(0, 0);
+      $("results").focus({ preventScroll: true });   // keyboard users continue at the top
+    };
+    $("prev").addEventListener("click", () => page(-1));
+    $("next").addEventListener("click", () => page(1));
     $("doc-close").addEventListener("click", () => closeDocument(true));
     $("model").addEventListener("change", showModelParams);
     $("settings-toggle").addEventListener("click", () => {
@@ -209,9 +214,15 @@
     } catch (err) {
       setStatus("Cannot reach the server: " + err.message, true);
     }
-    const hash = new URLSearchParams(location.hash.slice(1));
-    if (hash.get("q")) { $("q").value = hash.get("q"); search(parseInt(hash.get("offset"), 10) || 0); }
-    else $("q").focus();
+    const fromHash = () => {
+      const hash = new URLSearchParams(location.hash.slice(1));
+      if (!hash.get("q")) return false;
+      $("q").value = hash.get("q");
+      search(parseInt(hash.get("offset"), 10) || 0);
+      return true;
+    };
+    window.addEventListener("hashchange", fromHash);   // a link to #q=... on this page
+    if (!fromHash()) $("q").focus();
     document.body.dataset.ready = "1";
   }
   document.addEventListener("DOMContentLoaded", init);
