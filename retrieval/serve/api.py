@@ -9,7 +9,7 @@ oversized request (query text, batch or body over its cap, see :class:`Limits`).
 Snippets and document views report *match offsets*: ``[start, end)`` pairs of Unicode
 code-point offsets into the returned text (Python string indices; in JavaScript use
 ``Array.from(text)``), one per token whose index term is a query term. The snippet is
-the window of the document densest in query terms (:func:`retrieval.snippets.make_snippet`).
+the window of the document densest in query terms (:mod:`.highlight`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..analysis import iter_token_spans
+import numpy as np
+
 from ..errors import RetrievalError
 from ..estimation import cached_mu_estimate
 from ..feedback import FEEDBACK, make_feedback
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES
 from ..smoothing import MODELS, make_model
-from ..snippets import make_snippet
 from .generations import Snapshot
+from .highlight import snippet, term_matches
 
 #: characters of a document's text returned by the document endpoint; longer texts are
 #: cut there and flagged ``truncated`` (a page cannot usefully show more)
@@ -34,7 +35,6 @@ MAX_DOCUMENT_CHARS = 1_000_000
 SNIPPET_CHARS = 240
 #: longest first line taken as a document's title
 TITLE_CHARS = 120
-_OPEN, _CLOSE = "\x00", "\x01"   # match markers inside make_snippet's output
 
 MODEL_PARAMS = ("mu", "lam", "delta")
 FEEDBACK_PARAMS = tuple(sorted({p for cls in FEEDBACK.values() for p in cls.params}))
@@ -211,31 +211,19 @@ class Ranking:
     def describe(self) -> dict:
         return {"model": self.model.label(), "feedback": self.feedback.label()}
 
-    def rank(self, queries: list[str], depth_: int):
-        """Expanded query models and the top ``depth_`` of each query."""
+    def rank(self, queries: list[str], depth_: int) -> list[list[tuple]]:
+        """The top ``depth_`` of each query: [(rank, doc number, docid, score)]."""
         models = self.feedback.expand(self.searcher, queries)
-        return models, self.searcher.batch_search(models, k=depth_)
+        res = self.searcher.batch_search_arrays(models, k=depth_)
+        docs = res.doc_numbers.tolist()
+        ids = self.searcher.index.docids.many(docs)
+        scores = res.scores.tolist()
+        bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1)).tolist()
+        return [[(i - bounds[j] + 1, docs[i], ids[i], scores[i])
+                 for i in range(bounds[j], bounds[j + 1])] for j in range(len(queries))]
 
 
 # -- text with matches --------------------------------------------------------------------
-
-def marked_snippet(text: str, terms, analyzer) -> dict:
-    """``{"text", "matches"}``: the snippet of ``text`` and its match offsets."""
-    clean = text.replace(_OPEN, " ").replace(_CLOSE, " ")
-    raw = make_snippet(clean, terms, analyzer, highlight=lambda w: _OPEN + w + _CLOSE,
-                       max_length=SNIPPET_CHARS)
-    out, matches, start = [], [], 0
-    pos = 0
-    for ch in raw:
-        if ch == _OPEN:
-            start = pos
-        elif ch == _CLOSE:
-            matches.append([start, pos])
-        else:
-            out.append(ch)
-            pos += 1
-    return {"text": "".join(out), "matches": matches}
-
 
 def title_of(text: str) -> str | None:
     """A document's title: its first non-blank line when that line is short
@@ -248,26 +236,19 @@ def title_of(text: str) -> str | None:
     return None
 
 
-def term_matches(text: str, terms, analyzer) -> list[list[int]]:
-    """Offsets ``[start, end)`` of the tokens of ``text`` whose index term is in ``terms``."""
-    if not terms:
-        return []
-    term = analyzer.term
-    return [[s, e] for s, e, tok in iter_token_spans(text) if term(tok) in terms]
-
-
 # -- endpoints ----------------------------------------------------------------------------
 
-def _result_rows(snap: Snapshot, results, terms, snippets: bool) -> list[dict]:
+def _result_rows(snap: Snapshot, hits: list, terms, snippets: bool) -> list[dict]:
+    """Rows of ``hits`` = [(rank, doc number, docid, score)]."""
     index = snap.index
     rows = []
-    for r in results:
-        row = {"rank": r.rank, "docid": r.docid, "score": r.score}
+    for rank, doc, docid, score in hits:
+        row = {"rank": rank, "docid": docid, "score": score}
         if snippets:
-            text = index.text(index.doc_number(r.docid))
+            text = index.text(doc)
             row["title"] = None if text is None else title_of(text)
             row["snippet"] = None if text is None else \
-                marked_snippet(text, terms, index.analyzer)
+                snippet(text, terms, index.analyzer, max_chars=SNIPPET_CHARS)
         rows.append(row)
     return rows
 
@@ -278,7 +259,7 @@ def search(snap: Snapshot, params: Mapping, limits: Limits) -> dict:
     k, offset = depth(params, limits)
     snippets = get_bool(params, "snippets", True)
     ranking = Ranking(snap, params)
-    models, (results,) = ranking.rank([text], offset + k + 1)
+    (results,) = ranking.rank([text], offset + k + 1)
     more = len(results) > offset + k
     page = results[offset:offset + k]
     terms = set(ranking.searcher.query_model(text).terms)
@@ -320,7 +301,7 @@ def batch(snap: Snapshot, params: Mapping, limits: Limits) -> dict:
     k, offset = depth(params, limits)
     snippets = get_bool(params, "snippets", False)
     ranking = Ranking(snap, params)
-    _, results = ranking.rank(texts, offset + k)
+    results = ranking.rank(texts, offset + k)
     answers = []
     for qid, text, res in zip(qids, texts, results):
         terms = set(ranking.searcher.query_model(text).terms) if snippets else ()

@@ -12,8 +12,10 @@ Routes (``{name}`` is a served index's name)::
     GET|POST /api/{name}/explain    each query term's contribution to one document's score
     GET|POST /api/{name}/document   one document's stored text with the query terms marked
 
-Search work runs in Starlette's thread pool (synchronous handlers), so a slow query
-does not stall the event loop; the compiled kernels release the GIL, so two requests use
+Search work — and the check for a new generation, which may open it — runs in
+Starlette's thread pool (synchronous handlers), so neither a slow query nor a
+generation switch stalls the event loop (a loop blocked for seconds would let uvicorn's
+keep-alive timer close waiting connections); the compiled kernels release the GIL, so two requests use
 both cores. Static files are read into memory when the app is made: no path from a
 request reaches the file system (document text comes from the index's arrays only).
 """
@@ -120,9 +122,11 @@ def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None) ->
         async def handle(request: Request) -> Response:
             idx = served(request.path_params["name"])
             params = await params_of(request)
-            snap = idx.current()   # the generation this request is answered by
 
             def run():
+                # the generation this request is answered by; taken in the worker thread,
+                # so opening a new generation never blocks the event loop
+                snap = idx.current()
                 try:
                     return work(snap, params, limits)
                 except RetrievalError as exc:   # a parameter the engine refused
@@ -130,15 +134,15 @@ def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None) ->
             return JSONResponse(await run_in_threadpool(run))
         return handle
 
-    async def index_info(request: Request) -> Response:
+    def index_info(request: Request) -> Response:
         name = request.path_params["name"]
         return JSONResponse(api.info(served(name).current(), name))
 
-    async def list_indexes(request: Request) -> Response:
+    def list_indexes(request: Request) -> Response:
         return JSONResponse({"indexes": [api.info(i.current(), n) for n, i in indexes.items()],
                              "limits": limits.as_dict(), "version": __version__})
 
-    async def health(request: Request) -> Response:
+    def health(request: Request) -> Response:
         state = {}
         for name, idx in indexes.items():
             snap = idx.current()
