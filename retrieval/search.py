@@ -768,14 +768,15 @@ class Searcher:
     def _term_gains(self) -> tuple[np.ndarray, float]:
         """g_t = max(T_t − A, 0) per term and A (computed once, cached on disk)."""
         if self._gains is None:
-            self._bounds = term_bounds(
+            bounds = term_bounds(
                 self.index, self.model_, post_ptr=self._post_ptr, post_docs=self._post_docs,
                 post_counts=self._post_counts, doc_len=self._doc_len,
                 doc_unique=self._doc_unique, log_alpha=self.log_alpha_)
-            self._gains = self._bounds.gains()
             self._blocks = block_maxima(self.index, post_ptr=self._post_ptr,
                                         post_docs=self._post_docs,
                                         post_counts=self._post_counts)
+            self._bounds = bounds
+            self._gains = bounds.gains()   # last: another thread that sees it sees all
         return self._gains, self._bounds.alpha_max
 
     def _score_docs(self, prep: _Prepared, starts: np.ndarray, ends: np.ndarray,

@@ -11,8 +11,9 @@ What it does:
 3. for each client count (``--clients 1,8,64``): that many concurrent keep-alive HTTP/1.1
    connections (asyncio, a minimal client: no library overhead in the measurement), each
    cycling through the queries from its own offset, until ``--requests`` answers or
-   ``--seconds`` have passed (both bounds hold; the run stops by itself). When half the
-   requests are done, ``retrieval update INDEX`` runs as its own process (the corpus file
+   ``--seconds`` have passed (both bounds hold; the run stops by itself). After a third
+   of the requests or a quarter of the time cap, whichever comes first,
+   ``retrieval update INDEX`` runs as its own process (the corpus file
    gained ``--update-docs`` new documents and had as many changed), publishing a new
    generation while requests are in flight;
 4. checks every answer: HTTP 200, and its docids and scores equal those of an in-process
@@ -110,14 +111,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index: Path, port: int, max_k: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "retrieval", "serve", f"bench={index}",
-                             "--port", str(port), "--max-k", str(max_k)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_server(index: Path, port: int, max_k: int, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as fh:   # the server's own log (a traceback of any 500 is there)
+        proc = subprocess.Popen([sys.executable, "-m", "retrieval", "serve", f"bench={index}",
+                                 "--port", str(port), "--max-k", str(max_k)],
+                                stdout=subprocess.DEVNULL, stderr=fh)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server exited: {proc.stderr.read().decode()}")
+            raise SystemExit(f"the server exited: {log.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"GET /api/health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
@@ -138,10 +140,10 @@ class Connection:
         self.port = port
         self.reader = self.writer = None
 
-    async def get(self, path: str) -> tuple[int, bytes]:
+    async def send(self, request: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -163,7 +165,7 @@ async def client(conn, paths, start, stop_at, budget, log):
         q = i % len(paths)
         t0 = time.perf_counter()
         try:
-            status, body = await conn.get(paths[q])
+            status, body = await conn.send(paths[q])
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             log.append((q, time.perf_counter() - t0, 0, repr(exc).encode()))
             conn.close()
@@ -177,7 +179,10 @@ async def client(conn, paths, start, stop_at, budget, log):
 
 async def run_level(port, paths, n_clients, requests, seconds, on_half):
     log: list = []
-    budget = {"left": requests, "half": requests // 2, "half_event": asyncio.Event()}
+    # the update starts after a third of the requests or a quarter of the time cap,
+    # whichever comes first, so that it lands inside the run even on a slow machine
+    budget = {"left": requests, "half": requests - requests // 3,
+              "half_event": asyncio.Event()}
     conns = [Connection(port) for _ in range(n_clients)]
     t0 = time.perf_counter()
     stop_at = time.monotonic() + seconds
@@ -187,9 +192,9 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
 
     async def half():
         try:
-            await asyncio.wait_for(budget["half_event"].wait(), timeout=seconds)
+            await asyncio.wait_for(budget["half_event"].wait(), timeout=seconds / 4)
         except asyncio.TimeoutError:
-            return None
+            pass
         return await on_half()
     updater = asyncio.create_task(half())
     await asyncio.gather(*tasks)
@@ -220,7 +225,9 @@ class Expected:
                                      for rs in res]
         return g
 
-    def check(self, log) -> dict:
+    def check(self, log, batch: int = 0) -> dict:
+        """Every answer against the searcher of its generation. ``batch``: the requests
+        carried queries ``[q*batch, (q+1)*batch)`` each (POST /batch)."""
         errors = wrong = 0
         seen: dict[int, int] = {}
         max_diff = 0.0
@@ -239,18 +246,30 @@ class Expected:
                 wrong += 1
                 examples.append(f"generation {g} unknown to the checker")
                 continue
-            ids, scores = want[q]
-            got_ids = [r["docid"] for r in data["results"]]
-            got_scores = np.array([r["score"] for r in data["results"]])
-            diff = float(np.max(np.abs(got_scores - scores))) if len(scores) else 0.0
-            if got_ids != ids or len(got_scores) != len(scores) or diff > 1e-9:
-                wrong += 1
-                if len(examples) < 5:
-                    examples.append(f"query {q} generation {g}: {got_ids[:3]} vs {ids[:3]}")
-            else:
-                max_diff = max(max_diff, diff)
+            answers = [(q, data)] if not batch else \
+                [((q * batch + j) % len(self.queries), a)
+                 for j, a in enumerate(data["queries"])]
+            for qi, answer in answers:
+                w, diff = self._compare(want[qi], answer)
+                if w:
+                    wrong += 1
+                    if len(examples) < 5:
+                        examples.append(f"query {qi} generation {g}")
+                else:
+                    max_diff = max(max_diff, diff)
         return {"errors": errors, "wrong": wrong, "generations": seen,
                 "max_score_diff": max_diff, "examples": examples}
+
+    @staticmethod
+    def _compare(want, data) -> tuple[bool, float]:
+        """(wrong?, largest score difference) of one answer against the expected."""
+        ids, scores = want
+        got_ids = [r["docid"] for r in data["results"]]
+        got_scores = np.array([r["score"] for r in data["results"]])
+        if got_ids != ids or len(got_scores) != len(scores):
+            return True, 0.0
+        diff = float(np.max(np.abs(got_scores - scores))) if len(scores) else 0.0
+        return diff > 1e-9, diff
 
 
 def in_process(index: Index, queries: list[str], k: int, repeat: int = 3) -> dict:
@@ -289,6 +308,9 @@ def main(argv=None) -> int:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--snippets", choices=("on", "off"), default="on",
                    help="ask for snippets (the page's request, default) or not")
+    p.add_argument("--batch", type=int, default=0, metavar="N",
+                   help="send N queries per request to POST /batch instead of one per "
+                        "GET /search (default 0: single queries)")
     p.add_argument("--update-docs", type=int, default=100,
                    help="documents added and changed by each mid-run update (default 100)")
     p.add_argument("--work", default="/tmp/retrieval-bench-serve",
@@ -307,10 +329,22 @@ def main(argv=None) -> int:
           f"search loop {base['loop_qps']:,.0f} q/s (k={args.k}, load {loadavg()})")
 
     port = free_port()
-    server = start_server(index_path, port, max(args.k, 1000))
+    server_log = Path(args.work) / "server.log"
+    server = start_server(index_path, port, max(args.k, 1000), server_log)
+    print(f"server log: {server_log}")
     snip = "" if args.snippets == "on" else "&snippets=0"
-    paths = [f"/api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
-             for q in queries]
+    if args.batch:
+        paths = []
+        for i in range(len(queries)):
+            body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
+                                           for j in range(args.batch)],
+                               "k": args.k, "snippets": args.snippets == "on"}).encode()
+            paths.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+    else:
+        paths = [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
+                  + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
     rng = random.Random(0)
     rows = []
     try:
@@ -329,11 +363,14 @@ def main(argv=None) -> int:
             before = loadavg()
             log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests,
                                                       args.seconds, on_half))
-            row = {"clients": n, **summarise(log, elapsed), **expected.check(log),
+            row = {"clients": n, **summarise(log, elapsed),
+                   **expected.check(log, args.batch),
                    "update": upd, "load_before": before, "load_after": loadavg()}
-            row["vs_batch"] = row["throughput"] / base["batch_qps"]
+            row["queries_per_s"] = row["throughput"] * max(1, args.batch)
+            row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
             rows.append(row)
-            print(f"{n:>3} clients: {row['throughput']:,.0f} req/s, p50 {row['p50_ms']:.1f} ms, "
+            print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
+                  f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
                   f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
                   f"wrong {row['wrong']}; generations {row['generations']}; "
                   f"{row['vs_batch']:.0%} of in-process batch; load {before} -> "
@@ -347,7 +384,7 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     report = {"docs": args.docs, "queries": len(queries), "k": args.k,
-              "snippets": args.snippets, "requests_cap": args.requests,
+              "snippets": args.snippets, "batch": args.batch, "requests_cap": args.requests,
               "seconds_cap": args.seconds, "update_docs": args.update_docs,
               "in_process": base, "levels": rows, "python": platform.python_version(),
               "cpus": os.cpu_count()}
@@ -358,30 +395,35 @@ def main(argv=None) -> int:
 
 def write(out: Path, report: dict, args) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    name = f"load{args.docs_label}" + ("" if args.snippets == "on" else "-nosnippets")
+    name = f"load{args.docs_label}" + ("" if args.snippets == "on" else "-nosnippets") \
+        + (f"-batch{args.batch}" if args.batch else "")
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     b = report["in_process"]
     lines = [f"# retrieval serve under load: {report['docs']:,} synthetic documents",
              "",
              f"`python scripts/bench_serve.py --docs {args.docs_label} --clients {args.clients} "
-             f"--requests {args.requests} --snippets {args.snippets} --out {args.out}`; "
+             f"--requests {args.requests} --snippets {args.snippets}"
+             + (f" --batch {args.batch}" if args.batch else "") + f" --out {args.out}`; "
              f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}; "
              f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
              f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
-             f"{args.update_docs} changed documents) when half the requests are done; every "
+             f"{args.update_docs} changed documents) after a third of the requests or a "
+             f"quarter of the time cap; every "
              f"answer checked against an in-process searcher of the generation it names.",
              "",
              f"In-process on the same queries (compiled kernels, one thread): "
              f"`batch_search` {b['batch_qps']:,.0f} q/s, a loop of `search` "
              f"{b['loop_qps']:,.0f} q/s.",
              "",
-             "| clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | wrong | "
-             "generations answered | update s | of batch_search | load avg before → after |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+             "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
+             "wrong | generations answered | update s | of batch_search | "
+             "load avg before → after |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in report["levels"]:
         gens = ", ".join(f"g{g}: {n}" for g, n in sorted(r["generations"].items()))
         upd = f"{r['update']['update_seconds']:.1f}" if r["update"] else "—"
         lines.append(f"| {r['clients']} | {r['requests']:,} | {r['throughput']:,.0f} | "
+                     f"{r['queries_per_s']:,.0f} | "
                      f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                      f"{r['errors']} | {r['wrong']} | {gens} | {upd} | "
                      f"{r['vs_batch']:.0%} | {r['load_before']} → {r['load_after']} |")

@@ -401,3 +401,36 @@ def test_cli_errors_are_one_line(tmp_path, shared_index, capsys):
     assert "two indexes are named 'notes'" in capsys.readouterr().err
     assert main(["serve", str(shared_index), "--port", "70000"]) == 2
     assert main(["serve", str(shared_index), "--max-k", "0"]) == 2
+
+
+def test_a_fresh_searcher_used_by_two_threads_at_once(shared_index, monkeypatch):
+    """The server's threads share searchers: a searcher's lazily built pruning tables
+    must be published whole (once, a second thread saw the bounds without the block
+    maxima and failed with a 500 under 64 clients)."""
+    import time as _time
+
+    from retrieval import search as search_module
+    slow = search_module.block_maxima
+
+    def slow_blocks(*args, **kwargs):
+        _time.sleep(0.3)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "block_maxima", slow_blocks)
+    searcher = Searcher(Index.open(shared_index), pruning=True, compiled=False)
+    want = Searcher(Index.open(shared_index), pruning=False).search("glaciers move", k=5)
+    out, failures = [], []
+
+    def work():
+        try:
+            out.append(searcher.search("glaciers move", k=5))
+        except Exception as exc:   # noqa: BLE001 - the failure under test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+        _time.sleep(0.05)
+    for t in threads:
+        t.join(60)
+    assert failures == [] and out == [want] * 4
