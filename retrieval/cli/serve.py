@@ -39,6 +39,8 @@ def build_parser():
                    help="most queries in one batch request (default 1000)")
     p.add_argument("--max-body", type=positive_int, default=1 << 20, metavar="BYTES",
                    help="largest request body in bytes (default 1048576)")
+    p.add_argument("--threads", type=positive_int, default=4,
+                   help="worker threads for search work (default 4)")
     p.add_argument("--log-level", default="warning",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning; info logs every request)")
@@ -93,7 +95,7 @@ def _main(args) -> int:
     served = {name: ServedIndex(name, path) for name, path in paths.items()}
     limits = Limits(max_query_chars=args.max_query_chars, max_k=args.max_k,
                     max_batch=args.max_batch, max_body_bytes=args.max_body)
-    app = create_app(served, limits)
+    app = create_app(served, limits, threads=args.threads)
     if not is_loopback(args.host):
         print(f"retrieval serve: warning: listening on {args.host}: the indexes "
               f"{', '.join(served)} (their documents' text) become readable by anyone "
@@ -109,7 +111,10 @@ def _main(args) -> int:
     sys.stderr.flush()
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             access_log=args.log_level in ("info", "debug"),
-                            server_header=False, lifespan="off")
+                            server_header=False, lifespan="off",
+                            # generous: under heavy load a connection must not be closed
+                            # while its next request is already on its way
+                            timeout_keep_alive=30)
     server = uvicorn.Server(config)
     try:
         server.run()

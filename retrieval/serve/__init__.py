@@ -24,7 +24,7 @@ EXTRA_MESSAGE = ('retrieval serve needs Starlette and uvicorn, the optional extr
                  '"serve": pip install "retrieval[serve]"')
 
 
-def create_app(indexes, limits=None):
+def create_app(indexes, limits=None, **options):
     """The ASGI app for ``indexes`` (name → :class:`ServedIndex`); see :mod:`.app`.
 
     Raises ImportError with the install command when Starlette is missing.
@@ -35,7 +35,7 @@ def create_app(indexes, limits=None):
         if getattr(exc, "name", "") and exc.name.split(".")[0] in ("starlette", "anyio"):
             raise ImportError(EXTRA_MESSAGE) from None
         raise
-    return make(indexes, limits)
+    return make(indexes, limits, **options)
 
 
 __all__ = ["ApiError", "Limits", "ServedIndex", "Snapshot", "create_app", "EXTRA_MESSAGE"]

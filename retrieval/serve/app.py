@@ -12,8 +12,8 @@ Routes (``{name}`` is a served index's name)::
     GET|POST /api/{name}/explain    each query term's contribution to one document's score
     GET|POST /api/{name}/document   one document's stored text with the query terms marked
 
-Search work — and the check for a new generation, which may open it — runs in
-Starlette's thread pool (synchronous handlers), so neither a slow query nor a
+Search work — and the check for a new generation, which may open it — runs on
+``threads`` worker threads (default :data:`THREADS`), so neither a slow query nor a
 generation switch stalls the event loop (a loop blocked for seconds would let uvicorn's
 keep-alive timer close waiting connections); the compiled kernels release the GIL, so two requests use
 both cores. Static files are read into memory when the app is made: no path from a
@@ -26,7 +26,8 @@ import json
 from importlib import resources
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -100,11 +101,20 @@ def _page_files() -> dict[str, bytes]:
     return files
 
 
-def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None) -> Starlette:
-    """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`)."""
+#: worker threads for search work. The compiled kernels release the GIL, so two cores
+#: want two or more; the rest of a request (JSON, snippets) holds it, and many more threads
+#: only contend for it (anyio's default is 40).
+THREADS = 4
+
+
+def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None, *,
+               threads: int = THREADS) -> Starlette:
+    """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`), running the
+    search work on ``threads`` worker threads."""
     limits = limits or Limits()
     body = JSONBody(limits.max_body_bytes)
     files = _page_files()
+    limiter: list[CapacityLimiter] = []   # made in the event loop, on first use
 
     def served(name: str) -> ServedIndex:
         try:
@@ -131,7 +141,9 @@ def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None) ->
                     return work(snap, params, limits)
                 except RetrievalError as exc:   # a parameter the engine refused
                     raise ApiError(400, str(exc)) from None
-            return JSONResponse(await run_in_threadpool(run))
+            if not limiter:
+                limiter.append(CapacityLimiter(threads))
+            return JSONResponse(await anyio.to_thread.run_sync(run, limiter=limiter[0]))
         return handle
 
     def index_info(request: Request) -> Response:
