@@ -30,7 +30,6 @@ Decisions:
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -508,6 +507,7 @@ class Searcher:
         if jobs > 1 and len(queries) >= 2 * jobs:
             if self.compiled is not False and _load_kernels() is not None:
                 return self._threaded(queries, k, jobs)
+            import multiprocessing as mp   # only here: a plain search does not load it
             if "fork" in mp.get_all_start_methods():
                 return self._parallel(queries, k, jobs)
         return self._search_batch(self._prepare_batch(queries), k)
@@ -754,6 +754,7 @@ class Searcher:
 
     def _parallel(self, queries, k: int, jobs: int) -> BatchResult:
         global _FORKED_SEARCHER
+        import multiprocessing as mp
         bounds = np.linspace(0, len(queries), jobs + 1).astype(int).tolist()
         parts = [(list(queries[a:b]), k) for a, b in zip(bounds[:-1], bounds[1:])]
         _FORKED_SEARCHER = self

@@ -306,8 +306,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=60.0,
                    help="time cap per client count (default 60)")
     p.add_argument("-k", type=int, default=10)
-    p.add_argument("--snippets", choices=("on", "off"), default="on",
-                   help="ask for snippets (the page's request, default) or not")
+    p.add_argument("--snippets", choices=("on", "off"), default=None,
+                   help="ask for snippets or not (default: on for single queries, the "
+                        "page's request; off with --batch, a program's)")
     p.add_argument("--batch", type=int, default=0, metavar="N",
                    help="send N queries per request to POST /batch instead of one per "
                         "GET /search (default 0: single queries)")
@@ -317,6 +318,8 @@ def main(argv=None) -> int:
                    help="work folder (corpus, index; default /tmp/retrieval-bench-serve)")
     p.add_argument("--out", default=None, help="write load.md and load.json here")
     args = p.parse_args(argv)
+    if args.snippets is None:
+        args.snippets = "off" if args.batch else "on"
     args.docs_label = args.docs
     args.docs = parse_count(args.docs)
     levels = [int(c) for c in args.clients.split(",")]
