@@ -52,6 +52,12 @@ SECURITY_HEADERS = {
 }
 
 
+#: worker threads for search work. The compiled kernels release the GIL, so two cores
+#: want two or more; the rest of a request (JSON, snippets) holds it, and many more threads
+#: only contend for it (anyio's default is 40).
+THREADS = 4
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
                         headers={"X-Content-Type-Options": "nosniff"})
@@ -101,105 +107,111 @@ def _page_files() -> dict[str, bytes]:
     return files
 
 
-#: worker threads for search work. The compiled kernels release the GIL, so two cores
-#: want two or more; the rest of a request (JSON, snippets) holds it, and many more threads
-#: only contend for it (anyio's default is 40).
-THREADS = 4
+class Service:
+    """The request handlers of one app: the served indexes, the caps, the page files and
+    the worker threads' limiter (made in the event loop, on first use)."""
 
+    def __init__(self, indexes: dict[str, ServedIndex], limits: Limits, threads: int):
+        self.indexes = indexes
+        self.limits = limits
+        self.threads = threads
+        self.body = JSONBody(limits.max_body_bytes)
+        self.files = _page_files()
+        self._limiter: CapacityLimiter | None = None
 
-def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None, *,
-               threads: int = THREADS) -> Starlette:
-    """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`), running the
-    search work on ``threads`` worker threads."""
-    limits = limits or Limits()
-    body = JSONBody(limits.max_body_bytes)
-    files = _page_files()
-    limiter: list[CapacityLimiter] = []   # made in the event loop, on first use
-
-    def served(name: str) -> ServedIndex:
+    def served(self, name: str) -> ServedIndex:
         try:
-            return indexes[name]
+            return self.indexes[name]
         except KeyError:
             raise ApiError(404, f"no index named {name!r}; this server has "
-                                f"{', '.join(indexes) or 'none'}") from None
+                                f"{', '.join(self.indexes) or 'none'}") from None
 
-    async def params_of(request: Request) -> dict:
-        if request.method == "POST":
-            return await body.read(request)
-        return dict(request.query_params)
-
-    def endpoint(work):
+    def endpoint(self, work):
+        """A handler running ``work(snapshot, params, limits)`` on a worker thread."""
         async def handle(request: Request) -> Response:
-            idx = served(request.path_params["name"])
-            params = await params_of(request)
+            idx = self.served(request.path_params["name"])
+            if request.method == "POST":
+                params = await self.body.read(request)
+            else:
+                params = dict(request.query_params)
 
             def run():
                 # the generation this request is answered by; taken in the worker thread,
                 # so opening a new generation never blocks the event loop
                 snap = idx.current()
                 try:
-                    return work(snap, params, limits)
+                    return work(snap, params, self.limits)
                 except RetrievalError as exc:   # a parameter the engine refused
                     raise ApiError(400, str(exc)) from None
-            if not limiter:
-                limiter.append(CapacityLimiter(threads))
-            return JSONResponse(await anyio.to_thread.run_sync(run, limiter=limiter[0]))
+            if self._limiter is None:
+                self._limiter = CapacityLimiter(self.threads)
+            return JSONResponse(await anyio.to_thread.run_sync(run, limiter=self._limiter))
         return handle
 
-    def index_info(request: Request) -> Response:
+    def index_info(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return JSONResponse(api.info(served(name).current(), name))
+        return JSONResponse(api.info(self.served(name).current(), name))
 
-    def list_indexes(request: Request) -> Response:
-        return JSONResponse({"indexes": [api.info(i.current(), n) for n, i in indexes.items()],
-                             "limits": limits.as_dict(), "version": __version__})
+    def list_indexes(self, request: Request) -> Response:
+        return JSONResponse({"indexes": [api.info(i.current(), n)
+                                         for n, i in self.indexes.items()],
+                             "limits": self.limits.as_dict(), "version": __version__})
 
-    def health(request: Request) -> Response:
+    def health(self, request: Request) -> Response:
         state = {}
-        for name, idx in indexes.items():
+        for name, idx in self.indexes.items():
             snap = idx.current()
             state[name] = {"generation": snap.generation, "documents": snap.index.num_docs,
                            "switches": idx.switches, "error": idx.error}
         ok = all(v["error"] is None for v in state.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "indexes": state})
 
-    async def page(request: Request) -> Response:
-        return Response(files["index.html"], media_type="text/html; charset=utf-8",
+    async def page(self, request: Request) -> Response:
+        return Response(self.files["index.html"], media_type="text/html; charset=utf-8",
                         headers=SECURITY_HEADERS)
 
-    async def static(request: Request) -> Response:
+    async def static(self, request: Request) -> Response:
         name = request.path_params["file"]
         if name not in STATIC_FILES:
             raise ApiError(404, f"no file {name!r}")
-        return Response(files[name], media_type=STATIC_FILES[name],
+        return Response(self.files[name], media_type=STATIC_FILES[name],
                         headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
-    async def api_error(request: Request, exc: ApiError) -> Response:
-        return _error(exc.status, exc.message)
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        message = {404: f"no such endpoint: {request.url.path}",
-                   405: f"method {request.method} is not allowed here"}.get(
-            exc.status_code, str(exc.detail))
-        return _error(exc.status_code, message)
+async def _api_error(request: Request, exc: ApiError) -> Response:
+    return _error(exc.status, exc.message)
 
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        # never a stack trace to the client; uvicorn logs it on the server side
-        return _error(500, "internal server error; the server's log has the details")
 
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    message = {404: f"no such endpoint: {request.url.path}",
+               405: f"method {request.method} is not allowed here"}.get(
+        exc.status_code, str(exc.detail))
+    return _error(exc.status_code, message)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # never a stack trace to the client; uvicorn logs it on the server side
+    return _error(500, "internal server error; the server's log has the details")
+
+
+def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None, *,
+               threads: int = THREADS) -> Starlette:
+    """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`), running the
+    search work on ``threads`` worker threads."""
+    svc = Service(indexes, limits or Limits(), threads)
+    both = ["GET", "POST"]
     routes = [
-        Route("/", page),
-        Route("/static/{file}", static),
-        Route("/api/health", health),
-        Route("/api/indexes", list_indexes),
-        Route("/api/{name}", index_info),
-        Route("/api/{name}/search", endpoint(api.search), methods=["GET", "POST"]),
-        Route("/api/{name}/batch", endpoint(api.batch), methods=["POST"]),
-        Route("/api/{name}/explain", endpoint(api.explain), methods=["GET", "POST"]),
-        Route("/api/{name}/document", endpoint(api.document), methods=["GET", "POST"]),
+        Route("/", svc.page),
+        Route("/static/{file}", svc.static),
+        Route("/api/health", svc.health),
+        Route("/api/indexes", svc.list_indexes),
+        Route("/api/{name}", svc.index_info),
+        Route("/api/{name}/search", svc.endpoint(api.search), methods=both),
+        Route("/api/{name}/batch", svc.endpoint(api.batch), methods=["POST"]),
+        Route("/api/{name}/explain", svc.endpoint(api.explain), methods=both),
+        Route("/api/{name}/document", svc.endpoint(api.document), methods=both),
     ]
     app = Starlette(routes=routes, exception_handlers={
-        ApiError: api_error, HTTPException: http_error, Exception: internal_error})
-    app.state.indexes = indexes
-    app.state.limits = limits
+        ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+    app.state.service = svc
     return app
