@@ -294,6 +294,54 @@ def summarise(log, elapsed) -> dict:
             "p99_ms": float(np.percentile(lat, 99))}
 
 
+def http_requests(args, queries: list[str]) -> list[bytes]:
+    """One HTTP request per query (GET /search), or per ``args.batch`` queries (POST)."""
+    if not args.batch:
+        snip = "" if args.snippets == "on" else "&snippets=0"
+        return [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
+                 + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
+    out = []
+    for i in range(len(queries)):
+        body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
+                                       for j in range(args.batch)],
+                           "k": args.k, "snippets": args.snippets == "on"}).encode()
+        out.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
+                   b"Content-Type: application/json\r\nContent-Length: "
+                   + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return out
+
+
+def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng,
+              base) -> dict:
+    """``n`` clients with one ``retrieval update`` during the run; the checked figures."""
+    async def on_half():
+        change_corpus(docs_file, args.update_docs, round_, rng)
+        t = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "retrieval", "update", str(index_path), "-q",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"update failed: {err.decode()}")
+        g = expected.add_current()
+        return {"generation": g, "update_seconds": time.perf_counter() - t}
+    before = loadavg()
+    log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests, args.seconds,
+                                              on_half))
+    row = {"clients": n, **summarise(log, elapsed), **expected.check(log, args.batch),
+           "update": upd, "load_before": before, "load_after": loadavg()}
+    row["queries_per_s"] = row["throughput"] * max(1, args.batch)
+    row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
+    print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
+          f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
+          f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
+          f"wrong {row['wrong']}; generations {row['generations']}; "
+          f"{row['vs_batch']:.0%} of in-process batch; load {before} -> {row['load_after']}")
+    for e in row["examples"]:
+        print("   ", e)
+    return row
+
+
 # -- main -----------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -335,51 +383,13 @@ def main(argv=None) -> int:
     server_log = Path(args.work) / "server.log"
     server = start_server(index_path, port, max(args.k, 1000), server_log)
     print(f"server log: {server_log}")
-    snip = "" if args.snippets == "on" else "&snippets=0"
-    if args.batch:
-        paths = []
-        for i in range(len(queries)):
-            body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
-                                           for j in range(args.batch)],
-                               "k": args.k, "snippets": args.snippets == "on"}).encode()
-            paths.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
-    else:
-        paths = [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
-                  + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
+    paths = http_requests(args, queries)
     rng = random.Random(0)
     rows = []
     try:
         for round_, n in enumerate(levels, start=1):
-            async def on_half(round_=round_):
-                change_corpus(docs_file, args.update_docs, round_, rng)
-                t = time.perf_counter()
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "retrieval", "update", str(index_path), "-q",
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate()
-                if proc.returncode:
-                    raise SystemExit(f"update failed: {err.decode()}")
-                g = expected.add_current()
-                return {"generation": g, "update_seconds": time.perf_counter() - t}
-            before = loadavg()
-            log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests,
-                                                      args.seconds, on_half))
-            row = {"clients": n, **summarise(log, elapsed),
-                   **expected.check(log, args.batch),
-                   "update": upd, "load_before": before, "load_after": loadavg()}
-            row["queries_per_s"] = row["throughput"] * max(1, args.batch)
-            row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
-            rows.append(row)
-            print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
-                  f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
-                  f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
-                  f"wrong {row['wrong']}; generations {row['generations']}; "
-                  f"{row['vs_batch']:.0%} of in-process batch; load {before} -> "
-                  f"{row['load_after']}")
-            for e in row["examples"]:
-                print("   ", e)
+            rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
+                                  expected, rng, base))
     finally:
         server.terminate()
         try:
