@@ -213,7 +213,8 @@ class Ranking:
 
     def rank(self, queries: list[str], depth_: int) -> list[list[tuple]]:
         """The top ``depth_`` of each query: [(rank, doc number, docid, score)]."""
-        models = self.feedback.expand(self.searcher, queries)
+        models = queries if self.feedback.name == "none" else \
+            self.feedback.expand(self.searcher, queries)
         res = self.searcher.batch_search_arrays(models, k=depth_)
         docs = res.doc_numbers.tolist()
         ids = self.searcher.index.docids.many(docs)
@@ -268,7 +269,7 @@ def search(snap: Snapshot, params: Mapping, limits: Limits) -> dict:
            "query_terms": sorted(terms),
            "results": _result_rows(snap, page, terms, snippets)}
     if not results:
-        out["message"] = empty_message(snap, text)
+        out["message"] = empty_message(snap, text, terms)
     return out
 
 
@@ -377,11 +378,10 @@ def info(snap: Snapshot, name: str) -> dict:
             "feedback": {n: list(c.params) for n, c in FEEDBACK.items()}}
 
 
-def empty_message(snap: Snapshot, text: str) -> str:
-    analyzer = snap.index.analyzer
-    terms = analyzer.analyze(text)
-    if not terms:
+def empty_message(snap: Snapshot, text: str, known: set) -> str:
+    """Why ``text`` found nothing; ``known``: its terms that the index has."""
+    if not snap.index.analyzer.analyze(text):
         return "no results: the query has no terms left after analysis (only stop words)"
-    if all(snap.index.term_id(t) < 0 for t in terms):
+    if not known:
         return "no results: none of the query terms occur in the index"
     return "no results"
