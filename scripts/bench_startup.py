@@ -75,6 +75,10 @@ def main(argv=None) -> int:
     p.add_argument("--index", help="an index of corpora/sample (default: built in a temp dir)")
     p.add_argument("--importtime", action="store_true",
                    help="also list the search command's heaviest imports")
+    p.add_argument("--compare", metavar="CHECKOUT",
+                   help="also time the retrieval commands with another checkout of this "
+                        "project first on PYTHONPATH (e.g. the commit before a change), "
+                        "interleaved with this one's")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
     args = p.parse_args(argv)
     env = dict(os.environ)
@@ -95,16 +99,25 @@ def main(argv=None) -> int:
         "retrieval search sample.idx \"how do glaciers move\"":
             [*cli, "search", index, "how do glaciers move"],
     }
+    envs = {name: env for name in commands}
+    if args.compare:
+        other = dict(env, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(args.compare).resolve()), os.environ.get("PYTHONPATH")])))
+        for name in list(commands):
+            if name.startswith("retrieval"):
+                commands[f"{name} ({Path(args.compare).name})"] = commands[name]
+                envs[f"{name} ({Path(args.compare).name})"] = other
     times: dict[str, list[float]] = {name: [] for name in commands}
     before = loadavg()
     for round_ in range(args.warmup + args.runs):
         for name, cmd in commands.items():
-            t = time_once(cmd, env)
+            t = time_once(cmd, envs[name])
             if round_ >= args.warmup:
                 times[name].append(t)
     after = loadavg()
+    flags = f"--runs {args.runs}" + (f" --compare {args.compare}" if args.compare else "")
     lines = [f"Whole-process wall time, {args.runs} interleaved runs each after {args.warmup} "
-             f"warm-up rounds (`python scripts/bench_startup.py --runs {args.runs}`); "
+             f"warm-up rounds (`python scripts/bench_startup.py {flags}`); "
              f"load average {before} before, {after} after; {os.cpu_count()} cores; "
              f"Python {sys.version.split()[0]}.",
              "",
