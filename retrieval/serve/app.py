@@ -77,12 +77,12 @@ class JSONBody:
             except ValueError:
                 raise ApiError(400, "the Content-Length header is not a number") from None
             if size > self.limit:
-                raise self._too_big(size)
+                raise self._too_big(f"{size:,}")
         chunks, total = [], 0
         async for chunk in request.stream():
             total += len(chunk)
             if total > self.limit:
-                raise self._too_big(total)
+                raise self._too_big(f"more than {self.limit:,}")
             chunks.append(chunk)
         body = b"".join(chunks)
         if not body.strip():
@@ -95,9 +95,9 @@ class JSONBody:
             raise ApiError(400, "the request body must be a JSON object of parameters")
         return data
 
-    def _too_big(self, size: int) -> ApiError:
-        return ApiError(413, f"the request body has {size:,}+ bytes, more than the "
-                             f"server's cap of {self.limit:,} (retrieval serve --max-body)")
+    def _too_big(self, size: str) -> ApiError:
+        return ApiError(413, f"the request body has {size} bytes, over the server's cap "
+                             f"of {self.limit:,} (retrieval serve --max-body)")
 
 
 def _page_files() -> dict[str, bytes]:
