@@ -66,3 +66,15 @@ def test_import_retrieval_is_light_and_complete():
     import retrieval
     with pytest.raises(AttributeError):
         retrieval.NoSuchName  # noqa: B018
+
+
+@pytest.mark.slow
+def test_bench_startup_script(tmp_path, sample_index):
+    out = tmp_path / "startup.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_startup.py"),
+                           "--runs", "1", "--warmup", "0", "--index", str(sample_index),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    table = out.read_text()
+    assert "load average" in table and "| `retrieval --help` |" in table
+    assert table.count("\n| `") == 4
