@@ -5,18 +5,31 @@ trec_eval-exact evaluation.
 >>> index = Index.build([("a", "glaciers move slowly"), ("b", "rivers move fast")])
 >>> [r.docid for r in Searcher(index, Dirichlet(mu=1000)).search("glacier", k=5)]
 ['a']
+
+The names below are imported on first use (PEP 562 ``__getattr__``), so that
+``import retrieval`` — and every ``retrieval`` command, whose start-up it is part of —
+does not pay for numpy, scipy or the builder before it needs them
+(``scripts/bench_startup.py`` measures the whole-process start-up).
 """
 
 from ._version import __version__
-from .analysis import Analyzer
-from .errors import IndexFormatError, InputError, ParameterError, RetrievalError
-from .builder import IndexBuilder
-from .index import Index
-from .reading import FolderReader
-from .records import Document, Qrel, Query, ScoredDoc, SearchResult
-from .search import Explanation, QueryModel, Searcher, TermContribution
-from .smoothing import (AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel,
-                        TwoStage, make_model)
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Analyzer": ".analysis",
+    "IndexFormatError": ".errors", "InputError": ".errors", "ParameterError": ".errors",
+    "RetrievalError": ".errors",
+    "IndexBuilder": ".builder",
+    "Index": ".index",
+    "FolderReader": ".reading",
+    "Document": ".records", "Qrel": ".records", "Query": ".records",
+    "ScoredDoc": ".records", "SearchResult": ".records",
+    "Explanation": ".search", "QueryModel": ".search", "Searcher": ".search",
+    "TermContribution": ".search",
+    "AbsoluteDiscount": ".smoothing", "Dirichlet": ".smoothing",
+    "JelinekMercer": ".smoothing", "SmoothingModel": ".smoothing", "TwoStage": ".smoothing",
+    "make_model": ".smoothing",
+}
 
 __all__ = [
     "__version__", "Analyzer", "Index", "IndexBuilder", "FolderReader", "Searcher",
@@ -25,3 +38,17 @@ __all__ = [
     "Qrel", "ScoredDoc", "SearchResult", "RetrievalError", "InputError", "ParameterError",
     "IndexFormatError",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value   # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

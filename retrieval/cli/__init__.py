@@ -17,6 +17,7 @@ COMMANDS = {
     "check": ("retrieval.cli.check", "verify an index completely (full checksums)"),
     "search": ("retrieval.cli.search", "rank an index's documents for a query"),
     "info": ("retrieval.cli.info", "print an index's manifest and statistics"),
+    "serve": ("retrieval.cli.serve", "serve indexes over HTTP: JSON API and search page"),
     "evaluate": ("retrieval.cli.evaluate", "evaluate TREC runs against relevance judgments"),
     "benchmark": ("retrieval.cli.benchmark", "index, search and evaluate test collections"),
     "tune": ("retrieval.cli.tune", "choose parameters by cross-validation over queries"),

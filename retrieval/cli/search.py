@@ -11,7 +11,6 @@ import sys
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ..estimation import cached_mu_estimate
 from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
@@ -150,6 +149,7 @@ def model_from_args(args, index: Index | None = None):
             raise ParameterError(f"{_PARAM_FLAGS[name]} does not apply to --model "
                                  f"{args.model}; it takes {takes}")
     if params.get("mu") == "auto":
+        from ..estimation import cached_mu_estimate   # only for --mu auto
         params["mu"] = cached_mu_estimate(index).mu if index is not None else 1000.0
     return make_model(args.model, **{k: v for k, v in params.items() if k in cls.params})
 

@@ -5,7 +5,6 @@ serial search: the parts are searched by the same code and joined in query order
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -43,6 +42,7 @@ def forked(search, queries, jobs: int) -> BatchResult:
     """``search(part)`` of each part in a forked worker process, joined. The searcher
     reaches the workers through ``fork`` itself (the process arguments are not pickled
     under ``fork``), so no module state is set."""
+    import multiprocessing as mp   # here only: a plain search does not load it
     ctx = mp.get_context("fork")
     bounds = part_bounds(len(queries), jobs)
     workers = []
@@ -71,4 +71,5 @@ def forked(search, queries, jobs: int) -> BatchResult:
 
 
 def can_fork() -> bool:
+    import multiprocessing as mp
     return "fork" in mp.get_all_start_methods()

@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Load test of ``retrieval serve``: N concurrent clients on 127.0.0.1, with an index
+update in the middle of every run, every answer checked.
+
+What it does:
+
+1. builds (or reuses) an index of a synthetic corpus (``scripts/make_corpus.py``,
+   ``docs.jsonl`` + ``queries.tsv``) in a work folder;
+2. starts ``python -m retrieval serve INDEX`` on 127.0.0.1 (a free port) as a separate
+   process and waits for ``/api/health``;
+3. for each client count (``--clients 1,8,64``): that many concurrent keep-alive HTTP/1.1
+   connections (asyncio, a minimal client: no library overhead in the measurement), each
+   cycling through the queries from its own offset, until ``--requests`` answers or
+   ``--seconds`` have passed (both bounds hold; the run stops by itself). After a third
+   of the requests or a quarter of the time cap, whichever comes first,
+   ``retrieval update INDEX`` runs as its own process (the corpus file
+   gained ``--update-docs`` new documents and had as many changed), publishing a new
+   generation while requests are in flight;
+4. checks every answer: HTTP 200, and its docids and scores equal those of an in-process
+   :class:`~retrieval.Searcher` on *the generation the answer names* (scores to 1e-9;
+   docids exactly). An error or a mismatch is counted, never hidden;
+5. measures the in-process throughput on the same queries, k and generation:
+   ``Searcher.batch_search`` (the issue's reference) and a loop of ``search`` calls.
+
+Writes ``OUT/load.md`` and ``OUT/load.json`` (throughput, p50/p95/p99 latency, errors,
+wrong results, generations seen, load average before and after each run).
+
+    python scripts/bench_serve.py --docs 100k --out results/serve
+    python scripts/bench_serve.py --docs 10k --clients 1,8 --requests 500   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from retrieval import Index, Searcher  # noqa: E402
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def parse_count(text: str) -> int:
+    text = text.lower().replace("_", "")
+    mult = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if mult > 1 else text) * mult)
+
+
+# -- corpus and index ------------------------------------------------------------------------
+
+def prepare(args) -> tuple[Path, Path, list[str]]:
+    work = Path(args.work)
+    corpus = work / f"syn{args.docs_label}"
+    if not (corpus / "docs.jsonl").is_file():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_corpus.py"), "--docs",
+                        str(args.docs), "--out", str(corpus), "-q"], check=True)
+    live = work / "live"
+    if live.exists():
+        shutil.rmtree(live)
+    live.mkdir(parents=True)
+    shutil.copy(corpus / "docs.jsonl", live / "docs.jsonl")
+    index = work / "live.idx"
+    subprocess.run([sys.executable, "-m", "retrieval", "index", str(live / "docs.jsonl"),
+                    "-o", str(index), "--force", "-q"], check=True, stdout=subprocess.DEVNULL)
+    queries = [line.split("\t", 1)[1] for line in
+               (corpus / "queries.tsv").read_text(encoding="utf-8").splitlines() if line]
+    return live / "docs.jsonl", index, queries[:args.queries]
+
+
+def change_corpus(docs_file: Path, n: int, round_: int, rng: random.Random) -> None:
+    """Append ``n`` new documents and change ``n`` existing ones (rewritten file)."""
+    lines = docs_file.read_text(encoding="utf-8").splitlines()
+    picked = rng.sample(range(len(lines)), 2 * n)
+    for i in picked[:n]:
+        rec = json.loads(lines[i])
+        rec["text"] = rec["text"] + f" changed in round {round_}"
+        lines[i] = json.dumps(rec)
+    for j, i in enumerate(picked[n:]):
+        rec = json.loads(lines[i])
+        lines.append(json.dumps({"id": f"new-{round_}-{j}", "text": rec["text"][::-1]}))
+    tmp = docs_file.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(docs_file)
+
+
+# -- server ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index: Path, port: int, max_k: int, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as fh:   # the server's own log (a traceback of any 500 is there)
+        proc = subprocess.Popen([sys.executable, "-m", "retrieval", "serve", f"bench={index}",
+                                 "--port", str(port), "--max-k", str(max_k)],
+                                stdout=subprocess.DEVNULL, stderr=fh)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /api/health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not answer /api/health within 120 s")
+
+
+# -- clients --------------------------------------------------------------------------------
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: GET a path, read the JSON answer."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.reader = self.writer = None
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length)
+        return status, body
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def client(conn, paths, start, stop_at, budget, log):
+    i = start
+    while budget["left"] > 0 and time.monotonic() < stop_at:
+        budget["left"] -= 1
+        q = i % len(paths)
+        t0 = time.perf_counter()
+        try:
+            status, body = await conn.send(paths[q])
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            log.append((q, time.perf_counter() - t0, 0, repr(exc).encode()))
+            conn.close()
+            conn.writer = None
+        else:
+            log.append((q, time.perf_counter() - t0, status, body))
+        i += 1
+        if budget["left"] == budget["half"]:
+            budget["half_event"].set()
+
+
+async def run_level(port, paths, n_clients, requests, seconds, on_half):
+    log: list = []
+    # the update starts after a third of the requests or a quarter of the time cap,
+    # whichever comes first, so that it lands inside the run even on a slow machine
+    budget = {"left": requests, "half": requests - requests // 3,
+              "half_event": asyncio.Event()}
+    conns = [Connection(port) for _ in range(n_clients)]
+    t0 = time.perf_counter()
+    stop_at = time.monotonic() + seconds
+    stride = max(1, len(paths) // n_clients)
+    tasks = [asyncio.create_task(client(c, paths, j * stride, stop_at, budget, log))
+             for j, c in enumerate(conns)]
+
+    async def half():
+        try:
+            await asyncio.wait_for(budget["half_event"].wait(), timeout=seconds / 4)
+        except asyncio.TimeoutError:
+            pass
+        return await on_half()
+    updater = asyncio.create_task(half())
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    update_info = await updater
+    for c in conns:
+        c.close()
+    return log, elapsed, update_info
+
+
+# -- checking -------------------------------------------------------------------------------
+
+class Expected:
+    """In-process results per generation (compiled kernels, as the server)."""
+
+    def __init__(self, index_path: Path, queries: list[str], k: int):
+        self.path, self.queries, self.k = index_path, queries, k
+        self.by_generation: dict[int, list] = {}
+        self.indexes: dict[int, Index] = {}
+
+    def add_current(self) -> int:
+        index = Index.open(self.path)
+        g = int(index.generation)
+        if g not in self.by_generation:
+            self.indexes[g] = index   # kept open: its mapped files outlive their removal
+            res = Searcher(index, compiled=True).batch_search(self.queries, k=self.k)
+            self.by_generation[g] = [([r.docid for r in rs], np.array([r.score for r in rs]))
+                                     for rs in res]
+        return g
+
+    def check(self, log, batch: int = 0) -> dict:
+        """Every answer against the searcher of its generation. ``batch``: the requests
+        carried queries ``[q*batch, (q+1)*batch)`` each (POST /batch)."""
+        errors = wrong = 0
+        seen: dict[int, int] = {}
+        max_diff = 0.0
+        examples = []
+        for q, _lat, status, body in log:
+            if status != 200:
+                errors += 1
+                if len(examples) < 5:
+                    examples.append(f"status {status}: {body[:200]!r}")
+                continue
+            data = json.loads(body)
+            g = data["generation"]
+            seen[g] = seen.get(g, 0) + 1
+            want = self.by_generation.get(g)
+            if want is None:
+                wrong += 1
+                examples.append(f"generation {g} unknown to the checker")
+                continue
+            answers = [(q, data)] if not batch else \
+                [((q * batch + j) % len(self.queries), a)
+                 for j, a in enumerate(data["queries"])]
+            for qi, answer in answers:
+                w, diff = self._compare(want[qi], answer)
+                if w:
+                    wrong += 1
+                    if len(examples) < 5:
+                        examples.append(f"query {qi} generation {g}")
+                else:
+                    max_diff = max(max_diff, diff)
+        return {"errors": errors, "wrong": wrong, "generations": seen,
+                "max_score_diff": max_diff, "examples": examples}
+
+    @staticmethod
+    def _compare(want, data) -> tuple[bool, float]:
+        """(wrong?, largest score difference) of one answer against the expected."""
+        ids, scores = want
+        got_ids = [r["docid"] for r in data["results"]]
+        got_scores = np.array([r["score"] for r in data["results"]])
+        if got_ids != ids or len(got_scores) != len(scores):
+            return True, 0.0
+        diff = float(np.max(np.abs(got_scores - scores))) if len(scores) else 0.0
+        return diff > 1e-9, diff
+
+
+def in_process(index: Index, queries: list[str], k: int, repeat: int = 3) -> dict:
+    s = Searcher(index, compiled=True)
+    s.batch_search(queries[:50], k=k)   # kernels loaded, tables built
+    best_batch = best_loop = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        s.batch_search(queries, k=k)
+        best_batch = min(best_batch, time.perf_counter() - t)
+        t = time.perf_counter()
+        for q in queries:
+            s.search(q, k=k)
+        best_loop = min(best_loop, time.perf_counter() - t)
+    return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop}
+
+
+def summarise(log, elapsed) -> dict:
+    lat = np.array([x[1] for x in log]) * 1000
+    return {"requests": len(log), "seconds": elapsed, "throughput": len(log) / elapsed,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "p99_ms": float(np.percentile(lat, 99))}
+
+
+def http_requests(args, queries: list[str]) -> list[bytes]:
+    """One HTTP request per query (GET /search), or per ``args.batch`` queries (POST)."""
+    if not args.batch:
+        snip = "" if args.snippets == "on" else "&snippets=0"
+        return [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
+                 + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
+    out = []
+    for i in range(len(queries)):
+        body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
+                                       for j in range(args.batch)],
+                           "k": args.k, "snippets": args.snippets == "on"}).encode()
+        out.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
+                   b"Content-Type: application/json\r\nContent-Length: "
+                   + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return out
+
+
+def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng,
+              base) -> dict:
+    """``n`` clients with one ``retrieval update`` during the run; the checked figures."""
+    async def on_half():
+        change_corpus(docs_file, args.update_docs, round_, rng)
+        t = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "retrieval", "update", str(index_path), "-q",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"update failed: {err.decode()}")
+        g = expected.add_current()
+        return {"generation": g, "update_seconds": time.perf_counter() - t}
+    before = loadavg()
+    log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests, args.seconds,
+                                              on_half))
+    row = {"clients": n, **summarise(log, elapsed), **expected.check(log, args.batch),
+           "update": upd, "load_before": before, "load_after": loadavg()}
+    row["queries_per_s"] = row["throughput"] * max(1, args.batch)
+    row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
+    print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
+          f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
+          f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
+          f"wrong {row['wrong']}; generations {row['generations']}; "
+          f"{row['vs_batch']:.0%} of in-process batch; load {before} -> {row['load_after']}")
+    for e in row["examples"]:
+        print("   ", e)
+    return row
+
+
+# -- main -----------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--docs", default="100k", help="synthetic corpus size (default 100k)")
+    p.add_argument("--queries", type=int, default=1000, help="distinct queries (default 1000)")
+    p.add_argument("--clients", default="1,8,64", help="client counts (default 1,8,64)")
+    p.add_argument("--requests", type=int, default=4000,
+                   help="answers per client count (default 4000)")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="time cap per client count (default 60)")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--snippets", choices=("on", "off"), default=None,
+                   help="ask for snippets or not (default: on for single queries, the "
+                        "page's request; off with --batch, a program's)")
+    p.add_argument("--batch", type=int, default=0, metavar="N",
+                   help="send N queries per request to POST /batch instead of one per "
+                        "GET /search (default 0: single queries)")
+    p.add_argument("--update-docs", type=int, default=100,
+                   help="documents added and changed by each mid-run update (default 100)")
+    p.add_argument("--work", default="/tmp/retrieval-bench-serve",
+                   help="work folder (corpus, index; default /tmp/retrieval-bench-serve)")
+    p.add_argument("--out", default=None, help="write load.md and load.json here")
+    args = p.parse_args(argv)
+    if args.snippets is None:
+        args.snippets = "off" if args.batch else "on"
+    args.docs_label = args.docs
+    args.docs = parse_count(args.docs)
+    levels = [int(c) for c in args.clients.split(",")]
+
+    docs_file, index_path, queries = prepare(args)
+    expected = Expected(index_path, queries, args.k)
+    g0 = expected.add_current()
+    base = in_process(expected.indexes[g0], queries, args.k)
+    print(f"in-process, generation {g0}: batch_search {base['batch_qps']:,.0f} q/s, "
+          f"search loop {base['loop_qps']:,.0f} q/s (k={args.k}, load {loadavg()})")
+
+    port = free_port()
+    server_log = Path(args.work) / "server.log"
+    server = start_server(index_path, port, max(args.k, 1000), server_log)
+    print(f"server log: {server_log}")
+    paths = http_requests(args, queries)
+    rng = random.Random(0)
+    rows = []
+    try:
+        for round_, n in enumerate(levels, start=1):
+            rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
+                                  expected, rng, base))
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    report = {"docs": args.docs, "queries": len(queries), "k": args.k,
+              "snippets": args.snippets, "batch": args.batch, "requests_cap": args.requests,
+              "seconds_cap": args.seconds, "update_docs": args.update_docs,
+              "in_process": base, "levels": rows, "python": platform.python_version(),
+              "cpus": os.cpu_count()}
+    if args.out:
+        write(Path(args.out), report, args)
+    return 1 if any(r["errors"] or r["wrong"] for r in rows) else 0
+
+
+def write(out: Path, report: dict, args) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"load{args.docs_label}" + ("" if args.snippets == "on" else "-nosnippets") \
+        + (f"-batch{args.batch}" if args.batch else "")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    b = report["in_process"]
+    lines = [f"# retrieval serve under load: {report['docs']:,} synthetic documents",
+             "",
+             f"`python scripts/bench_serve.py --docs {args.docs_label} --clients {args.clients} "
+             f"--requests {args.requests} --snippets {args.snippets}"
+             + (f" --batch {args.batch}" if args.batch else "") + f" --out {args.out}`; "
+             f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}; "
+             f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
+             f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
+             f"{args.update_docs} changed documents) after a third of the requests or a "
+             f"quarter of the time cap; every "
+             f"answer checked against an in-process searcher of the generation it names.",
+             "",
+             f"In-process on the same queries (compiled kernels, one thread): "
+             f"`batch_search` {b['batch_qps']:,.0f} q/s, a loop of `search` "
+             f"{b['loop_qps']:,.0f} q/s.",
+             "",
+             "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
+             "wrong | generations answered | update s | of batch_search | "
+             "load avg before → after |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    for r in report["levels"]:
+        gens = ", ".join(f"g{g}: {n}" for g, n in sorted(r["generations"].items()))
+        upd = f"{r['update']['update_seconds']:.1f}" if r["update"] else "—"
+        lines.append(f"| {r['clients']} | {r['requests']:,} | {r['throughput']:,.0f} | "
+                     f"{r['queries_per_s']:,.0f} | "
+                     f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['errors']} | {r['wrong']} | {gens} | {upd} | "
+                     f"{r['vs_batch']:.0%} | {r['load_before']} → {r['load_after']} |")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
