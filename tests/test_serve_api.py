@@ -409,7 +409,7 @@ def test_a_fresh_searcher_used_by_two_threads_at_once(shared_index, monkeypatch)
     maxima and failed with a 500 under 64 clients)."""
     import time as _time
 
-    from retrieval import search as search_module
+    from retrieval.search import tables as search_module
     slow = search_module.block_maxima
 
     def slow_blocks(*args, **kwargs):

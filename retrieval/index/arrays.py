@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._version import __version__
 from ..analysis import Analyzer
@@ -77,6 +76,7 @@ def arrays_from_forward(indptr, terms, counts, n_terms: int) -> dict[str, np.nda
     terms = np.asarray(terms, dtype=np.int32)
     counts = np.asarray(counts, dtype=np.int32)
     n_docs = len(indptr) - 1
+    import scipy.sparse as sp   # here only: searching needs no scipy
     fwd = sp.csr_matrix((counts, terms, indptr), shape=(n_docs, n_terms))
     post = fwd.tocsc()
     del fwd
@@ -135,6 +135,7 @@ def arrays_from_counts(docids: Sequence[str], term_counts: Sequence[dict[str, in
             rows.append(r)
             cols.append(tid[t])
             vals.append(n)
+    import scipy.sparse as sp   # here only: searching needs no scipy
     fwd = sp.csr_matrix((np.asarray(vals, dtype=np.int64),
                          (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
                         shape=(len(term_counts), len(vocab)))

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import IndexFormatError
 from .arrays import segment_sums
@@ -209,6 +208,7 @@ def _postings_ok(a: dict, counts: dict, problems: list[str]) -> bool:
 
 
 def _transpose_ok(a: dict, counts: dict, problems: list[str]) -> None:
+    import scipy.sparse as sp   # here only: searching needs no scipy
     fwd = sp.csr_matrix((a["forward_counts"], a["forward_terms"], a["forward_indptr"]),
                         shape=(counts.get("documents"), counts.get("terms"))).tocsc()
     fwd.sort_indices()

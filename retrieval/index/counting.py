@@ -13,13 +13,11 @@ set it small to cross chunk boundaries.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..analysis import Analyzer, count_tokens
 from ..errors import InputError, ParameterError
@@ -150,6 +148,7 @@ class DocumentCounts:
             raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
         self._check_open()
         pairs = (self._pair(item) for item in documents)
+        import multiprocessing as mp   # only when building
         if jobs == 1 or "fork" not in mp.get_all_start_methods():
             for chunk in _chunks(pairs, CHUNK_DOCS):
                 self._add_chunk(chunk)
@@ -232,8 +231,9 @@ class DocumentCounts:
                                 read_stats=read_stats)
         return arrays, manifest
 
-    def _forward(self, n_docs: int, n_terms: int, remap: np.ndarray) -> sp.csr_matrix:
-        """The document-major CSR of the counts, stop words dropped, term ids remapped."""
+    def _forward(self, n_docs: int, n_terms: int, remap: np.ndarray):
+        """The document-major CSR of the counts (a ``scipy.sparse.csr_matrix``), stop
+        words dropped, term ids remapped."""
         tids = np.frombuffer(self._doc_terms, dtype=np.int32) if len(self._doc_terms) \
             else np.zeros(0, dtype=np.int32)
         cnts = np.frombuffer(self._doc_counts, dtype=np.int32) if len(self._doc_counts) \
@@ -258,6 +258,7 @@ class DocumentCounts:
         self._doc_counts = array("i")
         # documents arrive in order, so this is the document-major CSR already; several raw
         # tokens can map to one term (stemming): scipy sorts and sums duplicates in place
+        import scipy.sparse as sp   # here only: searching needs no scipy
         fwd = sp.csr_matrix((data, cols, seg), shape=(n_docs, n_terms))
         del data, cols
         fwd.sum_duplicates()
