@@ -673,10 +673,19 @@ class RM3Feedback(Feedback):
         q, t = fs.key_query, fs.key_term
         if mu > 0:
             # every term gets β_q·p(w|C), β_q = Σ_D P(D|Q) μ/(|D|+μ); outside F only the
-            # collection's most frequent terms can reach the top fb_terms
+            # fb_terms most frequent terms *of those that may be feedback terms* (the
+            # fb_max_df cut) can reach the top fb_terms: any other term outside F has
+            # fb_terms candidates at least as probable and earlier in term order (ties
+            # by term id, as _truncate breaks them). Taking them before the cut (as
+            # before this fix) lost every outside term once the cut removed the most
+            # frequent ones.
             beta = np.bincount(fs.pair_query, weights=w * mu / denom, minlength=n)
-            k = min(int(self.fb_terms), index.num_terms)
-            frequent = np.argsort(-index.p_collection, kind="stable")[:k]
+            order = np.argsort(-index.p_collection, kind="stable")
+            ok = self._term_ok(index)
+            if ok is not None:
+                order = order[ok[order]]
+            frequent = order[:min(int(self.fb_terms), len(order))]
+            k = len(frequent)
             has = np.flatnonzero(np.bincount(fs.pair_query, minlength=n) > 0)
             extra_q = np.repeat(has, k)
             extra_t = np.tile(frequent, len(has))

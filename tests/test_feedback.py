@@ -282,6 +282,51 @@ def test_rm3_smoothed_document_models_cover_the_vocabulary(corpus):
         assert fb_terms <= set(expanded[j].terms)
 
 
+def _rm3_brute_force(searcher, text, fb_docs, fb_terms, orig, mu, max_df):
+    """RM3 from its definition over the whole vocabulary: P(w|R) for every term, the
+    terms in more than max_df of the documents left out, the top fb_terms (ties by term
+    string) renormalised and mixed with the query model."""
+    index = searcher.index
+    rm = _rm_dense(searcher, text, fb_docs, mu=mu)
+    allowed = np.asarray(index.arrays["term_df"]) <= max_df * index.num_docs
+    terms = np.flatnonzero(allowed)
+    # term ids are in term string order, so (−P, id) is (−P, string)
+    top = terms[np.lexsort((terms, -rm[terms]))][:fb_terms]
+    want = {index.vocabulary[int(i)]: (1 - orig) * rm[i] / rm[top].sum() for i in top}
+    for term, w in searcher.query_model(text).as_dict().items():
+        want[term] = want.get(term, 0.0) + orig * w
+    return want
+
+
+@pytest.mark.parametrize("max_df", [0.1, 0.3, 1.0])
+def test_rm3_smoothed_and_df_cut_equals_brute_force_over_the_vocabulary(corpus, max_df):
+    """fb_mu > 0 with the fb_max_df cut: terms outside the feedback documents must come
+    from the terms that pass the cut (regression: they were taken before it)."""
+    searcher = Searcher(corpus)
+    fb = RM3Feedback(fb_docs=5, fb_terms=15, fb_orig_weight=0.3, fb_mu=800.0,
+                     fb_max_df=max_df)
+    expanded = fb.expand(searcher, QUERIES)
+    for text, got in zip(QUERIES, expanded):
+        want = _rm3_brute_force(searcher, text, 5, 15, 0.3, 800.0, max_df)
+        assert got.as_dict() == pytest.approx(want, rel=1e-10, abs=1e-15)
+
+
+@pytest.mark.collections
+def test_rm3_smoothed_with_df_cut_on_cranfield_query_1(collections_dir, tmp_path):
+    """The reported case: RM3(fb_mu=500, fb_terms=30) on Cranfield query 1 — `buckl`
+    (df 127 ≤ 140 = 0.1 N) is a feedback term, 9th by weight, as the brute force says."""
+    from retrieval.collections import load_collection
+    coll = load_collection(collections_dir / "cranfield", format="cranfield")
+    index = Index.build([(d.docid, d.text) for d in coll.documents], analyzer=Analyzer())
+    searcher = Searcher(index)
+    text = coll.queries[0].text
+    got = RM3Feedback(fb_mu=500, fb_terms=30).expand(searcher, [text])[0].as_dict()
+    want = _rm3_brute_force(searcher, text, 20, 30, 0.1, 500.0, 0.1)
+    assert got == pytest.approx(want, rel=1e-10, abs=1e-15)
+    ranked = sorted(got, key=lambda t: (-got[t], t))
+    assert ranked.index("buckl") == 8
+
+
 def test_rm3_max_df_drops_frequent_terms(corpus):
     searcher = Searcher(corpus)
     df = np.asarray(corpus.arrays["term_df"])
