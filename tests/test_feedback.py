@@ -312,6 +312,7 @@ def test_rm3_smoothed_and_df_cut_equals_brute_force_over_the_vocabulary(corpus, 
 
 
 @pytest.mark.collections
+@pytest.mark.slow
 def test_rm3_smoothed_with_df_cut_on_cranfield_query_1(collections_dir, tmp_path):
     """The reported case: RM3(fb_mu=500, fb_terms=30) on Cranfield query 1 — `buckl`
     (df 127 ≤ 140 = 0.1 N) is a feedback term, 9th by weight, as the brute force says."""

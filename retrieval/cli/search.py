@@ -29,6 +29,10 @@ models and parameters:
   jm         --lam    (default 0.5; the collection weight λ)
   ad         --delta  (default 0.7)
   two-stage  --mu --lam (defaults 1000, 0.5)
+  dir+       --mu --delta (defaults 1000, 0.05; Dirichlet with Lv & Zhai's lower bound)
+  spud       --omega --mass (default 0.8; the background DCM mass is estimated from
+             the index unless --mass is given; Cummins et al.'s Pólya-urn model)
+  dirichlet-avgdl  --mu-scale (default 1): Dirichlet with μ = scale × mean |d|
 --mu auto estimates μ from the index by leave-one-out maximum likelihood.
 
 pseudo-relevance feedback (--feedback; the query model is updated from the top
@@ -42,7 +46,8 @@ pseudo-relevance feedback (--feedback; the query model is updated from the top
              {rm3}
 """
 
-_PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta"}
+_PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta", "omega": "--omega",
+                "mass": "--mass", "mu_scale": "--mu-scale"}
 _FB_FLAGS = {"fb_docs": "--fb-docs", "fb_terms": "--fb-terms", "fb_alpha": "--fb-alpha",
              "fb_lambda": "--fb-lambda", "fb_iterations": "--fb-iterations",
              "fb_tol": "--fb-tol", "fb_threshold": "--fb-threshold",
@@ -94,7 +99,12 @@ def build_parser():
     p.add_argument("--mu", type=mu_value,
                    help="Dirichlet prior μ, or 'auto' (leave-one-out estimate)")
     p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
-    p.add_argument("--delta", type=number, help="absolute discount δ")
+    p.add_argument("--delta", type=number, help="absolute discount δ; Dir+'s lower bound δ")
+    p.add_argument("--omega", type=number, help="spud: background weight ω (0.8)")
+    p.add_argument("--mass", type=number,
+                   help="spud: background DCM mass (default: estimated from the index)")
+    p.add_argument("--mu-scale", type=number,
+                   help="dirichlet-avgdl: μ as a multiple of the mean document length")
     p.add_argument("--unknown-terms", choices=UNKNOWN_TERM_RULES, default="drop",
                    help="query terms absent from the index: drop them (default) or give "
                         "them p(w|C)=1/(2|C|) as Indri does")
@@ -146,7 +156,8 @@ def model_from_args(args, index: Index | None = None):
                                  f"{args.model}; it takes {takes}")
     if params.get("mu") == "auto":
         params["mu"] = cached_mu_estimate(index).mu if index is not None else 1000.0
-    return make_model(args.model, **{k: v for k, v in params.items() if k in cls.params})
+    return make_model(args.model, index=index,
+                      **{k: v for k, v in params.items() if k in cls.params})
 
 
 def feedback_from_args(args):

@@ -28,7 +28,7 @@ configuration chosen on each fold.
 collections: {', '.join(COLLECTION_NAMES)}, or a path with --format ({', '.join(FORMATS)}).
 
 grid: --grid NAME=V1,V2,... (repeatable); NAME is a parameter of --model (mu, lam,
-delta; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
+delta, omega, mass, mu_scale; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
 fb_iterations, fb_tol, fb_threshold, fb_orig_weight, fb_mu, fb_doc_weights, fb_max_df).
 Configurations are the Cartesian product, in the order given; equal training means are
 won by the configuration listed first, so list the default value first.
@@ -154,7 +154,7 @@ def _main(args) -> int:
         params = dict(mp)
         if params.get("mu") == "auto":
             params["mu"] = cached_mu_estimate(index).mu
-        model = make_model(args.model, **params)
+        model = make_model(args.model, index=index, **params)
         searcher = Searcher(index, model)
         res = feedback.batch_search_arrays(searcher, texts, args.k)
         run_ = Run.from_arrays([queries[i].qid for i in res.query_index.tolist()],
