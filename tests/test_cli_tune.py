@@ -71,7 +71,7 @@ def test_parse_grid():
 @pytest.mark.parametrize("argv, fragment", [
     (["--grid", "lam=0.5"], "--grid lam does not apply to --model dirichlet"),
     (["--grid", "fb_terms=10"], "--grid fb_terms does not apply"),
-    (["--feedback", "rm3", "--grid", "fb_alpha=0.5"], "it takes mu, fb_docs"),
+    (["--feedback", "rm3", "--grid", "fb_alpha=0.5"], "it takes omega, mass, fb_docs"),
     (["--grid", "mu"], "write NAME=V1,V2"),
     (["--grid", "mu=500,,1000"], "empty value"),
     (["--grid", "mu=abc"], "expected a number or 'auto'"),

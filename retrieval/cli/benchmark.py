@@ -16,7 +16,7 @@ from ..errors import ParameterError
 from ..evaluation.measures import parse_measures
 from ..feedback import DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..tuning import cross_validate
-from ..smoothing import MODELS
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for
 from ..trec import write_run
 from ._common import Progress, format_table, make_parser, number, positive_int, run
 
@@ -37,7 +37,9 @@ def build_parser():
     p.add_argument("collections", nargs="+", metavar="COLLECTION")
     p.add_argument("--format", dest="collection_format", choices=FORMATS,
                    help="the format of COLLECTION paths (names need none)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=number, nargs="+", help="Dirichlet / two-stage μ values")
     p.add_argument("--lam", type=number, nargs="+", help="Jelinek-Mercer / two-stage λ values")
     p.add_argument("--delta", type=number, nargs="+",
@@ -94,6 +96,7 @@ def build_parser():
 def configurations_from_args(args) -> list[Configuration]:
     values = {"mu": args.mu, "lam": args.lam, "delta": args.delta, "omega": args.omega,
               "mass": args.mass, "mu_scale": args.mu_scale}
+    args.model = model_name_for(args.model, [k for k, v in values.items() if v])
     cls = MODELS[args.model]
     for name, given in values.items():
         if given and name not in cls.params:

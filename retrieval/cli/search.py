@@ -16,7 +16,7 @@ from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
-from ..smoothing import MODELS, make_model
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..snippets import make_snippet
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
@@ -24,7 +24,7 @@ DESCRIPTION = """\
 Rank documents by negative cross-entropy between the query model and each smoothed
 document model, Σ_w p(w|q) log p(w|d), in nats (higher is better).
 
-models and parameters:
+models and parameters (default: spud, chosen by leave-one-collection-out):
   dirichlet  --mu     (default 1000)
   jm         --lam    (default 0.5; the collection weight λ)
   ad         --delta  (default 0.7)
@@ -95,7 +95,9 @@ def build_parser():
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="processes for a --queries batch (default 1)")
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default 10)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=mu_value,
                    help="Dirichlet prior μ, or 'auto' (leave-one-out estimate)")
     p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
@@ -148,6 +150,7 @@ def model_from_args(args, index: Index | None = None):
     """The smoothing model of the flags; ``--mu auto`` needs ``index`` (without it a
     placeholder μ is used, to validate the other parameters early)."""
     params = {name: getattr(args, name) for name in _PARAM_FLAGS}
+    args.model = model_name_for(args.model, [k for k, v in params.items() if v is not None])
     cls = MODELS[args.model]
     for name, value in params.items():
         if value is not None and name not in cls.params:

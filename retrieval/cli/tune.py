@@ -13,7 +13,7 @@ from ..evaluation import Qrels, Run, evaluate
 from ..evaluation.measures import parse_measure
 from ..feedback import FEEDBACK, make_feedback
 from ..search import Searcher
-from ..smoothing import MODELS, make_model
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..tuning import cross_validate
 from ._common import dump_json, format_table, make_parser, positive_int, run
 
@@ -46,7 +46,9 @@ def build_parser():
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("--format", dest="collection_format", choices=FORMATS,
                    help="the format of a COLLECTION path (names need none)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--feedback", choices=tuple(FEEDBACK), default="none")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                    help="values to try for one parameter (repeat for more parameters)")
@@ -125,6 +127,9 @@ def _label(params: dict) -> str:
 
 def _main(args) -> int:
     measure = parse_measure(args.measure).name
+    named = {spec.partition("=")[0].strip().replace("-", "_") for spec in args.grid}
+    args.model = model_name_for(args.model, named & {p for m in MODELS.values()
+                                                     for p in m.params})
     model_grid, fb_grid = parse_grid(args.grid, args.model, args.feedback)
     if args.seed < 0:
         raise ParameterError(f"--seed must be a whole number >= 0, got {args.seed}")
