@@ -345,9 +345,15 @@ class SPUD(SmoothingModel):
         return float(self.mass) * w / (1.0 - w)
 
     def matched_weight(self, counts, doc_len, doc_unique, p_coll):
-        c = np.asarray(counts, dtype=np.float64)
-        du = np.asarray(doc_unique, dtype=np.float64)
-        return np.log1p(du * c / (_lengths(doc_len) * self.smoothing_mass() * p_coll))
+        # in place on one temporary: this runs per posting on the search paths
+        x = np.multiply(counts, doc_unique, dtype=np.float64)
+        x /= doc_len
+        scale = self.smoothing_mass() * np.asarray(p_coll, dtype=np.float64)
+        if scale.ndim == 0 or scale.shape == x.shape:
+            x /= scale
+        else:
+            x = x / scale
+        return np.log1p(x, out=x) if x.ndim else np.log1p(x)
 
     def log_alpha(self, doc_len, doc_unique):
         mu = self.smoothing_mass()

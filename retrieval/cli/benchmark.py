@@ -14,7 +14,7 @@ from ..benchmarking import (DEFAULT_MEASURES, PR_MEASURES, Configuration, benchm
 from ..collections import COLLECTION_NAMES, FORMATS, load_collection
 from ..errors import ParameterError
 from ..evaluation.measures import parse_measures
-from ..feedback import DOC_WEIGHTS, FEEDBACK, make_feedback
+from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..tuning import cross_validate
 from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for
 from ..trec import write_run
@@ -49,9 +49,11 @@ def build_parser():
                    help="spud background DCM mass values (default: estimated per index)")
     p.add_argument("--mu-scale", type=number, nargs="+",
                    help="dirichlet-avgdl: μ as multiples of the mean document length")
-    p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK), default=["none"],
+    p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK),
+                   default=[DEFAULT_FEEDBACK],
                    help="pseudo-relevance feedback methods to compare (each at its defaults "
-                        "unless --fb-docs/--fb-terms are given); default none")
+                        f"unless --fb-* values are given); default {DEFAULT_FEEDBACK}, "
+                        "none turns it off")
     p.add_argument("--fb-docs", type=positive_int, nargs="+", help="feedback documents values")
     p.add_argument("--fb-terms", type=positive_int, nargs="+", help="feedback terms values")
     p.add_argument("--fb-alpha", type=number, nargs="+",

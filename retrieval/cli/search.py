@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..estimation import cached_mu_estimate
-from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
+from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
@@ -37,12 +37,13 @@ models and parameters (default: spud, chosen by leave-one-collection-out):
 
 pseudo-relevance feedback (--feedback; the query model is updated from the top
 --fb-docs documents of a first pass, then the documents are ranked again):
-  none       the query model unchanged (default)
+  none       the query model unchanged
   mixture    model-based feedback, mixture model by EM (Zhai & Lafferty 2001)
              {mixture}
   divmin     model-based feedback, divergence minimisation (same paper)
              {divmin}
-  rm3        relevance model interpolated with the query (Lavrenko & Croft 2001)
+  rm3        relevance model interpolated with the query (Lavrenko & Croft 2001;
+             the default: chosen by leave-one-collection-out)
              {rm3}
 """
 
@@ -113,8 +114,9 @@ def build_parser():
     p.add_argument("--candidates", choices=CANDIDATE_RULES, default="matching",
                    help="score only documents with a query term (default) or all")
     fb = p.add_argument_group("feedback")
-    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default="none",
-                    help="pseudo-relevance feedback method (default none)")
+    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default=DEFAULT_FEEDBACK,
+                    help=f"pseudo-relevance feedback method (default {DEFAULT_FEEDBACK}; "
+                         "none turns it off)")
     fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (defaults above)")
     fb.add_argument("--fb-terms", type=positive_int,
                     help="feedback terms kept")
