@@ -57,8 +57,8 @@ class SmoothingModel:
     #: the searcher gathers only these for each posting
     uses: tuple[str, ...] = ("doc_len", "doc_unique")
     #: the matched weight is ≥ 0 and increases with c(w,d) for fixed |d|, |d|_u
-    #: (pruning's per-block bounds are valid)
-    monotone_in_count: bool = True
+    #: (pruning's per-block bounds are valid); False unless a model declares it
+    monotone_in_count: bool = False
     #: parameters are fixed from the index by :meth:`resolved` before scoring
     needs_index: bool = False
 
@@ -118,6 +118,7 @@ class JelinekMercer(SmoothingModel):
     name = "jm"
     params = ("lam",)
     uses = ("doc_len",)
+    monotone_in_count = True
 
     def __init__(self, lam: float = 0.5):
         self.lam = lam
@@ -141,6 +142,7 @@ class Dirichlet(SmoothingModel):
     name = "dirichlet"
     params = ("mu",)
     uses = ()
+    monotone_in_count = True
 
     def __init__(self, mu: float = 1000.0):
         self.mu = mu
@@ -162,6 +164,7 @@ class AbsoluteDiscount(SmoothingModel):
     name = "ad"
     params = ("delta",)
     uses = ("doc_unique",)
+    monotone_in_count = True
 
     def __init__(self, delta: float = 0.7):
         self.delta = delta
@@ -187,6 +190,7 @@ class TwoStage(SmoothingModel):
     name = "two-stage"
     params = ("mu", "lam")
     uses = ("doc_len",)
+    monotone_in_count = True
 
     def __init__(self, mu: float = 1000.0, lam: float = 0.5):
         self.mu = mu
@@ -227,6 +231,7 @@ class DirichletPlus(SmoothingModel):
     name = "dir+"
     params = ("mu", "delta")
     uses = ()
+    monotone_in_count = True
 
     def __init__(self, mu: float = 1000.0, delta: float = 0.05):
         self.mu = mu
@@ -311,6 +316,7 @@ class SPUD(SmoothingModel):
     name = "spud"
     params = ("omega", "mass")
     uses = ("doc_len", "doc_unique")
+    monotone_in_count = True
 
     def __init__(self, omega: float = 0.8, mass: float | None = None):
         self.omega = omega
