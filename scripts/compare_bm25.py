@@ -11,9 +11,10 @@ query with nothing retrieved counts 0), MAP and P@10.
   analyzer** (the tokens of ``Analyzer()`` given as pre-analysed lists). Documents with a
   zero BM25 score (no query term) are dropped, as an inverted index would never list
   them. The better of the two analyzers per collection is "BM25 (best analyzer)".
-* **This engine**: the shipped default model (read from ``results/defaults/
-  defaults.json``; Dirichlet μ = 1000 when absent) and, for reference, Dirichlet
-  μ = 1000 (the previous default).
+* **This engine**: the shipped defaults — the default model (read from
+  ``results/defaults/defaults.json``; Dirichlet μ = 1000 when absent) with the default
+  feedback — and, beside them, the model without feedback and Dirichlet μ = 1000 (the
+  previous default).
 * **Significance**: a two-sided paired randomization (sign-flip) test per collection on
   per-query AP, 10,000 permutations, seed 0
   (:func:`retrieval.evaluation.significance.randomization_test`), engine default against
