@@ -230,22 +230,28 @@ def from_manifest(manifest: dict) -> MuEstimate | None:
 # ---------------------------------------------------------------------------------------
 # SPUD's background mass (Elkan's EDCM estimate)
 
-#: where the background DCM mass lives in an index manifest
-DCM_MANIFEST_KEY = "dcm_mass_edcm"
 _DCM_CACHE_ATTR = "_dcm_mass_edcm"
 
 
-def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int = 1000
-                      ) -> float:
+#: the background DCM mass is capped here (a collection whose documents repeat almost no
+#: term has no finite estimate: the likelihood grows with m, the DCM tending to the
+#: multinomial). The shared collections' estimates are 59-88 tokens, far below it.
+DCM_MASS_CAP = 1000.0
+
+
+def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int = 1000,
+                      cap: float = DCM_MASS_CAP) -> float:
     """The mass m of the background Dirichlet-compound-multinomial, by the fixed point of
     the EDCM likelihood (Elkan, ICML 2006; used by SPUD, Cummins et al. 2015):
 
         m ← Σ_d |d|_u / Σ_d [ψ(m + |d|) − ψ(m)]
 
-    over the non-empty documents (ψ = digamma; |d|_u distinct terms, |d| tokens). Each
-    iteration is one vectorised pass over the N documents' (|d|, |d|_u) pairs, collapsed
-    to distinct pairs first. The map is monotone and converges from m = 1; a collection
-    whose documents have no repeated term has no finite maximiser (m → ∞): an error.
+    over the non-empty documents (ψ = digamma; |d|_u distinct terms, |d| tokens), from
+    m = 1; each iteration is one vectorised pass over the distinct (|d|, |d|_u) pairs.
+    The map is increasing, so the iterates rise monotonically to the smallest fixed
+    point above 1. When they pass ``cap`` — or no document repeats a term (then there is
+    no finite maximiser) or there are no tokens at all — ``cap`` is returned: a default
+    model must rank any collection, never fail on one.
     """
     from scipy.special import digamma
 
@@ -253,18 +259,18 @@ def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int 
     du = np.asarray(doc_unique, dtype=np.int64)
     keep = dl > 0
     if not keep.any():
-        raise ParameterError("cannot estimate the background DCM mass of an empty "
-                             "collection; index some documents first")
+        return float(cap)
     pairs, mult = np.unique(np.stack([dl[keep], du[keep]]), axis=1, return_counts=True)
     lengths = pairs[0].astype(np.float64)
     mult = mult.astype(np.float64)
     numerator = float(np.dot(mult, pairs[1].astype(np.float64)))
     if numerator >= float(np.dot(mult, lengths)):
-        raise ParameterError("no term repeats within any document, so the background DCM "
-                             "mass is unbounded; give SPUD a fixed --mass")
+        return float(cap)  # no repeated term anywhere: the likelihood grows without bound
     m = 1.0
     for _ in range(max_iter):
         new = numerator / float(np.dot(mult, digamma(m + lengths) - digamma(m)))
+        if new >= cap:
+            return float(cap)
         done = abs(new - m) <= tol * new
         m = new
         if done:
@@ -273,26 +279,14 @@ def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int 
 
 
 def cached_dcm_mass(index: Index) -> float:
-    """:func:`estimate_dcm_mass` of ``index``, computed once per Index object (and read
-    from / best-effort stored in the manifest like :func:`cached_mu_estimate`)."""
+    """:func:`estimate_dcm_mass` of ``index``, computed once per Index object (kept in
+    memory only: it costs one pass over the N documents' lengths, and a search must not
+    write to the index it reads)."""
     cached = getattr(index, _DCM_CACHE_ATTR, None)
-    if cached is not None:
-        return cached
-    entry = (index.manifest.get("estimates") or {}).get(DCM_MANIFEST_KEY) \
-        if isinstance(index.manifest, dict) else None
-    mass = None
-    if isinstance(entry, dict):
-        try:
-            mass = float(entry["mass"])
-        except (KeyError, TypeError, ValueError):
-            mass = None
-    if mass is None:
-        mass = estimate_dcm_mass(index.arrays["doc_lengths"], index.arrays["doc_unique"])
-        if index.path is not None:
-            store_estimate(index, DCM_MANIFEST_KEY,
-                           {"method": "EDCM fixed point (Elkan 2006)", "mass": mass})
-    setattr(index, _DCM_CACHE_ATTR, mass)
-    return mass
+    if cached is None:
+        cached = estimate_dcm_mass(index.arrays["doc_lengths"], index.arrays["doc_unique"])
+        setattr(index, _DCM_CACHE_ATTR, cached)
+    return cached
 
 
 # ---------------------------------------------------------------------------------------

@@ -238,8 +238,9 @@ def test_spud_background_mass_is_the_edcm_fixed_point(tiny):
     assert m == pytest.approx(8 / float(np.sum(digamma(m + dl) - digamma(m))), rel=1e-9)
     spud = make_model("spud", index=tiny)
     assert spud == SPUD(omega=0.8, mass=m)
-    with pytest.raises(ParameterError, match="unbounded"):
-        estimate_dcm_mass([2, 3], [2, 3])   # no repeated term anywhere
+    # no repeated term anywhere (no finite estimate), or no tokens: the cap, no error
+    assert estimate_dcm_mass([2, 3], [2, 3]) == estimate_dcm_mass([0], [0]) == 1000.0
+    assert estimate_dcm_mass(dl, du, cap=2.0) == 2.0
     with pytest.raises(ParameterError, match="resolved"):
         Searcher(tiny, SPUD())
 
