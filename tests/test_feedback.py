@@ -321,7 +321,9 @@ def test_rm3_smoothed_with_df_cut_on_cranfield_query_1(collections_dir, tmp_path
     index = Index.build([(d.docid, d.text) for d in coll.documents], analyzer=Analyzer())
     searcher = Searcher(index)
     text = coll.queries[0].text
-    got = RM3Feedback(fb_mu=500, fb_terms=30).expand(searcher, [text])[0].as_dict()
+    # the defaults when the bug was reported: 20 documents, weight 0.1, the 10% df cut
+    got = RM3Feedback(fb_docs=20, fb_orig_weight=0.1, fb_max_df=0.1, fb_mu=500,
+                      fb_terms=30).expand(searcher, [text])[0].as_dict()
     want = _rm3_brute_force(searcher, text, 20, 30, 0.1, 500.0, 0.1)
     assert got == pytest.approx(want, rel=1e-10, abs=1e-15)
     ranked = sorted(got, key=lambda t: (-got[t], t))
@@ -485,7 +487,7 @@ def test_defaults_and_labels():
         (20, 50, 0.3, 0.0, 1.0)
     assert r.label().startswith("rm3(fb_docs=20,fb_terms=50,fb_orig_weight=0.3")
     assert make_feedback("rm3", fb_terms=None) == RM3Feedback()
-    assert MixtureFeedback(fb_alpha=0.3) != MixtureFeedback()
+    assert MixtureFeedback(fb_alpha=0.7) != MixtureFeedback()
     assert default_params("divmin") == {"fb_docs": 5, "fb_terms": 20, "fb_alpha": 0.5,
                                         "fb_lambda": 0.3, "fb_threshold": 0.0}
 
@@ -502,11 +504,9 @@ def test_defaults_are_the_recorded_choices_on_training_queries():
         defaults = default_params(name)
         assert {k: float(defaults[k]) for k in chosen} == \
             {k: float(v) for k, v in chosen.items()}, name
-        # the rule: the first configuration in grid order within the tolerance of the best
-        best = max(row["ap"] for row in info["all"])
-        first = next(row for row in info["all"] if row["ap"] >= best - recorded["tolerance"])
-        assert first["params"] == info["chosen"], name
-        assert len(info["all"]) == int(np.prod([len(v) for v in info["grid"].values()]))
+        # chosen by the safety rule held out: never below no feedback on a collection
+        if recorded["shipped"]["feedback"] == name:
+            assert recorded["feedback"][name]["never_below_none"]
 
 
 def test_errors_for_wrong_arguments(corpus):
