@@ -133,7 +133,7 @@ class CollectionResult:
 def run_configuration(index: Index, queries, configuration: Configuration, k: int) -> tuple[Run, float]:
     """A run of ``queries`` under ``configuration``; returns (run, seconds)."""
     start = time.perf_counter()
-    searcher = Searcher(index, configuration.model)
+    searcher = Searcher(index, configuration.model.resolved(index))
     texts = [q.text for q in queries]
     if configuration.feedback is not None:
         res = configuration.feedback.batch_search_arrays(searcher, texts, k)

@@ -225,3 +225,164 @@ def from_manifest(manifest: dict) -> MuEstimate | None:
                           float(entry["log_likelihood"]))
     except (KeyError, TypeError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------------------------------
+# SPUD's background mass (Elkan's EDCM estimate)
+
+_DCM_CACHE_ATTR = "_dcm_mass_edcm"
+
+
+#: the background DCM mass is capped here (a collection whose documents repeat almost no
+#: term has no finite estimate: the likelihood grows with m, the DCM tending to the
+#: multinomial). The shared collections' estimates are 59-88 tokens, far below it.
+DCM_MASS_CAP = 1000.0
+
+
+def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int = 1000,
+                      cap: float = DCM_MASS_CAP) -> float:
+    """The mass m of the background Dirichlet-compound-multinomial, by the fixed point of
+    the EDCM likelihood (Elkan, ICML 2006; used by SPUD, Cummins et al. 2015):
+
+        m ← Σ_d |d|_u / Σ_d [ψ(m + |d|) − ψ(m)]
+
+    over the non-empty documents (ψ = digamma; |d|_u distinct terms, |d| tokens), from
+    m = 1; each iteration is one vectorised pass over the distinct (|d|, |d|_u) pairs.
+    The map is increasing, so the iterates rise monotonically to the smallest fixed
+    point above 1. When they pass ``cap`` — or no document repeats a term (then there is
+    no finite maximiser) or there are no tokens at all — ``cap`` is returned: a default
+    model must rank any collection, never fail on one.
+    """
+    from scipy.special import digamma
+
+    dl = np.asarray(doc_len, dtype=np.int64)
+    du = np.asarray(doc_unique, dtype=np.int64)
+    keep = dl > 0
+    if not keep.any():
+        return float(cap)
+    pairs, mult = np.unique(np.stack([dl[keep], du[keep]]), axis=1, return_counts=True)
+    lengths = pairs[0].astype(np.float64)
+    mult = mult.astype(np.float64)
+    numerator = float(np.dot(mult, pairs[1].astype(np.float64)))
+    if numerator >= float(np.dot(mult, lengths)):
+        return float(cap)  # no repeated term anywhere: the likelihood grows without bound
+    m = 1.0
+    for _ in range(max_iter):
+        new = numerator / float(np.dot(mult, digamma(m + lengths) - digamma(m)))
+        if new >= cap:
+            return float(cap)
+        done = abs(new - m) <= tol * new
+        m = new
+        if done:
+            break
+    return float(m)
+
+
+def cached_dcm_mass(index: Index) -> float:
+    """:func:`estimate_dcm_mass` of ``index``, computed once per Index object (kept in
+    memory only: it costs one pass over the N documents' lengths, and a search must not
+    write to the index it reads)."""
+    cached = getattr(index, _DCM_CACHE_ATTR, None)
+    if cached is None:
+        cached = estimate_dcm_mass(index.arrays["doc_lengths"], index.arrays["doc_unique"])
+        setattr(index, _DCM_CACHE_ATTR, cached)
+    return cached
+
+
+# ---------------------------------------------------------------------------------------
+# two-stage smoothing: λ per query by EM (Zhai & Lafferty, SIGIR 2002)
+
+class LambdaEstimate(NamedTuple):
+    """The EM estimate of the two-stage λ for one query."""
+    lam: float
+    iterations: int
+    log_likelihood: float
+
+
+def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu: float,
+                          *, tol: float = 1e-8, max_iter: int = 500) -> LambdaEstimate:
+    """λ̂ of one query: the second stage of two-stage smoothing (Zhai & Lafferty 2002).
+
+    The query q = (q_1 … q_m, counts c_j) is taken as a sample of a mixture over the N
+    documents, each document's first-stage (Dirichlet, μ) model mixed with the
+    collection ("user") model:
+
+        p(q | λ, π) = Σ_i π_i Π_j [(1−λ) p_μ(q_j|d_i) + λ p(q_j|C)]^{c_j},
+        p_μ(w|d) = (c(w,d) + μ p(w|C)) / (|d| + μ)
+
+    and λ̂, π̂ maximise it. EM, from λ = 0.5 and uniform π (reproducible):
+
+        z_i ∝ π_i Π_j [(1−λ) p_ij + λ p_j]^{c_j}                    (E: document posterior)
+        λ ← Σ_i z_i Σ_j c_j λp_j / ((1−λ)p_ij + λp_j) / Σ_j c_j      (M: λ)
+        π_i ← z_i                                                    (M: π)
+
+    until λ changes by less than ``tol`` (or ``max_iter``). ``doc_term_counts`` is the
+    N × m matrix c(q_j, d_i), ``doc_len`` the N lengths, ``p_collection`` the m values
+    p(q_j|C) > 0, ``query_counts`` the m counts c_j > 0. One vectorised N × m pass per
+    iteration. Empty documents (|d| = 0) have p_μ = p(w|C) like every model here.
+    """
+    counts = np.asarray(doc_term_counts, dtype=np.float64)
+    dl = np.asarray(doc_len, dtype=np.float64)
+    pc = np.asarray(p_collection, dtype=np.float64)
+    cq = np.asarray(query_counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape != (len(dl), len(pc)) or cq.shape != pc.shape:
+        raise ParameterError("doc_term_counts must be N x m, doc_len N values, "
+                             "p_collection and query_counts m values each")
+    if len(pc) == 0 or len(dl) == 0:
+        raise ParameterError("λ needs at least one known query term and one document")
+    if np.any(pc <= 0) or np.any(cq <= 0):
+        raise ParameterError("p(w|C) and the query counts must be positive")
+    check_mu = float(mu)
+    if not check_mu > 0:
+        raise ParameterError(f"mu (μ) must be positive, got {mu!r}")
+    p_doc = (counts + check_mu * pc) / (dl[:, None] + check_mu)
+    lam = 0.5
+    log_pi = np.full(len(dl), -np.log(len(dl)))
+    total = float(cq.sum())
+    ll = -np.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        mix = (1.0 - lam) * p_doc + lam * pc
+        log_l = np.log(mix) @ cq + log_pi
+        top = float(log_l.max())
+        z = np.exp(log_l - top)
+        norm = float(z.sum())
+        ll = top + math.log(norm)
+        z /= norm
+        new = float(z @ ((lam * pc / mix) @ cq)) / total
+        log_pi = np.log(np.maximum(z, 1e-300))
+        done = abs(new - lam) <= tol
+        lam = new
+        if done:
+            break
+    return LambdaEstimate(min(max(lam, 0.0), 1.0), it, ll)
+
+
+def query_lambdas(index: Index, query_models, mu: float, **kwargs) -> list[LambdaEstimate]:
+    """:func:`estimate_query_lambda` for each query model (``QueryModel``: terms and
+    weights, the weights taken as the counts c_j) over all documents of ``index``.
+    Queries with no term in the index get λ = 0.5 (the fixed default) and 0 iterations.
+
+    The batch API and per-query λ: α_d = (μ + λ|d|)/(|d| + μ) changes with λ, so each
+    query is ranked by its own resolved ``TwoStage(mu, lam=λ̂_q)``; a batch is the
+    per-query searches (``retrieval.smoothing.TwoStageEM`` documents the recipe).
+    """
+    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.float64)
+    ptr = np.asarray(index.arrays["postings_indptr"])
+    out = []
+    for qm in query_models:
+        ids = [index.term_id(t) for t in qm.terms]
+        keep = [j for j, i in enumerate(ids) if i >= 0]
+        if not keep:
+            out.append(LambdaEstimate(0.5, 0, 0.0))
+            continue
+        tids = np.array([ids[j] for j in keep], dtype=np.int64)
+        weights = np.array([qm.weights[j] for j in keep], dtype=np.float64)
+        counts = np.zeros((index.num_docs, len(tids)))
+        for col, t in enumerate(tids.tolist()):
+            s, e = int(ptr[t]), int(ptr[t + 1])
+            counts[np.asarray(index.arrays["postings_docs"][s:e], dtype=np.int64), col] = \
+                index.arrays["postings_counts"][s:e]
+        out.append(estimate_query_lambda(counts, lengths, index.p_collection[tids],
+                                         weights, mu, **kwargs))
+    return out

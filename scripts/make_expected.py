@@ -29,6 +29,8 @@ SETTINGS = [
     ("jm", {"lam": 0.7}),
     ("ad", {"delta": 0.7}),
     ("two-stage", {"mu": 1000, "lam": 0.5}),
+    ("spud", {"omega": 0.8}),
+    ("dir+", {"mu": 1000, "delta": 0.05}),
 ]
 ANALYZERS = [("smart", "snowball"), ("lucene", "porter")]
 #: feedback at its defaults (written out, so a change of default shows as a diff here),

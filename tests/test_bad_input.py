@@ -128,11 +128,13 @@ def test_encodings_are_searchable_and_binary_files_absent(fixtures, tmp_path, ca
     out = tmp_path / "mixed.idx"
     assert main(["index", paths["mixed"], "-o", str(out), "-q"]) == 0
     capsys.readouterr()
-    assert main(["search", str(out), "glacier", "-k", "100", "--format", "json"]) == 0
+    assert main(["search", str(out), "glacier", "-k", "100", "--format", "json",
+                 "--feedback", "none"]) == 0
     found = {r["docid"] for r in json.loads(capsys.readouterr().out)["results"]}
     assert found == {"latin1.txt", "utf16-bom.txt", "utf16-le.txt", "utf16-be.txt", "ok.txt"}
     # the Latin-1 bytes were decoded (Windows-1252 fallback), not replaced
-    assert main(["search", str(out), "crème", "brûlée", "--format", "json"]) == 0
+    assert main(["search", str(out), "crème", "brûlée", "--format", "json",
+                 "--feedback", "none"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert [r["docid"] for r in payload["results"]] == ["latin1.txt"]
     assert set(payload["query_model"]) == {"crème", "brûlée"}

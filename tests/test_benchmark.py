@@ -20,7 +20,7 @@ from retrieval.evaluation import Qrels, evaluate
 def test_benchmark_cli_sample(tmp_path, capsys):
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["benchmark", "sample", "--mu", "500", "2000", "-o", str(out), "--cache", str(cache),
-            "-q", "-m", "AP", "P@5", "nDCG@10"]
+            "-q", "-m", "AP", "P@5", "nDCG@10", "--feedback", "none"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "dirichlet(mu=500)" in text and "dirichlet(mu=2000)" in text

@@ -53,7 +53,8 @@ def test_search_table_json_trec(index_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[2].split()[2] == "geo/glacier.txt"
     assert "Glaciers move slowly" in out  # snippet
-    assert main(["search", str(index_path), "glacier", "--format", "json"]) == 0
+    assert main(["search", str(index_path), "glacier", "--format", "json",
+                 "--feedback", "none"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["results"][0]["docid"] == "geo/glacier.txt"
     assert payload["query_model"] == {"glacier": 1.0}

@@ -44,7 +44,7 @@ def test_json_report_is_consistent(sample_dir, capsys):
     labels = [c["label"] for c in report["configurations"]]
     assert labels == ["mu=1000,fb_terms=10", "mu=1000,fb_terms=5",
                       "mu=2000,fb_terms=10", "mu=2000,fb_terms=5"]
-    assert report["configurations"][0]["feedback"].startswith("rm3(fb_docs=20,fb_terms=10,fb_orig_weight=0.1")
+    assert report["configurations"][0]["feedback"].startswith("rm3(fb_docs=20,fb_terms=10,fb_orig_weight=0.3")
     best = max(c["mean"] for c in report["configurations"])
     assert report["best_on_test"] == pytest.approx(best)
     assert report["cross_validated"] <= report["best_on_test"] + 1e-12
@@ -71,7 +71,7 @@ def test_parse_grid():
 @pytest.mark.parametrize("argv, fragment", [
     (["--grid", "lam=0.5"], "--grid lam does not apply to --model dirichlet"),
     (["--grid", "fb_terms=10"], "--grid fb_terms does not apply"),
-    (["--feedback", "rm3", "--grid", "fb_alpha=0.5"], "it takes mu, fb_docs"),
+    (["--feedback", "rm3", "--grid", "fb_alpha=0.5"], "it takes omega, mass, fb_docs"),
     (["--grid", "mu"], "write NAME=V1,V2"),
     (["--grid", "mu=500,,1000"], "empty value"),
     (["--grid", "mu=abc"], "expected a number or 'auto'"),

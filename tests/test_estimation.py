@@ -125,3 +125,53 @@ def test_cache_and_manifest_record():
     assert cached_mu_estimate(other).mu == 42.0
     with pytest.raises(ParameterError, match="retrieval.Index"):
         estimate_mu("not an index")
+
+
+# -- two-stage λ per query by EM --------------------------------------------------------
+
+def test_query_lambda_one_document_solves_the_stationarity_equation_by_hand():
+    from retrieval.estimation import estimate_query_lambda
+    # one document: maximise Σ_j c_j log((1−λ)a_j + λb_j); with a = (0.5, 0.01),
+    # b = (0.1, 0.1), c = (1, 1) the derivative −0.4/(0.5−0.4λ) + 0.09/(0.01+0.09λ)
+    # vanishes at 0.09(0.5 − 0.4λ) = 0.4(0.01 + 0.09λ), λ = 0.041/0.072
+    mu, dl = 10.0, 10.0
+    b = np.array([0.1, 0.1])
+    a = np.array([0.5, 0.01])
+    counts = a * (dl + mu) - mu * b   # c(w,d) giving p_μ(w|d) = a
+    est = estimate_query_lambda(counts[None, :], [dl], b, [1.0, 1.0], mu, tol=1e-13,
+                                max_iter=100_000)
+    assert est.lam == pytest.approx(0.041 / 0.072, abs=1e-6)
+
+
+def test_query_lambda_em_is_a_fixed_point_and_beats_the_start():
+    from retrieval.estimation import estimate_query_lambda
+    rng = np.random.default_rng(5)
+    n, m, mu = 40, 3, 50.0
+    counts = rng.integers(0, 4, size=(n, m)).astype(float)
+    dl = counts.sum(1) + rng.integers(5, 60, size=n)
+    pc = np.array([0.01, 0.002, 0.05])
+    cq = np.array([1.0, 2.0, 1.0])
+    est = estimate_query_lambda(counts, dl, pc, cq, mu, tol=1e-12, max_iter=100_000)
+    assert 0.0 <= est.lam <= 1.0
+
+    def loglik(lam, log_pi):
+        p = (counts + mu * pc) / (dl[:, None] + mu)
+        v = np.log((1 - lam) * p + lam * pc) @ cq + log_pi
+        return float(np.log(np.exp(v - v.max()).sum()) + v.max())
+    start = loglik(0.5, np.full(n, -np.log(n)))
+    assert est.log_likelihood >= start - 1e-12
+    with pytest.raises(ParameterError):
+        estimate_query_lambda(counts, dl, pc, -cq, mu)
+
+
+def test_query_lambdas_on_an_index_match_the_dense_computation():
+    from retrieval import Analyzer, Index, Searcher
+    from retrieval.estimation import estimate_query_lambda, query_lambdas
+    docs = [("a", "x y y z"), ("b", "y z z z w"), ("c", "x x w v v v")]
+    index = Index.build(docs, analyzer=Analyzer(stopwords="none", stemmer="none"))
+    qm = Searcher(index).query_model("x z z nope")
+    got = query_lambdas(index, [qm, Searcher(index).query_model("nope")], mu=3.0)
+    dense = np.array([[1, 1], [0, 3], [2, 0]], dtype=float)   # c(x,d), c(z,d)
+    want = estimate_query_lambda(dense, [4, 5, 6], [3 / 15, 4 / 15], [1 / 3, 2 / 3], 3.0)
+    assert got[0] == want
+    assert got[1].lam == 0.5 and got[1].iterations == 0

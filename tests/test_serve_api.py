@@ -89,8 +89,9 @@ def test_health_and_info(client, shared_index):
 def test_search_equals_in_process_searcher(client, shared_index):
     searcher = Searcher(Index.open(shared_index))
     want = searcher.search("how do glaciers move", k=5)
-    got = client.get("/api/notes/search", params={"q": "how do glaciers move", "k": 5}).json()
-    assert got["generation"] == 1 and got["model"] == "dirichlet(mu=1000)"
+    got = client.get("/api/notes/search", params={"q": "how do glaciers move", "k": 5,
+                                                  "feedback": "none"}).json()
+    assert got["generation"] == 1 and got["model"] == searcher.model_.label()
     assert [(r["rank"], r["docid"], r["score"]) for r in got["results"]] == \
         [(r.rank, r.docid, r.score) for r in want]
     assert got["has_more"] is True and got["query_terms"] == ["glacier", "move"]
@@ -103,6 +104,21 @@ def test_search_equals_in_process_searcher(client, shared_index):
         assert analyzer.term(snippet["text"][s:e].lower()) in {"glacier", "move"}
 
 
+def test_defaults_are_the_engines(client, shared_index):
+    """No model or feedback given: the engine's defaults, as `retrieval search` uses them
+    (the default model resolved for the index, then the default feedback)."""
+    from retrieval.feedback import DEFAULT_FEEDBACK, make_feedback
+    from retrieval.smoothing import default_model
+    index = Index.open(shared_index)
+    searcher = Searcher(index, default_model(index))
+    want = make_feedback(DEFAULT_FEEDBACK).search(searcher, "how do glaciers move", k=5)
+    got = client.get("/api/notes/search", params={"q": "how do glaciers move", "k": 5}).json()
+    assert got["model"] == default_model(index).label()
+    assert got["feedback"].startswith(DEFAULT_FEEDBACK + "(")
+    assert [(r["docid"], r["score"]) for r in got["results"]] == \
+        [(r.docid, r.score) for r in want]
+
+
 def test_search_post_json_equals_get(client):
     get = client.get("/api/notes/search", params={"q": "sea ice", "k": 3, "model": "jm",
                                                   "lam": "0.7"}).json()
@@ -112,20 +128,22 @@ def test_search_post_json_equals_get(client):
 
 
 def test_pagination_matches_a_deeper_search(client):
-    deep = client.get("/api/notes/search", params={"q": "water", "k": 12}).json()["results"]
-    page1 = client.get("/api/notes/search", params={"q": "water", "k": 6}).json()
-    page2 = client.get("/api/notes/search", params={"q": "water", "k": 6, "offset": 6}).json()
+    deep = client.get("/api/notes/search", params={"q": "water", "k": 12, "feedback": "none"}).json()["results"]
+    page1 = client.get("/api/notes/search", params={"q": "water", "k": 6, "feedback": "none"}).json()
+    page2 = client.get("/api/notes/search", params={"q": "water", "k": 6, "offset": 6,
+                                                   "feedback": "none"}).json()
     assert [r["docid"] for r in page1["results"] + page2["results"]] == \
         [r["docid"] for r in deep]
     assert [r["rank"] for r in page2["results"]] == list(range(7, 13))
-    last = client.get("/api/notes/search", params={"q": "glacier movement", "k": 50}).json()
+    last = client.get("/api/notes/search", params={"q": "glacier movement", "k": 50,
+                                                  "feedback": "none"}).json()
     assert last["has_more"] is False
 
 
 def test_models_feedback_and_mu_auto(client, shared_index):
     index = Index.open(shared_index)
     jm = client.get("/api/notes/search", params={"q": "volcano", "k": 4, "model": "jm",
-                                                 "lam": 0.3}).json()
+                                                 "lam": 0.3, "feedback": "none"}).json()
     want = Searcher(index, JelinekMercer(lam=0.3)).search("volcano", k=4)
     assert [r["docid"] for r in jm["results"]] == [r.docid for r in want]
     rm3 = client.get("/api/notes/search", params={"q": "volcano", "k": 4, "feedback": "rm3",
@@ -136,7 +154,8 @@ def test_models_feedback_and_mu_auto(client, shared_index):
     assert [(r["docid"], r["score"]) for r in rm3["results"]] == \
         [(r.docid, r.score) for r in want]
     assert rm3["feedback"].startswith("rm3(")
-    auto = client.get("/api/notes/search", params={"q": "volcano", "mu": "auto"}).json()
+    auto = client.get("/api/notes/search", params={"q": "volcano", "mu": "auto",
+                                                   "feedback": "none"}).json()
     assert auto["model"].startswith("dirichlet(mu=") and auto["model"] != "dirichlet(mu=1000)"
 
 
@@ -150,7 +169,8 @@ def test_no_results_is_not_an_error(client):
 def test_batch(client, shared_index):
     searcher = Searcher(Index.open(shared_index))
     got = client.post("/api/notes/batch", json={
-        "queries": ["glacier", {"qid": "q7", "q": "ocean currents"}], "k": 3}).json()
+        "queries": ["glacier", {"qid": "q7", "q": "ocean currents"}], "k": 3,
+        "feedback": "none"}).json()
     assert [q["qid"] for q in got["queries"]] == ["1", "q7"]
     want = searcher.batch_search(["glacier", "ocean currents"], k=3)
     for answer, res in zip(got["queries"], want):
@@ -165,10 +185,11 @@ def test_batch(client, shared_index):
 # -- explain and document -----------------------------------------------------------------
 
 def test_explain_sums_to_the_score(client):
-    top = client.get("/api/notes/search", params={"q": "glaciers carve valleys"}).json()
+    top = client.get("/api/notes/search", params={"q": "glaciers carve valleys",
+                                                "feedback": "none"}).json()
     r = top["results"][0]
     e = client.get("/api/notes/explain", params={"q": "glaciers carve valleys",
-                                                 "docid": r["docid"]}).json()
+                                                 "docid": r["docid"], "feedback": "none"}).json()
     assert e["docid"] == r["docid"] and e["score"] == pytest.approx(r["score"], abs=1e-12)
     assert sum(t["contribution"] for t in e["terms"]) == pytest.approx(e["score"], abs=1e-9)
     assert {t["term"] for t in e["terms"]} == set(top["query_terms"])
@@ -206,7 +227,7 @@ def test_script_document_is_returned_as_data(client):
     ({"q": "ice", "mu": -5}, "mu"),
     ({"q": "ice", "mu": "nan"}, "mu must be a finite number"),
     ({"q": "ice", "feedback": "rm4"}, "feedback must be one of"),
-    ({"q": "ice", "fb_docs": 5}, "fb_docs does not apply to feedback none"),
+    ({"q": "ice", "feedback": "none", "fb_docs": 5}, "fb_docs does not apply to feedback none"),
     ({"q": "ice", "feedback": "rm3", "fb_alpha": 0.5}, "fb_alpha does not apply"),
     ({"q": "ice", "feedback": "rm3", "fb_docs": 0}, "fb_docs"),
     ({"q": "ice", "snippets": "maybe"}, "snippets must be true or false"),
@@ -306,7 +327,8 @@ def test_generation_switch_during_update(fresh, monkeypatch):
 
     def in_flight():
         answer["resp"] = TestClient(app).get("/api/notes/search",
-                                             params={"q": "glaciers move", "k": 3})
+                                             params={"q": "glaciers move", "k": 3,
+                                                     "feedback": "none"})
 
     old = Searcher(Index.open(index_path)).search("glaciers move", k=3)
     thread = threading.Thread(target=in_flight)
@@ -326,8 +348,10 @@ def test_generation_switch_during_update(fresh, monkeypatch):
     assert got["results"][0]["snippet"]["text"].startswith("How Glaciers Move")
 
     client = TestClient(app)
-    new = client.get("/api/notes/search", params={"q": "glaciers move", "k": 3}).json()
-    found = client.get("/api/notes/search", params={"q": "glaciers move", "k": 50}).json()
+    plain = {"feedback": "none"}
+    new = client.get("/api/notes/search", params={"q": "glaciers move", "k": 3, **plain}).json()
+    found = client.get("/api/notes/search",
+                       params={"q": "glaciers move", "k": 50, **plain}).json()
     assert "new-glaciers.txt" in [r["docid"] for r in found["results"]]
     ids = [r["docid"] for r in new["results"]]
     assert new["generation"] == 2 and "geology/glacier-flow.txt" not in ids

@@ -94,3 +94,45 @@ def test_single_configuration_cv_equals_its_mean():
 def test_bad_tables_and_fold_counts(table, folds, fragment):
     with pytest.raises(ParameterError, match=fragment):
         cross_validate(table, folds=folds)
+
+
+# -- scripts/choose_defaults.py: the leave-one-collection-out rules -------------------------
+
+def _choose_defaults():
+    import importlib.util
+    from retrieval.paths import REPO_ROOT
+    spec = importlib.util.spec_from_file_location(
+        "choose_defaults", REPO_ROOT / "scripts" / "choose_defaults.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_choose_defaults_rules_and_leave_one_collection_out(tmp_path):
+    cd = _choose_defaults()
+    tol = cd.TOLERANCE
+    # first in grid order within the tolerance of the best mean
+    means = {"a": [0.30, 0.30], "b": [0.31 - tol / 2, 0.31], "c": [0.31, 0.31]}
+    assert cd.choose_by_mean(["a", "b", "c"], means) == "b"
+    # safety: only configurations >= the base everywhere, unless none is
+    base = [0.30, 0.305]
+    fb = {"x": [0.40, 0.30], "y": [0.31, 0.306]}
+    assert cd.choose_safely(["x", "y"], fb, base) == "y"
+    assert cd.choose_safely(["x"], fb, [0.5, 0.5]) == "x"
+    # a family of two configurations over the five collections: "good" wins on the
+    # choosing collections everywhere except where it is held out
+    cache = cd.Cache(tmp_path, enabled=False)
+    for name in set(cd.HELD_OUT) | set(cd.CHOOSING.values()):
+        cache.table(name)["good"] = {"q1": 0.5, "q2": 0.3}
+        cache.table(name)["bad"] = {"q1": 0.2, "q2": 0.2}
+    cache.table("med")["good"] = {"q1": 0.1, "q2": 0.1}     # held-out med is hurt
+    res = cd.loo(cache, ["bad", "good"], cd.choose_by_mean)
+    assert all(f["chosen"] == "good" for f in res["folds"].values())
+    assert res["folds"]["med"]["held_out_map"] == pytest.approx(0.1)
+    assert res["folds"]["med"]["regret"] == pytest.approx(0.1)   # bad: 0.2 on med
+    assert res["worst_regret"] == pytest.approx(0.1)
+    assert res["mean_held_out"] == pytest.approx((4 * 0.4 + 0.1) / 5)
+    assert res["ship"] == "good"
+    # labels round-trip through the parser used for the feedback stage
+    label = cd.config_label("spud", {"omega": 0.8})
+    assert cd._parse_label(label) == ("spud", {"omega": 0.8})

@@ -14,9 +14,9 @@ from ..benchmarking import (DEFAULT_MEASURES, PR_MEASURES, Configuration, benchm
 from ..collections import COLLECTION_NAMES, FORMATS, load_collection
 from ..errors import ParameterError
 from ..evaluation.measures import parse_measures
-from ..feedback import FEEDBACK, make_feedback
+from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..tuning import cross_validate
-from ..smoothing import MODELS
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for
 from ..trec import write_run
 from ._common import (Progress, format_table, make_parser, number, positive_int, run,
                       warn_missing_judged)
@@ -40,15 +40,43 @@ def build_parser():
     p.add_argument("collections", nargs="+", metavar="COLLECTION")
     p.add_argument("--format", dest="collection_format", choices=FORMATS,
                    help="the format of COLLECTION paths (names need none)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=number, nargs="+", help="Dirichlet / two-stage μ values")
     p.add_argument("--lam", type=number, nargs="+", help="Jelinek-Mercer / two-stage λ values")
-    p.add_argument("--delta", type=number, nargs="+", help="absolute discount δ values")
-    p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK), default=["none"],
+    p.add_argument("--delta", type=number, nargs="+",
+                   help="absolute discount δ values; Dir+'s lower bound δ values")
+    p.add_argument("--omega", type=number, nargs="+", help="spud ω values")
+    p.add_argument("--mass", type=number, nargs="+",
+                   help="spud background DCM mass values (default: estimated per index)")
+    p.add_argument("--mu-scale", type=number, nargs="+",
+                   help="dirichlet-avgdl: μ as multiples of the mean document length")
+    p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK),
+                   default=[DEFAULT_FEEDBACK],
                    help="pseudo-relevance feedback methods to compare (each at its defaults "
-                        "unless --fb-docs/--fb-terms are given); default none")
+                        f"unless --fb-* values are given); default {DEFAULT_FEEDBACK}, "
+                        "none turns it off")
     p.add_argument("--fb-docs", type=positive_int, nargs="+", help="feedback documents values")
     p.add_argument("--fb-terms", type=positive_int, nargs="+", help="feedback terms values")
+    p.add_argument("--fb-alpha", type=number, nargs="+",
+                   help="mixture/divmin: feedback model weight α values")
+    p.add_argument("--fb-lambda", type=number, nargs="+",
+                   help="mixture/divmin: collection (noise) weight λ values")
+    p.add_argument("--fb-iterations", type=positive_int, nargs="+",
+                   help="mixture: EM iteration cap values")
+    p.add_argument("--fb-tol", type=number, nargs="+",
+                   help="mixture: EM relative log-likelihood tolerance values")
+    p.add_argument("--fb-threshold", type=number, nargs="+",
+                   help="mixture/divmin: minimum feedback term probability values")
+    p.add_argument("--fb-orig-weight", type=number, nargs="+",
+                   help="rm3: original query weight values")
+    p.add_argument("--fb-mu", type=number, nargs="+",
+                   help="rm3: Dirichlet μ of P(w|D) values (0 = maximum likelihood)")
+    p.add_argument("--fb-doc-weights", choices=DOC_WEIGHTS, nargs="+",
+                   help="rm3: document weights (likelihood, geometric, uniform)")
+    p.add_argument("--fb-max-df", type=number, nargs="+",
+                   help="rm3: document-frequency cut values (1: none)")
     p.add_argument("--cv", type=positive_int, metavar="FOLDS",
                    help="also report the FOLDS-fold cross-validated score of the grid's "
                         "best configuration (chosen on training queries) next to the "
@@ -74,28 +102,47 @@ def build_parser():
 
 
 def configurations_from_args(args) -> list[Configuration]:
-    values = {"mu": args.mu, "lam": args.lam, "delta": args.delta}
+    values = {"mu": args.mu, "lam": args.lam, "delta": args.delta, "omega": args.omega,
+              "mass": args.mass, "mu_scale": args.mu_scale}
+    args.model = model_name_for(args.model, [k for k, v in values.items() if v])
     cls = MODELS[args.model]
     for name, given in values.items():
         if given and name not in cls.params:
             takes = " and ".join(f"--{p}" for p in cls.params)
-            raise ParameterError(f"--{name} does not apply to --model {args.model}; "
+            raise ParameterError(f"--{name.replace('_', '-')} does not apply to --model "
+                                 f"{args.model}; "
                                  f"it takes {takes}")
     models = model_grid(args.model, values)
+    return [Configuration(m, f) for f in feedback_grid(args) for m in models]
+
+
+#: feedback parameters with a benchmark flag (each takes several values)
+FB_PARAMS = ("fb_docs", "fb_terms", "fb_alpha", "fb_lambda", "fb_iterations", "fb_tol",
+             "fb_threshold", "fb_orig_weight", "fb_mu", "fb_doc_weights", "fb_max_df")
+
+
+def feedback_grid(args) -> list:
+    """Every feedback configuration of the flags: for each --feedback method, the
+    product of the values of the flags it takes (a flag no chosen method takes is an
+    error, as in ``search``)."""
+    given = {p: getattr(args, p, None) for p in FB_PARAMS if getattr(args, p, None)}
+    methods = list(dict.fromkeys(args.feedback))
+    for name in given:
+        if not any(name in FEEDBACK[m].params for m in methods):
+            flag = "--" + name.replace("_", "-")
+            users = [m for m in FEEDBACK if name in FEEDBACK[m].params]
+            raise ParameterError(f"{flag} does not apply to --feedback "
+                                 f"{' '.join(methods)}; it is a parameter of "
+                                 f"{' and '.join(users)}")
     feedbacks: list = []
-    for name in dict.fromkeys(args.feedback):
+    for name in methods:
         if name == "none":
-            if args.fb_docs or args.fb_terms:
-                if len(args.feedback) == 1:
-                    raise ParameterError("--fb-docs/--fb-terms need --feedback "
-                                         "mixture, divmin or rm3")
             feedbacks.append(None)
             continue
-        docs = args.fb_docs or [None]
-        terms = args.fb_terms or [None]
-        feedbacks += [make_feedback(name, fb_docs=d, fb_terms=t)
-                      for d, t in itertools.product(docs, terms)]
-    return [Configuration(m, f) for f in feedbacks for m in models]
+        names = [p for p in FEEDBACK[name].params if p in given]
+        for combo in itertools.product(*(given[p] for p in names)):
+            feedbacks.append(make_feedback(name, **dict(zip(names, combo))))
+    return feedbacks
 
 
 def _load(args, name):

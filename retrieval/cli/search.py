@@ -11,13 +11,13 @@ import sys
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ..feedback import DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
+from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, default_params, make_feedback
 from ..index import Index
 from ..records import Query
 from ..results import columnar
 from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
-from ..smoothing import MODELS, make_model
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..snippets import make_snippet, snippet
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
@@ -25,25 +25,31 @@ DESCRIPTION = """\
 Rank documents by negative cross-entropy between the query model and each smoothed
 document model, Σ_w p(w|q) log p(w|d), in nats (higher is better).
 
-models and parameters:
+models and parameters (default: spud, chosen by leave-one-collection-out):
   dirichlet  --mu     (default 1000)
   jm         --lam    (default 0.5; the collection weight λ)
   ad         --delta  (default 0.7)
   two-stage  --mu --lam (defaults 1000, 0.5)
+  dir+       --mu --delta (defaults 1000, 0.05; Dirichlet with Lv & Zhai's lower bound)
+  spud       --omega --mass (default 0.8; the background DCM mass is estimated from
+             the index unless --mass is given; Cummins et al.'s Pólya-urn model)
+  dirichlet-avgdl  --mu-scale (default 1): Dirichlet with μ = scale × mean |d|
 --mu auto estimates μ from the index by leave-one-out maximum likelihood.
 
 pseudo-relevance feedback (--feedback; the query model is updated from the top
 --fb-docs documents of a first pass, then the documents are ranked again):
-  none       the query model unchanged (default)
+  none       the query model unchanged
   mixture    model-based feedback, mixture model by EM (Zhai & Lafferty 2001)
              {mixture}
   divmin     model-based feedback, divergence minimisation (same paper)
              {divmin}
-  rm3        relevance model interpolated with the query (Lavrenko & Croft 2001)
+  rm3        relevance model interpolated with the query (Lavrenko & Croft 2001;
+             the default: chosen by leave-one-collection-out)
              {rm3}
 """
 
-_PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta"}
+_PARAM_FLAGS = {"mu": "--mu", "lam": "--lam", "delta": "--delta", "omega": "--omega",
+                "mass": "--mass", "mu_scale": "--mu-scale"}
 _FB_FLAGS = {"fb_docs": "--fb-docs", "fb_terms": "--fb-terms", "fb_alpha": "--fb-alpha",
              "fb_lambda": "--fb-lambda", "fb_iterations": "--fb-iterations",
              "fb_tol": "--fb-tol", "fb_threshold": "--fb-threshold",
@@ -91,19 +97,27 @@ def build_parser():
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="processes for a --queries batch (default 1)")
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default 10)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=mu_value,
                    help="Dirichlet prior μ, or 'auto' (leave-one-out estimate)")
     p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
-    p.add_argument("--delta", type=number, help="absolute discount δ")
+    p.add_argument("--delta", type=number, help="absolute discount δ; Dir+'s lower bound δ")
+    p.add_argument("--omega", type=number, help="spud: background weight ω (0.8)")
+    p.add_argument("--mass", type=number,
+                   help="spud: background DCM mass (default: estimated from the index)")
+    p.add_argument("--mu-scale", type=number,
+                   help="dirichlet-avgdl: μ as a multiple of the mean document length")
     p.add_argument("--unknown-terms", choices=UNKNOWN_TERM_RULES, default="drop",
                    help="query terms absent from the index: drop them (default) or give "
                         "them p(w|C)=1/(2|C|) as Indri does")
     p.add_argument("--candidates", choices=CANDIDATE_RULES, default="matching",
                    help="score only documents with a query term (default) or all")
     fb = p.add_argument_group("feedback")
-    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default="none",
-                    help="pseudo-relevance feedback method (default none)")
+    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default=DEFAULT_FEEDBACK,
+                    help=f"pseudo-relevance feedback method (default {DEFAULT_FEEDBACK}; "
+                         "none turns it off)")
     fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (defaults above)")
     fb.add_argument("--fb-terms", type=positive_int,
                     help="feedback terms kept")
@@ -142,6 +156,7 @@ def model_from_args(args, index: Index | None = None):
     """The smoothing model of the flags; ``--mu auto`` needs ``index`` (without it a
     placeholder μ is used, to validate the other parameters early)."""
     params = {name: getattr(args, name) for name in _PARAM_FLAGS}
+    args.model = model_name_for(args.model, [k for k, v in params.items() if v is not None])
     cls = MODELS[args.model]
     for name, value in params.items():
         if value is not None and name not in cls.params:
@@ -151,7 +166,8 @@ def model_from_args(args, index: Index | None = None):
     if params.get("mu") == "auto":
         from ..estimation import cached_mu_estimate   # only for --mu auto
         params["mu"] = cached_mu_estimate(index).mu if index is not None else 1000.0
-    return make_model(args.model, **{k: v for k, v in params.items() if k in cls.params})
+    return make_model(args.model, index=index,
+                      **{k: v for k, v in params.items() if k in cls.params})
 
 
 def feedback_from_args(args):

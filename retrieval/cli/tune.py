@@ -13,7 +13,7 @@ from ..evaluation import Qrels, Run, evaluate
 from ..evaluation.measures import parse_measure
 from ..feedback import FEEDBACK, make_feedback
 from ..search import Searcher
-from ..smoothing import MODELS, make_model
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..tuning import cross_validate
 from ._common import (dump_json, format_table, make_parser, positive_int, run,
                       warn_missing_judged)
@@ -31,7 +31,7 @@ read from ir_datasets' local copy, never downloaded), or a path with --format
 ({', '.join(FORMATS)}).
 
 grid: --grid NAME=V1,V2,... (repeatable); NAME is a parameter of --model (mu, lam,
-delta; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
+delta, omega, mass, mu_scale; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
 fb_iterations, fb_tol, fb_threshold, fb_orig_weight, fb_mu, fb_doc_weights, fb_max_df).
 Configurations are the Cartesian product, in the order given; equal training means are
 won by the configuration listed first, so list the default value first.
@@ -49,7 +49,9 @@ def build_parser():
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("--format", dest="collection_format", choices=FORMATS,
                    help="the format of a COLLECTION path (names need none)")
-    p.add_argument("--model", choices=tuple(MODELS), default="dirichlet")
+    p.add_argument("--model", choices=tuple(MODELS),
+                   help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
+                        "and no --model: dirichlet, as before)")
     p.add_argument("--feedback", choices=tuple(FEEDBACK), default="none")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                    help="values to try for one parameter (repeat for more parameters)")
@@ -129,6 +131,9 @@ def _label(params: dict) -> str:
 
 def _main(args) -> int:
     measure = parse_measure(args.measure).name
+    named = {spec.partition("=")[0].strip().replace("-", "_") for spec in args.grid}
+    args.model = model_name_for(args.model, named & {p for m in MODELS.values()
+                                                     for p in m.params})
     model_grid, fb_grid = parse_grid(args.grid, args.model, args.feedback)
     if args.seed < 0:
         raise ParameterError(f"--seed must be a whole number >= 0, got {args.seed}")
@@ -159,7 +164,7 @@ def _main(args) -> int:
         params = dict(mp)
         if params.get("mu") == "auto":
             params["mu"] = cached_mu_estimate(index).mu
-        model = make_model(args.model, **params)
+        model = make_model(args.model, index=index, **params)
         searcher = Searcher(index, model)
         res = feedback.batch_search_arrays(searcher, texts, args.k)
         run_ = Run.from_arrays([queries[i].qid for i in res.query_index.tolist()],

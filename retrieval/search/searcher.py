@@ -38,7 +38,7 @@ from ..lookup import VocabularyLookup, gather_strings
 from ..records import Query, ScoredDoc
 from ..results import QueryResults, Results, columnar
 from ..safeio import clamp_jobs
-from ..smoothing import AbsoluteDiscount, Dirichlet, JelinekMercer, SmoothingModel, TwoStage
+from ..smoothing import SmoothingModel, default_model
 from . import compiled as comp
 from . import exhaustive, parallel
 from .maxscore import pruned
@@ -51,7 +51,6 @@ from .tables import SearchTables
 
 CANDIDATE_RULES = ("matching", "all")
 # smoothing models whose matched weight increases with c(w,d) (pruning's block bounds)
-_MONOTONE_MODELS = (Dirichlet, JelinekMercer, AbsoluteDiscount, TwoStage)
 
 
 class Searcher:
@@ -60,7 +59,8 @@ class Searcher:
     Parameters
     ----------
     index : Index
-    model : SmoothingModel, default ``Dirichlet(mu=1000)``
+    model : SmoothingModel, default :func:`retrieval.smoothing.default_model` (SPUD ω=0.8,
+        chosen by ``scripts/choose_defaults.py``), resolved for ``index``
     unknown_terms : {"drop", "indri"}
     candidates : {"matching", "all"}
     pruning : {"auto", True, False}
@@ -102,7 +102,9 @@ class Searcher:
         self.compiled = compiled
         self.thresholds = thresholds
         self._check_params()
-        self.model_ = model if model is not None else Dirichlet(mu=1000.0)
+        # a model that depends on collection statistics (SPUD's background mass,
+        # Dirichlet with μ from the mean length) is fixed for this index here
+        self.model_ = (model if model is not None else default_model()).resolved(index)
         self.thresholds_ = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
         self.tables_ = SearchTables(index, self.model_, self.thresholds_)
         self.log_alpha_ = self.tables_.log_alpha
@@ -223,7 +225,7 @@ class Searcher:
                            kernels=kernels is not None)
         preps = LazyPreps(batch)
         out_q, out_d, out_s = [], [], []
-        if self.pruning and matching and active and type(self.model_) in _MONOTONE_MODELS:
+        if self.pruning and matching and active and self.model_.monotone_in_count:
             worth = prune_pays(t, n_terms, size_arr, k, n_docs,
                                compiled=path.per_query and kernels is not None,
                                forced=self.pruning is True)

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..errors import RetrievalError
 from ..estimation import cached_mu_estimate
-from ..feedback import FEEDBACK, make_feedback
+from ..feedback import DEFAULT_FEEDBACK, FEEDBACK, make_feedback
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES
-from ..smoothing import MODELS, make_model
+from ..smoothing import MODELS, make_model, model_name_for
 from .generations import Snapshot
 from .highlight import snippet, term_matches
 
@@ -36,7 +36,7 @@ SNIPPET_CHARS = 240
 #: longest first line taken as a document's title
 TITLE_CHARS = 120
 
-MODEL_PARAMS = ("mu", "lam", "delta")
+MODEL_PARAMS = tuple(sorted({p for cls in MODELS.values() for p in cls.params}))
 FEEDBACK_PARAMS = tuple(sorted({p for cls in FEEDBACK.values() for p in cls.params}))
 _COMMON = ("k", "offset", "model", "unknown_terms", "candidates", "feedback") \
     + MODEL_PARAMS + FEEDBACK_PARAMS
@@ -168,7 +168,10 @@ class Ranking:
     """The searcher and feedback method a request's parameters select."""
 
     def __init__(self, snap: Snapshot, params: Mapping):
-        name = get_choice(params, "model", "dirichlet", tuple(MODELS))
+        # the engine's defaults (as `retrieval search`): the default model unless a
+        # parameter it does not take is given without a model (then Dirichlet)
+        given = [p for p in MODEL_PARAMS if params.get(p) not in (None, "")]
+        name = get_choice(params, "model", model_name_for(None, given), tuple(MODELS))
         cls = MODELS[name]
         values = {}
         for p in MODEL_PARAMS:
@@ -184,7 +187,7 @@ class Ranking:
                 values[p] = snap.mu_estimate
             else:
                 values[p] = _number(p, raw, integer=False)
-        fb_name = get_choice(params, "feedback", "none", tuple(FEEDBACK))
+        fb_name = get_choice(params, "feedback", DEFAULT_FEEDBACK, tuple(FEEDBACK))
         fb_cls = FEEDBACK[fb_name]
         fb_values = {}
         for p in FEEDBACK_PARAMS:
@@ -200,7 +203,7 @@ class Ranking:
         unknown_terms = get_choice(params, "unknown_terms", "drop", UNKNOWN_TERM_RULES)
         candidates = get_choice(params, "candidates", "matching", CANDIDATE_RULES)
         try:
-            model = make_model(name, **values)
+            model = make_model(name, index=snap.index, **values)
             self.feedback = make_feedback(fb_name, **fb_values)
         except RetrievalError as exc:
             raise ApiError(400, str(exc)) from None

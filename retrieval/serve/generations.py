@@ -35,7 +35,7 @@ from typing import NamedTuple
 from ..errors import RetrievalError
 from ..index import Index
 from ..search import Searcher
-from ..smoothing import SmoothingModel, make_model
+from ..smoothing import SmoothingModel, default_model
 
 #: searchers kept per snapshot (distinct model/parameter settings asked for)
 MAX_SEARCHERS = 8
@@ -96,7 +96,7 @@ class Snapshot:
     def warm(self) -> None:
         """Run one query so per-generation tables (and the kernels) are ready."""
         index = self.index
-        searcher = self.searcher(make_model("dirichlet"))
+        searcher = self.searcher(default_model(index))
         if index.num_terms:
             searcher.search(index.vocabulary[index.num_terms // 2], k=10)
 

@@ -34,17 +34,17 @@
 
   function settings() {
     const p = { model: $("model").value };
-    for (const name of ["mu", "lam", "delta"]) {
+    for (const name of ["mu", "lam", "delta", "omega", "mu_scale"]) {
       const label = document.querySelector(`[data-param="${name}"]`);
       const v = $(name).value.trim();
       if (v && !label.hidden) p[name] = v;
     }
-    const fb = $("feedback").value;
-    if (fb !== "none") p.feedback = fb;
+    p.feedback = $("feedback").value;
     return p;
   }
 
-  const MODEL_PARAMS = { dirichlet: ["mu"], jm: ["lam"], ad: ["delta"], "two-stage": ["mu", "lam"] };
+  const MODEL_PARAMS = { dirichlet: ["mu"], jm: ["lam"], ad: ["delta"], "two-stage": ["mu", "lam"],
+                         spud: ["omega"], "dir+": ["mu", "delta"], "dirichlet-avgdl": ["mu_scale"] };
   function showModelParams() {
     const takes = MODEL_PARAMS[$("model").value] || [];
     for (const label of document.querySelectorAll("[data-param]")) {
