@@ -124,6 +124,7 @@ def test_eight_threads_open_and_search_at_once(tmp_path):
     Index.build([("a", "glaciers move slowly"), ("b", "rivers carry water")]).save(
         tmp_path / "t.idx")
     code = f"""
+import threading
 from retrieval import Index, Searcher
 errors, results = [], []
 barrier = threading.Barrier(8)
