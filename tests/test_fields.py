@@ -35,7 +35,8 @@ def test_hand_calculation_three_documents():
     p(cat|C_t) = 1/2.
     d1: body (1 + 2/3)/(2 + 2) = 5/12, title (1 + 1)/(1 + 2) = 2/3 → 13/24;
     d3: body 5/12, no title (α = 1) 1/2 → 11/24; d2 holds no "cat": not a candidate."""
-    s = FieldSearcher(hand_index(), Dirichlet(mu=2.0), {"title": 1, "body": 1})
+    same = {"title": Dirichlet(mu=2.0)}
+    s = FieldSearcher(hand_index(), Dirichlet(mu=2.0), {"title": 1, "body": 1}, same)
     got = s.search("cat", k=10)
     assert [r.docid for r in got] == ["d1", "d3"]
     assert got[0].score == pytest.approx(math.log(13 / 24), abs=1e-14)
@@ -55,6 +56,7 @@ def test_title_match_outranks_body_only_match_when_weighted():
     ix = Index.build(docs, analyzer=PLAIN)
     body = FieldSearcher(ix, Dirichlet(mu=10.0), {"body": 1}).search("wombat")
     titled = FieldSearcher(ix, Dirichlet(mu=10.0), {"title": 0.6, "body": 0.4}).search("wombat")
+    assert titled[0].score > titled[1].score
     assert body[0].docid == "b"
     assert titled[0].docid == "a"
 
@@ -114,7 +116,7 @@ def test_brute_force_oracle(seed, smoothing):
     weights = {f: w / total for f, w in weights.items()}
     model, smooth = (Dirichlet(mu=7.0), _dirichlet(7.0)) if smoothing == "dirichlet" \
         else (JelinekMercer(lam=0.3), _jm(0.3))
-    s = FieldSearcher(ix, model, weights)
+    s = FieldSearcher(ix, model, weights, {"title": model, "name": model})
     for query in ["alpha beta", "theta theta zeta x", "eta", "gamma unknownword"]:
         q, want = _oracle(docs, query, weights, smooth)
         got = s.score_docs(query, np.arange(len(docs)))
@@ -128,6 +130,21 @@ def test_brute_force_oracle(seed, smoothing):
         for (a, ra), (b, rb) in zip(zip(order, ranked), zip(order[1:], ranked[1:])):
             assert want[a] >= want[b] - 1e-12  # the oracle's order, up to rounding
             assert ra.score > rb.score or (ra.score == rb.score and ra.docid < rb.docid)
+
+
+def test_field_dirichlet_mu_scaled_by_mean_length():
+    """Body lengths 2, 2, 2 (mean 2); title lengths 1, 1, 0 (mean 2/3): μ_title =
+    μ · (2/3) / 2 = μ / 3. With μ = 3: μ_title = 1, so d1's title gives
+    (1 + 1 · 1/2)/(1 + 1) = 3/4 and its body (1 + 3/3)/(2 + 3) = 2/5."""
+    s = FieldSearcher(hand_index(), Dirichlet(mu=3.0), {"title": 1, "body": 1})
+    assert s.fields_[0].model == Dirichlet(mu=1.0)
+    assert s.fields_[1].model == Dirichlet(mu=3.0)
+    got = s.score_docs("cat", np.array([0]))[0]
+    assert got == pytest.approx(math.log(0.5 * 3 / 4 + 0.5 * 2 / 5), abs=1e-14)
+    jm = FieldSearcher(hand_index(), JelinekMercer(lam=0.4), {"title": 1, "body": 1})
+    assert jm.fields_[0].model == JelinekMercer(lam=0.4)
+    with pytest.raises(ParameterError, match="smoothing model"):
+        FieldSearcher(hand_index(), field_weights={"title": 1}, field_models={"title": 3})
 
 
 def test_index_without_fields_is_unchanged():
@@ -245,3 +262,38 @@ def test_cli_end_to_end_titles(tmp_path, capsys):
     code = main(["search", str(tmp_path / "ix"), "wombat", "--field-weights", "head=1"])
     out, err = capsys.readouterr()
     assert code == 2 and "unknown field 'head'" in err and len(err.strip().splitlines()) == 1
+
+
+def _script():
+    import importlib.util
+    from retrieval.paths import REPO_ROOT
+    spec = importlib.util.spec_from_file_location(
+        "choose_field_weights", REPO_ROOT / "scripts" / "choose_field_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, REPO_ROOT
+
+
+def test_default_weights_are_the_recorded_choice():
+    module, root = _script()
+    recorded = json.loads((root / "results" / "fields" / "loco.json").read_text())
+    from retrieval.fields import DEFAULT_FIELD_WEIGHTS
+    assert DEFAULT_FIELD_WEIGHTS.title == pytest.approx(recorded["default_title_weight"])
+    assert DEFAULT_FIELD_WEIGHTS.name == 0.0
+    # the rule: the smallest weight within the tolerance of the best training mean
+    table = {n: {lam: {"map": 0.3} for lam in module.TITLE_GRID} for n in ("a", "b")}
+    table["a"][0.2]["map"] = 0.3005
+    assert module.choose(table, ["a", "b"]) == 0.0
+    table["b"][0.3]["map"] = 0.31
+    assert module.choose(table, ["a", "b"]) == 0.3
+
+
+@pytest.mark.collections
+def test_smart_collections_have_titles(collections_dir):
+    from retrieval.collections import load_collection
+    from retrieval.fields import fielded_documents
+    cran = load_collection("cranfield")
+    docs = fielded_documents(cran)
+    assert len(cran.titles) == len(cran.documents) == 1400
+    assert docs[0].title and docs[0].text.startswith(docs[0].title.split("\n")[0])
+    assert all(isinstance(d, FieldedDocument) for d in docs)
