@@ -297,3 +297,21 @@ def test_smart_collections_have_titles(collections_dir):
     assert len(cran.titles) == len(cran.documents) == 1400
     assert docs[0].title and docs[0].text.startswith(docs[0].title.split("\n")[0])
     assert all(isinstance(d, FieldedDocument) for d in docs)
+
+
+def test_benchmark_configuration_with_field_weights():
+    from retrieval.benchmarking import Configuration, benchmark_collection
+    from retrieval.collections.base import Collection
+    from retrieval.records import Qrel, Query
+    from retrieval.records import Document
+    coll = Collection("tiny", [Document("1", "wombat notes\nabout burrows"),
+                               Document("2", "notes\nwombat wombat burrows")],
+                      [Query("q", "wombat")], [Qrel("q", "1", 1)],
+                      titles={"1": "wombat notes", "2": "notes"})
+    weights = FieldWeights.of({"title": 0.8, "body": 0.2})
+    res = benchmark_collection(coll, [Configuration(Dirichlet(mu=10.0)),
+                                      Configuration(Dirichlet(mu=10.0), None, weights)],
+                               analyzer=PLAIN, k=10, measures=["map"])
+    body, fielded = res.results
+    assert body.mean["map"] == pytest.approx(0.5) and fielded.mean["map"] == 1.0
+    assert "+fields(title=0.8,name=0,body=0.2)" in fielded.configuration.label

@@ -18,6 +18,7 @@ from ..feedback import FEEDBACK, make_feedback
 from ..tuning import cross_validate
 from ..smoothing import MODELS
 from ..trec import write_run
+from .ranked import field_weights_arg
 from ._common import (Progress, format_table, make_parser, number, positive_int, run,
                       warn_missing_judged)
 
@@ -49,6 +50,10 @@ def build_parser():
                         "unless --fb-docs/--fb-terms are given); default none")
     p.add_argument("--fb-docs", type=positive_int, nargs="+", help="feedback documents values")
     p.add_argument("--fb-terms", type=positive_int, nargs="+", help="feedback terms values")
+    p.add_argument("--field-weights", nargs="+", metavar="SPEC",
+                   help="also rank by the mixture of field language models with these "
+                        "weights (title=0.15,name=0,body=0.85 or 'default'; several to "
+                        "compare); collections with titles: cranfield, cisi, cacm")
     p.add_argument("--cv", type=positive_int, metavar="FOLDS",
                    help="also report the FOLDS-fold cross-validated score of the grid's "
                         "best configuration (chosen on training queries) next to the "
@@ -95,7 +100,13 @@ def configurations_from_args(args) -> list[Configuration]:
         terms = args.fb_terms or [None]
         feedbacks += [make_feedback(name, fb_docs=d, fb_terms=t)
                       for d, t in itertools.product(docs, terms)]
-    return [Configuration(m, f) for f in feedbacks for m in models]
+    if not args.field_weights:
+        return [Configuration(m, f) for f in feedbacks for m in models]
+    if feedbacks != [None]:
+        raise ParameterError("--field-weights does not combine with --feedback; leave one "
+                             "of them out")
+    weights = [field_weights_arg(spec) for spec in args.field_weights]
+    return [Configuration(m, None, w) for w in weights for m in models]
 
 
 def _load(args, name):
