@@ -76,8 +76,8 @@ def test_cli_collapse_formats(tmp_path, capsys):
     for name in ("COPYING", "LICENSE", "copyright.txt"):
         (folder / name).write_text(COPY + "\n")
     (folder / "readme.txt").write_text("the wombat package reads burrows\n")
-    assert main(["index", str(folder), "-o", str(tmp_path / "ix")]) == 0
-    capsys.readouterr()
+    assert main(["index", str(folder), "-o", str(tmp_path / "ix"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["duplicate_documents"] == 2
     assert main(["search", str(tmp_path / "ix"), "wombat", "copyright", "--collapse",
                  "--no-snippets"]) == 0
     out = capsys.readouterr().out

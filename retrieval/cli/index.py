@@ -13,6 +13,7 @@ from ..index import index_state
 from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
 from ..safeio import clamp_jobs
+from ..duplicates import DuplicateGroups
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
@@ -126,6 +127,7 @@ def _main(args) -> int:
         "decoded_with_fallback": stats.fallback_decoded,
         "utf16": stats.utf16,
         "skipped": dict(sorted(stats.skipped.items())),
+        "duplicate_documents": DuplicateGroups(index).duplicate_documents_,
         "analyzer": index.manifest["analyzer"],
         "seconds": round(elapsed, 3),
     }
@@ -144,6 +146,8 @@ def _main(args) -> int:
         ("files", f"{stats.files:,} read, {stats.fallback_decoded:,} decoded with "
                   f"fallback (cp1252), {stats.utf16:,} UTF-16"),
         ("skipped", skipped),
+        ("duplicates", f"{summary['duplicate_documents']:,} documents repeat the text of "
+                       f"another (search --collapse shows one of each)"),
         ("analyzer", f"stopwords={args.stopwords}, stemmer={args.stemmer}"),
         ("elapsed", f"{elapsed:.2f} s"),
     ]
