@@ -183,10 +183,11 @@ def test_add_delete_keep_fields_as_a_fresh_build(tmp_path):
              FieldedDocument("x/three.md", "gamma", "")]
     Index.build(first, analyzer=PLAIN).save(tmp_path / "ix")
     delete_documents(tmp_path / "ix", ["x/two.md"])
-    add_documents(tmp_path / "ix", [("y/four.txt", "delta alpha")])
+    add_documents(tmp_path / "ix", [("y/four.txt", "delta alpha"),
+                                    FieldedDocument("y/five", "eps", "Five alpha")])
     got = Index.open(tmp_path / "ix")
-    fresh = Index.build([first[0], first[2], FieldedDocument("y/four.txt", "delta alpha", "")],
-                        analyzer=PLAIN)
+    fresh = Index.build([first[0], first[2], FieldedDocument("y/four.txt", "delta alpha", ""),
+                         FieldedDocument("y/five", "eps", "Five alpha")], analyzer=PLAIN)
     want = _field_arrays(fresh)
     have = _field_arrays(got)
     assert set(have) == set(want) == {field_key(f, a) for f in ("title", "name")

@@ -118,14 +118,17 @@ def _as_new_docs(documents, group: int = -1) -> Iterable[NewDoc]:
         if isinstance(item, NewDoc):
             yield item
             continue
+        title = ""
+        if isinstance(item, tuple) and len(item) == 3:  # a FieldedDocument
+            item, title = item[:2], item[2]
         try:
             docid, text = item
         except (TypeError, ValueError):
             raise InputError(f"expected (docid, text) pairs, got {item!r:.80}") from None
-        if not isinstance(text, (str, StreamedText)):
-            raise InputError(f"document {docid!r}: text must be a string, got "
-                             f"{type(text).__name__}")
-        yield NewDoc(docid, text, group, b"")
+        if not isinstance(text, (str, StreamedText)) or not isinstance(title, str):
+            raise InputError(f"document {docid!r}: text and title must be strings, got "
+                             f"{type(text).__name__}, {type(title).__name__}")
+        yield NewDoc(docid, text, group, b"", title=title)
 
 
 def _doc_numbers(index: Index, docids: Iterable[str]) -> tuple[list[int], list[str]]:

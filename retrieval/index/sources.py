@@ -83,12 +83,13 @@ def file_stat(path, since_ns: int) -> tuple[int, int]:
 
 def read_docs(reader: FolderReader, group: int, on_file=None):
     since = time.time_ns()  # before any file is read
-    last: tuple[object, tuple[int, int]] = (None, _UNKNOWN_STAT)
+    last: tuple[object, tuple[int, int], str] = (None, _UNKNOWN_STAT, "")
     for doc, source in reader.documents_with_sources(on_file=on_file):
         if last[0] is not source:
-            last = (source, file_stat(source.file, since))
-        yield NewDoc(doc.docid, doc.text, group, os.fsencode(source.file), last[1],
-                     source_title(source.file))
+            last = (source, file_stat(source.file, since), source_title(source.file))
+        # a record that carries its own title (a FieldedDocument) keeps it
+        title = doc.title if isinstance(getattr(doc, "title", None), str) else last[2]
+        yield NewDoc(doc.docid, doc.text, group, os.fsencode(source.file), last[1], title)
 
 
 #: bytes of a file read to find its title (the title is near the start)
