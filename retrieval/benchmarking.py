@@ -171,8 +171,8 @@ def _field_run(index: Index, queries, configuration: Configuration, k: int) -> R
     numbers = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
     docids = gather_strings(index.arrays["docid_offsets"], index.arrays["docid_bytes"],
                             numbers)
-    return Run.from_arrays(qids, docids, np.concatenate(scores) if scores else
-                           np.zeros(0), name=configuration.label)
+    flat = np.concatenate(scores) if scores else np.zeros(0)
+    return Run.from_arrays(qids, docids, flat, name=configuration.label)
 
 
 def run_records(run: Run) -> list[ScoredDoc]:

@@ -93,7 +93,8 @@ def main(argv=None) -> int:
                       "held_out_body_only": table[held][0.0]})
     default = choose(table, COLLECTIONS)
     report = {"protocol": __doc__.split("\n\n", 1)[1].rsplit("Writes", 1)[0].strip(),
-              "grid": list(TITLE_GRID), "model": "dirichlet(mu=1000) body, mu scaled by mean length per field",
+              "grid": list(TITLE_GRID),
+              "model": "dirichlet(mu=1000) body, mu scaled by mean length per field",
               "table": {n: {str(lam): v for lam, v in t.items()} for n, t in table.items()},
               "folds": folds, "default_title_weight": default,
               "seconds": round(time.perf_counter() - start, 1)}
@@ -104,7 +105,8 @@ def main(argv=None) -> int:
              "Dirichlet μ = 1000 for the body, μ_title = 1000 · mean|title| / mean|body|; "
              "λ_name = 0 (numeric docids); λ_body = "
              "1 − λ_title. MAP / nDCG@10 over judged queries.", "",
-             "| λ_title | " + " | ".join(f"{n} MAP | {n} nDCG@10" for n in COLLECTIONS) + " |",
+             "| λ_title | " + " | ".join(f"{n} MAP | {n} nDCG@10" for n in COLLECTIONS)
+             + " |",
              "|---:|" + "---:|---:|" * len(COLLECTIONS)]
     for lam in TITLE_GRID:
         lines.append(f"| {lam:g} | " + " | ".join(
