@@ -316,3 +316,20 @@ def test_benchmark_configuration_with_field_weights():
     body, fielded = res.results
     assert body.mean["map"] == pytest.approx(0.5) and fielded.mean["map"] == 1.0
     assert "+fields(title=0.8,name=0,body=0.2)" in fielded.configuration.label
+
+
+def test_damaged_field_manifest_is_a_clear_error(tmp_path):
+    from retrieval.errors import IndexFormatError
+    Index.build([FieldedDocument("a", "x y", "t")]).save(tmp_path / "ix")
+    manifest_file = tmp_path / "ix" / "manifest.json"
+    good = json.loads(manifest_file.read_text())
+    for change, match in [(lambda m: m.update(fields=["title", "../x"]), "unknown fields"),
+                          (lambda m: m["arrays"].pop(field_key("name", "term_cf")),
+                           "does not describe"),
+                          (lambda m: m["arrays"][field_key("title", "doc_lengths")]
+                           .update(shape=[5]), "does not fit 1 documents")]:
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        manifest_file.write_text(json.dumps(bad))
+        with pytest.raises(IndexFormatError, match=match):
+            Index.open(tmp_path / "ix")

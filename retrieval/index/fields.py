@@ -46,6 +46,29 @@ def index_fields(manifest: dict) -> tuple[str, ...]:
     return tuple(manifest.get("fields", ()))
 
 
+def shape_problem(manifest: dict, field: str) -> str | None:
+    """What is wrong with the shapes the manifest declares for ``field``'s arrays (None:
+    they fit its document count and each other)."""
+    declared = manifest.get("arrays", {})
+    shapes = {}
+    for name in FIELD_ARRAYS:
+        want = declared.get(field_key(field, name))
+        if not isinstance(want, dict) or not isinstance(want.get("shape"), list) \
+                or len(want["shape"]) != 1 or not isinstance(want["shape"][0], int):
+            return f"the manifest does not describe array {field_key(field, name)}"
+        shapes[name] = want["shape"][0]
+    n = manifest["counts"]["documents"]
+    v, p = shapes["term_cf"], shapes["postings_docs"]
+    expect = {"doc_lengths": n, "doc_unique": n, "forward_indptr": n + 1,
+              "postings_indptr": v + 1, "term_df": v, "vocab_offsets": v + 1,
+              "postings_counts": p, "forward_terms": p, "forward_counts": p}
+    for name, size in expect.items():
+        if shapes[name] != size:
+            return (f"the manifest gives {field_key(field, name)} {shapes[name]} items, "
+                    f"which does not fit {n} documents")
+    return None
+
+
 def one_field(texts: Sequence[str], analyzer: Analyzer) -> dict[str, np.ndarray]:
     """The arrays of one field from each document's text of that field (in document
     order). Field texts are short (a title, a file name): one ``term_counts`` each."""
