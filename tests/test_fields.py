@@ -333,3 +333,16 @@ def test_damaged_field_manifest_is_a_clear_error(tmp_path):
         manifest_file.write_text(json.dumps(bad))
         with pytest.raises(IndexFormatError, match=match):
             Index.open(tmp_path / "ix")
+
+
+def test_folder_index_body_arrays_identical_with_and_without_fields(tmp_path, sample_dir):
+    from retrieval.index.lifecycle import build_index
+    with_fields, _ = build_index([sample_dir], tmp_path / "a")
+    without, _ = build_index([sample_dir], tmp_path / "b", fields=False)
+    assert "fields" not in without.manifest and with_fields.manifest["fields"]
+    a, b = Index.open(tmp_path / "a"), Index.open(tmp_path / "b")
+    assert set(b.arrays) == {k for k in a.arrays if not k.startswith("field.")}
+    for name in b.arrays:
+        np.testing.assert_array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name]))
+    assert Searcher(a).search("information retrieval", 10) == \
+        Searcher(b).search("information retrieval", 10)
