@@ -29,6 +29,10 @@ _EXPORTS = {
     "AbsoluteDiscount": ".smoothing", "Dirichlet": ".smoothing",
     "JelinekMercer": ".smoothing", "SmoothingModel": ".smoothing", "TwoStage": ".smoothing",
     "make_model": ".smoothing",
+    "CollapsedResult": ".duplicates", "DuplicateGroups": ".duplicates",
+    "collapsed_search": ".duplicates",
+    "DEFAULT_FIELD_WEIGHTS": ".fields", "FieldedDocument": ".fields", "FieldWeights": ".fields",
+    "FieldSearcher": ".search.fields",
 }
 
 __all__ = [
@@ -36,7 +40,8 @@ __all__ = [
     "QueryModel", "Explanation", "TermContribution", "SmoothingModel", "Dirichlet",
     "JelinekMercer", "AbsoluteDiscount", "TwoStage", "make_model", "Document", "Query",
     "Qrel", "ScoredDoc", "SearchResult", "RetrievalError", "InputError", "ParameterError",
-    "IndexFormatError",
+    "IndexFormatError", "FieldSearcher", "FieldWeights", "FieldedDocument",
+    "DEFAULT_FIELD_WEIGHTS", "collapsed_search", "DuplicateGroups", "CollapsedResult",
 ]
 
 

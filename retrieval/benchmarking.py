@@ -29,6 +29,8 @@ from ._version import __version__
 from .analysis import Analyzer
 from .errors import IndexFormatError
 from .evaluation import Qrels, Run, evaluate
+from .fields import fielded_documents
+from .search.fields import FieldSearcher
 from .index import FORMAT_VERSION, Index, IndexBuilder
 from .lookup import gather_strings
 from .paths import cache_dir as default_cache_dir
@@ -45,6 +47,8 @@ class Configuration:
     """One retrieval configuration: a smoothing model (and, later, a feedback method)."""
     model: SmoothingModel
     feedback: object | None = None
+    #: FieldWeights: rank by the field mixture (retrieval.search.fields) instead
+    field_weights: object | None = None
 
     @property
     def label(self) -> str:
@@ -56,6 +60,8 @@ class Configuration:
             args = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
                             for k, v in changed.items())
             text += f"+{fb.name}" + (f"({args})" if args else "")
+        if self.field_weights is not None:
+            text += f"+fields({self.field_weights.label()})"
         return text
 
     def params(self) -> dict:
@@ -64,6 +70,8 @@ class Configuration:
             out["feedback"] = self.feedback.name
             out.update({f"fb_{k}" if not k.startswith("fb_") else k: v
                         for k, v in self.feedback.get_params().items()})
+        if self.field_weights is not None:
+            out.update({f"field_{k}": v for k, v in self.field_weights._asdict().items()})
         return out
 
 
@@ -95,14 +103,18 @@ def cached_index(collection, analyzer: Analyzer, cache_dir: Path | None,
     start = time.perf_counter()
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / "indexes" / f"{collection.name}-{collection_key(collection, analyzer)}"
+        fielded = "-fields" if getattr(collection, "titles", None) else ""
+        path = Path(cache_dir) / "indexes" / \
+            f"{collection.name}-{collection_key(collection, analyzer)}{fielded}"
         if path.exists():
             try:
                 return Index.open(path), time.perf_counter() - start, True
             except IndexFormatError:
                 pass  # damaged or stale: rebuild below
     builder = IndexBuilder(analyzer=analyzer, store_text=False)
-    builder.add_documents(collection.documents, on_document=on_document)
+    # titled collections also get the title and name fields (the body is the same)
+    builder.add_documents(fielded_documents(collection) if getattr(collection, "titles", None)
+                          else collection.documents, on_document=on_document)
     index = builder.finish(sources=[f"collection:{collection.name}"])
     if path is not None:
         index.save(path, overwrite=True)
@@ -133,6 +145,8 @@ class CollectionResult:
 def run_configuration(index: Index, queries, configuration: Configuration, k: int) -> tuple[Run, float]:
     """A run of ``queries`` under ``configuration``; returns (run, seconds)."""
     start = time.perf_counter()
+    if configuration.field_weights is not None:
+        return _field_run(index, queries, configuration, k), time.perf_counter() - start
     searcher = Searcher(index, configuration.model.resolved(index))
     texts = [q.text for q in queries]
     if configuration.feedback is not None:
@@ -144,6 +158,21 @@ def run_configuration(index: Index, queries, configuration: Configuration, k: in
                             res.doc_numbers)
     run = Run.from_arrays(qids, docids, res.scores, name=configuration.label)
     return run, time.perf_counter() - start
+
+
+def _field_run(index: Index, queries, configuration: Configuration, k: int) -> Run:
+    searcher = FieldSearcher(index, configuration.model, configuration.field_weights)
+    qids, docs, scores = [], [], []
+    for q in queries:
+        d, s = searcher.rank(q.text, k)
+        qids += [q.qid] * len(d)
+        docs.append(d)
+        scores.append(s)
+    numbers = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+    docids = gather_strings(index.arrays["docid_offsets"], index.arrays["docid_bytes"],
+                            numbers)
+    flat = np.concatenate(scores) if scores else np.zeros(0)
+    return Run.from_arrays(qids, docids, flat, name=configuration.label)
 
 
 def run_records(run: Run) -> list[ScoredDoc]:

@@ -18,6 +18,7 @@ from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..tuning import cross_validate
 from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for
 from ..trec import write_run
+from .ranked import field_weights_arg
 from ._common import (Progress, format_table, make_parser, number, positive_int, run,
                       warn_missing_judged)
 
@@ -53,7 +54,7 @@ def build_parser():
     p.add_argument("--mu-scale", type=number, nargs="+",
                    help="dirichlet-avgdl: μ as multiples of the mean document length")
     p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK),
-                   default=[DEFAULT_FEEDBACK],
+                   default=None,
                    help="pseudo-relevance feedback methods to compare (each at its defaults "
                         f"unless --fb-* values are given); default {DEFAULT_FEEDBACK}, "
                         "none turns it off")
@@ -77,6 +78,10 @@ def build_parser():
                    help="rm3: document weights (likelihood, geometric, uniform)")
     p.add_argument("--fb-max-df", type=number, nargs="+",
                    help="rm3: document-frequency cut values (1: none)")
+    p.add_argument("--field-weights", nargs="+", metavar="SPEC",
+                   help="also rank by the mixture of field language models with these "
+                        "weights (title=0.15,name=0,body=0.85 or 'default'; several to "
+                        "compare); collections with titles: cranfield, cisi, cacm")
     p.add_argument("--cv", type=positive_int, metavar="FOLDS",
                    help="also report the FOLDS-fold cross-validated score of the grid's "
                         "best configuration (chosen on training queries) next to the "
@@ -113,7 +118,16 @@ def configurations_from_args(args) -> list[Configuration]:
                                  f"{args.model}; "
                                  f"it takes {takes}")
     models = model_grid(args.model, values)
-    return [Configuration(m, f) for f in feedback_grid(args) for m in models]
+    if not args.field_weights:
+        return [Configuration(m, f) for f in feedback_grid(args) for m in models]
+    # the field mixture ranks without feedback: --feedback defaults to none with it
+    if args.feedback is None:
+        args.feedback = ["none"]
+    if any(f is not None for f in feedback_grid(args)):
+        raise ParameterError("--field-weights does not combine with --feedback; leave one "
+                             "of them out")
+    weights = [field_weights_arg(spec) for spec in args.field_weights]
+    return [Configuration(m, None, w) for w in weights for m in models]
 
 
 #: feedback parameters with a benchmark flag (each takes several values)
@@ -126,7 +140,7 @@ def feedback_grid(args) -> list:
     product of the values of the flags it takes (a flag no chosen method takes is an
     error, as in ``search``)."""
     given = {p: getattr(args, p, None) for p in FB_PARAMS if getattr(args, p, None)}
-    methods = list(dict.fromkeys(args.feedback))
+    methods = list(dict.fromkeys(args.feedback or [DEFAULT_FEEDBACK]))
     for name in given:
         if not any(name in FEEDBACK[m].params for m in methods):
             flag = "--" + name.replace("_", "-")

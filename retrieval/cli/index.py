@@ -14,6 +14,7 @@ from ..index import index_state
 from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
 from ..safeio import clamp_jobs
+from ..duplicates import DuplicateGroups
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
@@ -137,6 +138,7 @@ def _main(args) -> int:
         "compressed": dict(sorted(stats.compressed.items())),
         "pdf": stats.pdf,
         "skipped": dict(sorted(stats.skipped.items())),
+        "duplicate_documents": DuplicateGroups(index).duplicate_documents_,
         "analyzer": index.manifest["analyzer"],
         "seconds": round(elapsed, 3),
     }
@@ -157,6 +159,8 @@ def _main(args) -> int:
         ("read inside", ", ".join([f"{n:,} .{k}" for k, n in summary["compressed"].items()]
                                   + [f"{stats.pdf:,} PDF"])),
         ("skipped", skipped),
+        ("duplicates", f"{summary['duplicate_documents']:,} documents repeat the text of "
+                       f"another (search --collapse shows one of each)"),
         ("analyzer", ", ".join(f"{k}={v}" for k, v in index.manifest["analyzer"].items()
                                if k != "tokenizer")),
         ("elapsed", f"{elapsed:.2f} s"),

@@ -19,6 +19,8 @@ from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..snippets import make_snippet, snippet
+from ..fields import DEFAULT_FIELD_WEIGHTS
+from . import ranked
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
 DESCRIPTION = """\
@@ -140,6 +142,14 @@ def build_parser():
                          "uniform")
     fb.add_argument("--fb-max-df", type=number,
                     help="rm3: ignore terms in more than this fraction of documents (1: none)")
+    p.add_argument("--field-weights", metavar="SPEC",
+                   help="rank by the mixture of field language models with these weights, "
+                        "e.g. title=0.2,name=0.1,body=0.7, or 'default' "
+                        f"({DEFAULT_FIELD_WEIGHTS.label()}); the index needs fields for "
+                        "title/name weights")
+    p.add_argument("--collapse", action="store_true",
+                   help="show one of each group of documents with identical text, with "
+                        "the number of copies it stands for")
     p.add_argument("--format", choices=("table", "json", "trec"), default="table")
     p.add_argument("--explain", action="store_true",
                    help="show each query term's contribution to each score (and the "
@@ -238,12 +248,14 @@ def _main(args) -> int:
     feedback = feedback_from_args(args)
     index = Index.open(args.index)
     model = model_from_args(args, index)
-    searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
-                        candidates=args.candidates)
     if args.queries:
         queries = read_query_tsv(args.queries)
     else:
         queries = [Query("1", " ".join(args.query))]
+    if args.field_weights is not None or args.collapse:
+        return ranked.main_ranked(args, index, model, feedback, queries)
+    searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
+                        candidates=args.candidates)
     texts = [q.text for q in queries]
     jobs = clamp_jobs(args.jobs, work=len(queries))
     if jobs.clamped:

@@ -9,7 +9,7 @@ can be reported honestly.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class Collection:
     queries: tuple[Query, ...] = field(repr=False)
     qrels: tuple[Qrel, ...] = field(repr=False)
     description: str = field(default="", repr=False)
+    #: docid -> title for collections whose documents have one (retrieval.fields)
+    titles: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for attr in ("documents", "queries", "qrels"):

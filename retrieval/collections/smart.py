@@ -168,6 +168,11 @@ def _documents(records: list[SmartRecord], letters: str) -> tuple[Document, ...]
     return tuple(Document(r.rid, r.text(*letters)) for r in records)
 
 
+def _titles(records: list[SmartRecord]) -> dict[str, str]:
+    """The ``.T`` field of each record (the title field; the text keeps it too)."""
+    return {r.rid: r.field_text("T") for r in records}
+
+
 def _queries(records: list[SmartRecord], letters: str) -> tuple[Query, ...]:
     return tuple(Query(r.rid, r.text(*letters)) for r in records)
 
@@ -190,7 +195,8 @@ def load_cranfield(folder: str | Path, name: str = "cranfield") -> Collection:
         "relevant); code 5 (no interest), absent here, would map to 0. Relevant = "
         "relevance >= 1."
     )
-    return Collection(name, _documents(docs, "TW"), queries, tuple(qrels), description)
+    return Collection(name, _documents(docs, "TW"), queries, tuple(qrels), description,
+                      titles=_titles(docs))
 
 
 def load_cisi(folder: str | Path, name: str = "cisi") -> Collection:
@@ -208,7 +214,7 @@ def load_cisi(folder: str | Path, name: str = "cisi") -> Collection:
         "queries; evaluate over judged_qids."
     )
     return Collection(name, _documents(docs, "TW"), _queries(qrecs, "TW"), tuple(qrels),
-                      description)
+                      description, titles=_titles(docs))
 
 
 def load_med(folder: str | Path, name: str = "med") -> Collection:
@@ -241,4 +247,4 @@ def load_cacm(folder: str | Path, name: str = "cacm") -> Collection:
         "judged_qids."
     )
     return Collection(name, _documents(docs, "TW"), _queries(qrecs, "W"), tuple(qrels),
-                      description)
+                      description, titles=_titles(docs))

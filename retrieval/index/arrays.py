@@ -236,7 +236,7 @@ def _now() -> str:
 
 def new_manifest(analyzer: Analyzer, store_text: bool, arrays: dict, *, sources=(),
                  read_stats: dict | None = None,
-                 source_groups: list[list[str]] | None = None) -> dict:
+                 source_groups: list[list[str]] | None = None, fields=()) -> dict:
     """The manifest of a fresh index (the storage adds identity, generation and the
     per-array descriptions when it is written). ``source_groups`` is recorded when given
     (a build from paths); :func:`complete_arrays` derives it otherwise."""
@@ -246,6 +246,8 @@ def new_manifest(analyzer: Analyzer, store_text: bool, arrays: dict, *, sources=
                 "store_text": store_text, "sources": [str(s) for s in sources]}
     if source_groups is not None:
         manifest["source_groups"] = source_groups
+    if fields:
+        manifest["fields"] = list(fields)  # the extra fields (retrieval.index.fields)
     manifest["read_stats"] = read_stats or {}
     return manifest
 
@@ -255,7 +257,7 @@ def next_manifest(previous: dict, arrays: dict, **extra) -> dict:
     describes the index is kept, ``extra`` overrides, the counts are recounted and
     cached estimates dropped (the documents changed)."""
     keep_keys = ("format", "format_version", "created", "analyzer", "store_text", "sources",
-                 "source_groups", "read_stats")
+                 "source_groups", "read_stats", "fields")
     manifest = {k: previous[k] for k in keep_keys if k in previous}
     manifest.setdefault("source_groups", [])
     manifest.setdefault("sources", [])

@@ -24,6 +24,8 @@ from ..errors import InputError, ParameterError
 from ..records import Document
 from .arrays import assemble, new_manifest
 from .bytetokens import ByteTokenMemo
+from .fields import field_arrays
+from ..fields import name_text
 
 #: documents per counted chunk (and per task of a worker process)
 CHUNK_DOCS = 2000
@@ -37,9 +39,12 @@ class DocumentCounts:
     a token → term id map fuses stopping, stemming and the vocabulary lookup.
     """
 
-    def __init__(self, analyzer: Analyzer | None = None, store_text: bool = True):
+    def __init__(self, analyzer: Analyzer | None = None, store_text: bool = True,
+                 fields: bool | None = None):
         self.analyzer = analyzer if analyzer is not None else Analyzer()
         self.store_text = store_text
+        self.fields = fields  # title/name fields: True, False, None = when a title is given
+        self._titles: list[str] = []
         self._token_ids: dict[str | bytes, int] = {}  # raw token -> term id (-1: stop)
         self._bytes = ByteTokenMemo()                   # the same for ASCII chunks
         self._finished = False
@@ -69,6 +74,7 @@ class DocumentCounts:
     def add(self, docid: str, text: str) -> None:
         self._check_open()
         self._register(docid, text)
+        self._titles.append("")
         self._docids.append(docid)
         token_counts = Counter(count_tokens(text))
         tokens = list(token_counts)
@@ -168,8 +174,16 @@ class DocumentCounts:
             while window:
                 self._merge_chunk(*window.popleft(), on_document)
 
-    @staticmethod
-    def _pair(item) -> tuple[str, str]:
+    def _pair(self, item) -> tuple[str, str]:
+        """``(docid, text)`` of a pair, or of a ``(docid, text, title)``
+        :class:`~retrieval.fields.FieldedDocument` (its title is kept for the fields)."""
+        title = ""
+        if isinstance(item, tuple) and len(item) == 3:
+            item, title = item[:2], item[2]
+            if not isinstance(title, str):
+                raise InputError(f"document {item[0]!r}: the title must be a string, got "
+                                 f"{type(title).__name__}")
+        self._titles.append(title)
         try:
             docid, text = item
         except (TypeError, ValueError):
@@ -227,8 +241,15 @@ class DocumentCounts:
         arrays = assemble(fwd.indptr, fwd.indices, fwd.data, vocab, self._docids,
                           self._text if self.store_text else None)
         del fwd
+        fields = self.fields if self.fields is not None else any(self._titles)
+        if fields:
+            arrays.update(field_arrays({"title": self._titles,
+                                        "name": [name_text(d) for d in self._docids]},
+                                       self.analyzer))
+        self._titles = []
         manifest = new_manifest(self.analyzer, self.store_text, arrays, sources=sources,
-                                read_stats=read_stats)
+                                read_stats=read_stats,
+                                fields=("title", "name") if fields else ())
         return arrays, manifest
 
     def _forward(self, n_docs: int, n_terms: int, remap: np.ndarray):

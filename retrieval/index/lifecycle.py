@@ -77,6 +77,7 @@ from ..reading import STREAM_BYTES, FolderReader, SourceFile, StreamedText, path
 from . import sources
 from .arrays import complete_arrays, empty_arrays, new_manifest, next_manifest
 from .manifest import read_manifest
+from .fields import field_arrays, index_fields, merge_field_arrays
 from .merge import merge_arrays
 from .reader import Index
 from .sources import NewDoc, group_base, read_docs, refuse_self_indexing, resolve
@@ -117,14 +118,17 @@ def _as_new_docs(documents, group: int = -1) -> Iterable[NewDoc]:
         if isinstance(item, NewDoc):
             yield item
             continue
+        title = ""
+        if isinstance(item, tuple) and len(item) == 3:  # a FieldedDocument
+            item, title = item[:2], item[2]
         try:
             docid, text = item
         except (TypeError, ValueError):
             raise InputError(f"expected (docid, text) pairs, got {item!r:.80}") from None
-        if not isinstance(text, (str, StreamedText)):
-            raise InputError(f"document {docid!r}: text must be a string, got "
-                             f"{type(text).__name__}")
-        yield NewDoc(docid, text, group, b"")
+        if not isinstance(text, (str, StreamedText)) or not isinstance(title, str):
+            raise InputError(f"document {docid!r}: text and title must be strings, got "
+                             f"{type(text).__name__}, {type(title).__name__}")
+        yield NewDoc(docid, text, group, b"", title=title)
 
 
 def _doc_numbers(index: Index, docids: Iterable[str]) -> tuple[list[int], list[str]]:
@@ -153,7 +157,8 @@ def plan(index: Index, documents, delete: Iterable[str], *, replace: bool,
                          f"deleted")
     keep = np.ones(index.num_docs, dtype=bool)
     keep[np.asarray(numbers, dtype=np.int64)] = False
-    part, ids = sources.build_part(_as_new_docs(documents), index.analyzer, store_text)
+    part, ids = sources.build_part(_as_new_docs(documents), index.analyzer, store_text,
+                                   fields=bool(index_fields(index.manifest)))
     present, _absent = _doc_numbers(index, ids)
     replaced = 0
     if present:
@@ -183,8 +188,15 @@ def apply_part(index: Index, part: dict | None, keep: np.ndarray, *, lazy: bool 
     """The arrays of ``index``'s documents where ``keep`` plus the new ``part``."""
     store_text = bool(index.manifest.get("store_text"))
     old, _ = complete_arrays(index.arrays, index.manifest)
-    return merge_arrays(old, keep, part if part is not None else empty_arrays(store_text),
-                        store_text=store_text, lazy=lazy)
+    fields = index_fields(index.manifest)
+    if part is None:
+        part = empty_arrays(store_text)
+        if fields:
+            part.update(field_arrays({f: [] for f in fields}, index.analyzer))
+    merged = merge_arrays(old, keep, part, store_text=store_text, lazy=lazy)
+    if fields:
+        merged.update(merge_field_arrays(old, keep, part, fields, merge_arrays, lazy=lazy))
+    return merged
 
 
 def apply_changes(index: Index, add: Iterable = (), delete: Iterable[str] = (), *,
@@ -351,19 +363,23 @@ def build_index(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *
                 analyzer: Analyzer | None = None, store_text: bool = True,
                 overwrite: bool = False, on_file: Callable | None = None,
                 stream_threshold: int = STREAM_BYTES, reader: FolderReader | None = None,
-                jobs: int = 1) -> tuple[Index, FolderReader]:
+                jobs: int = 1, fields: bool = True) -> tuple[Index, FolderReader]:
     """Read ``paths`` (or use ``reader``, made on them) and write a new index at
     ``output`` (see :meth:`Index.save`).
 
     Records the source group, per-document files and hashes, so ``update`` works later.
+    With ``fields`` (the default) the title and file-name fields are stored too
+    (:mod:`retrieval.index.fields`); body-only searches are the same either way.
     Returns the in-memory index and the reader (its ``stats_`` say what was read).
     """
     if reader is None:
         reader = FolderReader(paths, stream_threshold=stream_threshold)
     resolved = [str(p.resolve()) for p in reader.paths]
     analyzer = analyzer if analyzer is not None else Analyzer()
-    arrays, _ = sources.build_part(read_docs(reader, 0, on_file), analyzer, store_text, jobs=jobs)
+    arrays, _ = sources.build_part(read_docs(reader, 0, on_file), analyzer, store_text,
+                                   jobs=jobs, fields=fields)
     manifest = new_manifest(analyzer, store_text, arrays, sources=resolved,
+                            fields=("title", "name") if fields else (),
                             read_stats=reader.stats_.as_dict(), source_groups=[resolved])
     index = Index(arrays, manifest, path=None)
     index.save(output, overwrite=overwrite)

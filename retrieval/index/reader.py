@@ -45,9 +45,14 @@ class Index:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, documents: Iterable[Document | tuple[str, str]], *,
-              analyzer: Analyzer | None = None, store_text: bool = True) -> "Index":
-        """Index ``(docid, text)`` pairs in memory. Ids must be unique non-empty strings."""
-        counts = DocumentCounts(analyzer=analyzer, store_text=store_text)
+              analyzer: Analyzer | None = None, store_text: bool = True,
+              fields: bool | None = None) -> "Index":
+        """Index ``(docid, text)`` pairs in memory. Ids must be unique non-empty strings.
+
+        ``(docid, text, title)`` triples (:class:`~retrieval.fields.FieldedDocument`)
+        give titles; ``fields`` stores the title and name fields (True), not (False), or
+        when some document has a title (None)."""
+        counts = DocumentCounts(analyzer=analyzer, store_text=store_text, fields=fields)
         counts.add_documents(documents)
         return cls(*counts.finish_arrays(), path=None)
 

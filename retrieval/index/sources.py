@@ -28,9 +28,11 @@ import numpy as np
 
 from ..analysis import Analyzer, tokenize
 from ..errors import InputError
-from ..reading import FolderReader, StreamedText
+from ..fields import TITLE_SUFFIXES, file_title, name_text
+from ..reading import FolderReader, StreamedText, decode_bytes
 from .arrays import arrays_from_counts, lifecycle_arrays
 from .counting import DocumentCounts
+from .fields import field_arrays
 from .layout import HASH_BYTES, text_hash
 from .merge import merge_arrays
 
@@ -50,6 +52,7 @@ class NewDoc:
     group: int = -1
     file: bytes = b""
     stat: tuple[int, int] = (-1, -1)
+    title: str = ""
 
 
 def group_base(paths: Sequence[Path]) -> Path:
@@ -80,11 +83,31 @@ def file_stat(path, since_ns: int) -> tuple[int, int]:
 
 def read_docs(reader: FolderReader, group: int, on_file=None):
     since = time.time_ns()  # before any file is read
-    last: tuple[object, tuple[int, int]] = (None, _UNKNOWN_STAT)
+    last: tuple[object, tuple[int, int], str] = (None, _UNKNOWN_STAT, "")
     for doc, source in reader.documents_with_sources(on_file=on_file):
         if last[0] is not source:
-            last = (source, file_stat(source.file, since))
-        yield NewDoc(doc.docid, doc.text, group, os.fsencode(source.file), last[1])
+            last = (source, file_stat(source.file, since), source_title(source.file))
+        # a record that carries its own title (a FieldedDocument) keeps it
+        title = doc.title if isinstance(getattr(doc, "title", None), str) else last[2]
+        yield NewDoc(doc.docid, doc.text, group, os.fsencode(source.file), last[1], title)
+
+
+#: bytes of a file read to find its title (the title is near the start)
+TITLE_HEAD_BYTES = 64 * 1024
+
+
+def source_title(file) -> str:
+    """The title of a file (:func:`retrieval.fields.file_title` of its first
+    :data:`TITLE_HEAD_BYTES`; '' for other suffixes or when unreadable)."""
+    suffix = Path(file).suffix.lower()
+    if suffix not in TITLE_SUFFIXES:
+        return ""
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(TITLE_HEAD_BYTES)
+    except OSError:
+        return ""
+    return file_title(suffix, decode_bytes(head)[0])
 
 
 def resolve(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -181,12 +204,16 @@ def _checked_id(doc: NewDoc, seen: set[str]) -> None:
 
 
 def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
-               jobs: int = 1) -> tuple[dict[str, np.ndarray], list[str]]:
+               jobs: int = 1, fields: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
     """Analyse new documents; return their arrays (lifecycle arrays included) and ids.
 
     Texts go through :meth:`DocumentCounts.add_documents` (``jobs`` worker processes);
-    streamed documents are counted piece by piece and merged in afterwards.
+    streamed documents are counted piece by piece and merged in afterwards. With
+    ``fields`` the arrays of the title and name fields are made too
+    (:mod:`retrieval.index.fields`).
     """
+    titles: list[str] = []
+    streamed_titles: list[str] = []
     counter = DocumentCounts(analyzer=analyzer, store_text=store_text)
     hashes: list[bytes] = []
     groups: list[int] = []
@@ -201,7 +228,9 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
             if isinstance(doc.text, StreamedText):
                 counts, digest, prefix = _stream_counts(doc.text, analyzer)
                 streamed.append((doc, counts, digest, prefix))
+                streamed_titles.append(doc.title)
                 continue
+            titles.append(doc.title)
             hashes.append(text_hash(doc.text))
             groups.append(doc.group)
             files.append(doc.file)
@@ -222,4 +251,7 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
                              [d.stat for d, _, _, _ in streamed]))
         arrays = merge_arrays(arrays, None, extra, store_text=store_text)
         docids += [d.docid for d, _, _, _ in streamed]
+    if fields:
+        arrays.update(field_arrays({"title": titles + streamed_titles,
+                                    "name": [name_text(d) for d in docids]}, analyzer))
     return arrays, docids

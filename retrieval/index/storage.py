@@ -50,6 +50,7 @@ from ..errors import IndexFormatError, InputError, RetrievalError
 from .arrays import Pieces, complete_arrays
 from .layout import (ARRAY_SPECS, CORE_ARRAYS, FORMAT, FORMAT_VERSION, GENERATION_INFO,
                      LIFECYCLE_ARRAYS, LOCK, MANIFEST, REBUILD, TEXT_ARRAYS)
+from .fields import FIELD_ARRAYS, field_key, shape_problem
 from .manifest import is_generation_name, read_manifest_or_none
 
 _SAMPLE_BYTES = 64 * 1024
@@ -79,6 +80,14 @@ def open_generation(path: Path, manifest: dict) -> dict[str, np.ndarray]:
     names = list(CORE_ARRAYS) + (list(TEXT_ARRAYS) if manifest.get("store_text") else [])
     names += [n for n in LIFECYCLE_ARRAYS if n in declared]
     _check_declared_shapes(path, manifest, names)
+    fields = manifest.get("fields", [])
+    if not isinstance(fields, list) or not set(fields) <= {"title", "name"}:
+        raise _damaged(path, f"the manifest names unknown fields {fields!r}")
+    for field in fields:  # retrieval.index.fields
+        problem = shape_problem(manifest, field)
+        if problem:
+            raise _damaged(path, problem)
+        names += [field_key(field, name) for name in FIELD_ARRAYS]
     arrays = {}
     for name in names:
         file = gen / f"{name}.npy"

@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..reading import JSONL_EXTENSIONS, STREAM_BYTES, FolderReader, SourceFile, path_docid
 from . import sources
 from .arrays import next_manifest
+from .fields import index_fields
 from .layout import HASH_BYTES, text_hash
 from .lifecycle import (Change, apply_part, last_change, merge_stats, open_for_write,
                         write_change)
@@ -60,7 +61,8 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
             change.seconds = time.perf_counter() - start
             return change
         store_text = bool(index.manifest.get("store_text"))
-        part, _ = sources.build_part(survey.changed, index.analyzer, store_text)
+        part, _ = sources.build_part(survey.changed, index.analyzer, store_text,
+                                     fields=bool(index_fields(index.manifest)))
         arrays = apply_part(index, part, keep, lazy=True)
         manifest = next_manifest(index.manifest, arrays, source_groups=groups,
                                  sources=[p for g in groups for p in g],
