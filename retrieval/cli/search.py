@@ -117,9 +117,9 @@ def build_parser():
     p.add_argument("--candidates", choices=CANDIDATE_RULES, default="matching",
                    help="score only documents with a query term (default) or all")
     fb = p.add_argument_group("feedback")
-    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default=DEFAULT_FEEDBACK,
-                    help=f"pseudo-relevance feedback method (default {DEFAULT_FEEDBACK}; "
-                         "none turns it off)")
+    fb.add_argument("--feedback", choices=tuple(FEEDBACK), default=None,
+                    help=f"pseudo-relevance feedback method (default {DEFAULT_FEEDBACK}, "
+                         "or none with --field-weights or --collapse; none turns it off)")
     fb.add_argument("--fb-docs", type=positive_int, help="feedback documents (defaults above)")
     fb.add_argument("--fb-terms", type=positive_int,
                     help="feedback terms kept")
@@ -183,6 +183,11 @@ def model_from_args(args, index: Index | None = None):
 def feedback_from_args(args):
     """The feedback method of the flags; a flag of another method is an error."""
     params = {name: getattr(args, name, None) for name in _FB_FLAGS}
+    if args.feedback is None:
+        # the default feedback, except where the ranking takes none (the field mixture,
+        # --collapse): there no feedback unless asked for
+        plain = getattr(args, "field_weights", None) or getattr(args, "collapse", False)
+        args.feedback = "none" if plain else DEFAULT_FEEDBACK
     cls = FEEDBACK[args.feedback]
     for name, value in params.items():
         if value is not None and name not in cls.params:
