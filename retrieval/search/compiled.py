@@ -123,6 +123,7 @@ class RangeScratch(NamedTuple):
     entry than the range) and heap of k scores."""
     acc: np.ndarray
     seen: np.ndarray
+    cand: np.ndarray
     heap: np.ndarray
 
 
@@ -278,7 +279,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     if not (prep.mass > 0 and math.isfinite(bound)) or not skips_by_bound(t, k, n_docs):
         bound = math.inf    # no skipping
     m = kernels.accumulate_top_chunked(
-        RangeScratch(local.kacc, local.kseen, heap), index_columns(tables), terms,
+        RangeScratch(local.kacc, local.kseen, local.kcand, heap), index_columns(tables), terms,
         QueryScore(bound, float(prep.mass), float(prep.constant), len(heap)),
         CandidateOutput(out_docs, local.out_scores))
     # rank them by the batch kernel's bucket selection (same order as rank_order)

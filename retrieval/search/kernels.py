@@ -62,7 +62,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     """Score one query's matching documents and keep those that can be in its top k.
 
     Arguments (named tuples of :mod:`retrieval.search.compiled`): ``scratch`` =
-    (acc, seen, heap), ``columns`` = (post_ptr, post_docs, post_counts, log_alpha, tie),
+    (acc, seen, cand, heap), ``columns`` = (post_ptr, post_docs, post_counts, log_alpha, tie),
     ``terms`` = (starts, ends, weights, tables, use_tables), ``score`` = (bound, mass,
     constant, k), ``out`` = (out_docs, out_scores).
 
@@ -72,8 +72,10 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     float64, and ``seen``, uint8, to stay in cache; both all zeros on entry and again on
     return); each term's cursor advances through its ascending posting list range by
     range. Within a range the terms are added in query-term order starting from 0.0, so
-    every document's sum is the one ``bincount`` / ``np.add.at`` compute. Each distinct
-    document is then scored once, ``(acc + mass·log α_d) + constant``, its entries reset,
+    every document's sum is the one ``bincount`` / ``np.add.at`` compute, and each
+    document is listed in ``cand`` (room for ``len(acc) + 1`` entries) on its first
+    touch, so each posting is read once. Each distinct document of the range is then
+    scored once, in order of first touch, ``(acc + mass·log α_d) + constant``, its entries reset,
     and the k best scores so far kept in the min-heap ``heap`` (room for k values).
 
     Writes the distinct matching documents whose score is ≥ the k-th best score (all of
@@ -91,7 +93,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     so far is skipped without reading ``log_alpha[d]`` (for small k most documents: the
     N-sized array is not streamed through the cache).
     """
-    acc, seen, heap = scratch
+    acc, seen, cand, heap = scratch
     post_docs, post_counts, log_alpha = columns.post_docs, columns.post_counts, \
         columns.log_alpha
     starts, ends, weights, tables, use_tables = terms
@@ -100,7 +102,6 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     m = len(starts)
     size = len(acc)
     cur = starts.copy()
-    first = starts.copy()
     woff = np.empty(m, dtype=np.int64)
     total = 0
     hi_doc = 0
@@ -115,61 +116,60 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     thr = -np.inf   # the k-th best score so far (heap[0] once the heap is full)
     while lo < hi_doc:
         hi = lo + size
+        nc = 0
         for t in range(m):
             i = cur[t]
-            first[t] = i
             e = ends[t]
             off = woff[t]
             while i < e:
                 d = post_docs[i]
                 if d >= hi:
                     break
+                r = d - lo
                 if use_tables:
-                    acc[d - lo] += tables[t, post_counts[i]]
+                    acc[r] += tables[t, post_counts[i]]
                 else:
-                    acc[d - lo] += weights[i + off]
-                seen[d - lo] = 1
+                    acc[r] += weights[i + off]
+                # branch-free: r is listed once, on its first touch
+                cand[nc] = r
+                nc += 1 - seen[r]
+                seen[r] = 1
                 i += 1
             cur[t] = i
-        for t in range(m):
-            for i in range(first[t], cur[t]):
-                # a document's first occurrence in the range scores it; later ones (flag
-                # 0) only recompute a discarded value: no unpredictable branch on flag
-                d = post_docs[i]
-                r = d - lo
-                flag = seen[r]
-                seen[r] = 0
-                a = acc[r]
-                acc[r] = 0.0
-                if (flag != 0) & (a + bound + constant >= thr):
-                    pass
-                else:
-                    continue
-                s = a + mass * log_alpha[d]
-                s = s + constant
-                if s < thr:
-                    continue
-                if h < k:
-                    j = h
-                    h += 1
-                    while j > 0:
-                        p = (j - 1) // 2
-                        if heap[p] > s:
-                            heap[j] = heap[p]
-                            j = p
-                        else:
-                            break
-                    heap[j] = s
-                    if h == k:
-                        thr = heap[0]
-                elif s > thr:
-                    heap[0] = s
-                    _sift_down(heap, h, 0)
+        for c in range(nc):
+            # each distinct document of the range once, in order of first touch
+            r = cand[c]
+            seen[r] = 0
+            a = acc[r]
+            acc[r] = 0.0
+            if not (a + bound + constant >= thr):
+                continue
+            d = lo + r
+            s = a + mass * log_alpha[d]
+            s = s + constant
+            if s < thr:
+                continue
+            if h < k:
+                j = h
+                h += 1
+                while j > 0:
+                    p = (j - 1) // 2
+                    if heap[p] > s:
+                        heap[j] = heap[p]
+                        j = p
+                    else:
+                        break
+                heap[j] = s
+                if h == k:
                     thr = heap[0]
-                # (documents below the k-th best so far are never in the top k: skipped)
-                out_docs[n] = d
-                out_scores[n] = s
-                n += 1
+            elif s > thr:
+                heap[0] = s
+                _sift_down(heap, h, 0)
+                thr = heap[0]
+            # (documents below the k-th best so far are never in the top k: skipped)
+            out_docs[n] = d
+            out_scores[n] = s
+            n += 1
         lo = hi
     if n <= k:
         return n
