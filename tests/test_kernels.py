@@ -129,8 +129,9 @@ def test_weights_path_for_count_only_model(data):
 
 @pytest.mark.parametrize("vocab_max", [0, 10**9], ids=["term-tables", "vocab-tables"])
 def test_query_kernel_tables_per_term_or_from_the_vocabulary(data, vocab_max):
-    """The per-query kernel's count tables: one numpy call per term (no vocabulary
-    tables) or gathered from the vocabulary tables; bit-identical to the numpy paths."""
+    """The per-query kernel's count tables: one numpy call per term, query by query (no
+    vocabulary tables), or built from the vocabulary tables inside the batched
+    per-query kernel (queries_top_k); bit-identical to the numpy paths."""
     index, words, rng = data
     qs = queries(words, np.random.default_rng(19))
     s = Searcher(index, Dirichlet(mu=700), pruning=False)
@@ -139,6 +140,9 @@ def test_query_kernel_tables_per_term_or_from_the_vocabulary(data, vocab_max):
         got = configured(s, compiled=True, kernel_range=97, vocab_table_max=vocab_max)
         assert_same(got.batch_search_arrays(qs, k), expect)
         assert (got.tables_.vocabulary_tables() is None) == (vocab_max == 0)
+        assert set(got.paths_) == {"query_kernel"}
+        acc, seen = got.tables_.scratch.kacc, got.tables_.scratch.kseen
+        assert not acc.any() and not seen.any()   # reset after every query
 
 
 def test_count_rows_equal_count_table(data):

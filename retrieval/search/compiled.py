@@ -136,6 +136,13 @@ class QueryTerms(NamedTuple):
     use_tables: bool
 
 
+class CountTables(NamedTuple):
+    """Count-only models: term t's m_w(c), c = 0 … tab_max[t], at tab_vals[tab_ptr[t] + c]."""
+    tab_ptr: np.ndarray
+    tab_vals: np.ndarray
+    tab_max: np.ndarray
+
+
 class QueryScore(NamedTuple):
     """One query's scoring constants: the log α bound, mass, constant and k."""
     bound: float
@@ -287,6 +294,62 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
         local.rank = rank_scratch(max(m + 1, 1024), kernels)
     h = kernels.top_ranked(local.out_scores, out_docs, tables.tie, m, k, local.rank)
     return local.rank.hd[:h].copy(), local.rank.hs[:h].copy()
+
+
+def queries_kernel_fits(tables: SearchTables) -> bool:
+    """Whether :func:`queries_kernel` serves this model and index: count-only weights
+    with the vocabulary tables (Dirichlet, the default); others go query by query."""
+    return (not tables.model.uses and tables.table_ok()
+            and tables.vocabulary_tables() is not None)
+
+
+def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray,
+                   sizes: np.ndarray, k: int, kernels):
+    """:func:`query_kernel` for every query of ``queries`` (positions in ``batch``) in
+    one compiled call (:func:`retrieval.search.kernels.queries_top_k`): (query, docs,
+    scores), ranked within each query; identical to calling :func:`query_kernel` query
+    by query (the same tables, bounds, heap sizes and selection), without the Python
+    work per query, and holding no GIL for the whole batch (so threads scale).
+    ``sizes``: each query's postings. Only when :func:`queries_kernel_fits`."""
+    local = tables.scratch
+    n_docs = tables.n_docs
+    size = min(n_docs, t.kernel_range)
+    if getattr(local, "kacc", None) is None or len(local.kacc) != size:
+        local.kacc = np.zeros(size, dtype=np.float64)
+        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kcand = np.empty(size + 1, dtype=np.int64)
+    lo, hi = batch.ptr[queries], batch.ptr[queries + 1]
+    n_t = hi - lo
+    sel = np.repeat(lo - np.cumsum(n_t) + n_t, n_t) + np.arange(int(n_t.sum()),
+                                                               dtype=np.int64)
+    q_ptr = np.zeros(len(queries) + 1, dtype=np.int64)
+    np.cumsum(n_t, out=q_ptr[1:])
+    mass = batch.mass[queries].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bounds = mass * tables.log_alpha_max()
+    if not skips_by_bound(t, k, n_docs):
+        bounds[:] = math.inf
+    bounds[~((mass > 0) & np.isfinite(bounds))] = math.inf   # no skipping
+    most = int(sizes[queries].max()) if len(queries) else 0
+    post_docs = tables.post_docs
+    out_docs = getattr(local, "out_docs", None)
+    if out_docs is None or len(out_docs) < most or out_docs.dtype != post_docs.dtype:
+        room = max(most, 1024)
+        out_docs = local.out_docs = np.empty(room, dtype=post_docs.dtype)
+        local.out_scores = np.empty(room, dtype=np.float64)
+    if getattr(local, "rank", None) is None or len(local.rank.hs) < most + 1:
+        local.rank = rank_scratch(max(most + 1, 1024), kernels)
+    vocab = tables.vocabulary_tables()
+    cap = int(np.minimum(sizes[queries], k).sum())
+    out = BatchOutput(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.float64),
+                      np.zeros(len(queries), dtype=np.int64))
+    total = kernels.queries_top_k(
+        BatchQueries(q_ptr, batch.term_ids[sel], batch.weights[sel], mass,
+                     batch.constant[queries].astype(np.float64)),
+        CountTables(vocab[0], vocab[1], tables.max_counts()), k, index_columns(tables),
+        bounds, (local.kacc, local.kseen, local.kcand), local.rank,
+        (out_docs, local.out_scores), out)
+    return np.repeat(queries, out.n), out.docs[:total], out.scores[:total]
 
 
 # -- a batch -----------------------------------------------------------------------------

@@ -36,8 +36,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "relevance_top_terms",
-           "top_ranked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "queries_top_k",
+           "relevance_top_terms", "top_ranked"]
 
 
 @njit(cache=True, nogil=True)
@@ -524,6 +524,73 @@ def batch_top_k(queries, columns, posting_weights, selection, scratch, rank, out
 
 #: the partial bucket sort, for the per-query path's candidates
 top_ranked = _top_ranked
+
+
+@njit(cache=True, nogil=True)
+def queries_top_k(queries, counts, k, columns, bounds, scratch, rank, cands, out):
+    """The ranked top ``k`` of every query of a batch by the per-query kernel, in one
+    call (no Python, and no GIL, between the queries).
+
+    Arguments (named tuples of :mod:`retrieval.search.compiled`): ``queries`` = (q_ptr,
+    term_ids, q_weights, mass, constant), ``counts`` = (tab_ptr, tab_vals, tab_max):
+    term t's m_w(c) for c = 0 … tab_max[t] at tab_vals[tab_ptr[t] + c] (count-only
+    models), ``columns`` as for :func:`accumulate_top_chunked`, ``bounds`` the log α
+    bound of each query (+inf: no skipping), ``scratch`` = (acc, seen, cand) of
+    :func:`accumulate_top_chunked`, ``rank`` the scratch of :func:`_top_ranked` and
+    ``cands`` = (docs, scores) its candidates (room for the largest query's postings,
+    plus one), ``out`` = (out_docs, out_scores, out_n).
+
+    For each query it builds the table q_w·m_w(c) of each term (the product
+    :func:`retrieval.search.compiled.count_rows` computes, bit for bit), runs
+    :func:`accumulate_top_chunked` with a heap of min(k, postings) scores and ranks its
+    candidates by :func:`_top_ranked` — exactly what the one-query driver does — and
+    writes the ranked documents and scores query after query, their number to
+    ``out_n[j]``; returns the total.
+    """
+    q_ptr, term_ids, q_weights, mass, constant = queries
+    tab_ptr, tab_vals, tab_max = counts
+    post_ptr = columns.post_ptr
+    acc, seen, cand = scratch
+    c_docs, c_scores = cands
+    out_docs, out_scores, out_n = out
+    hs, ht, hd, cb, cnt = rank
+    no_weights = np.zeros(0, dtype=np.float64)
+    pos = 0
+    for j in range(len(q_ptr) - 1):
+        a = q_ptr[j]
+        m = q_ptr[j + 1] - a
+        width = 1
+        n_post = 0
+        starts = np.empty(m, dtype=np.int64)
+        ends = np.empty(m, dtype=np.int64)
+        for p in range(m):
+            t = term_ids[a + p]
+            starts[p] = post_ptr[t]
+            ends[p] = post_ptr[t + 1]
+            n_post += ends[p] - starts[p]
+            if tab_max[t] + 1 > width:
+                width = tab_max[t] + 1
+        tabs = np.empty((m, width), dtype=np.float64)
+        for p in range(m):
+            t = term_ids[a + p]
+            qw = q_weights[a + p]
+            top = tab_max[t]
+            base = tab_ptr[t]
+            for c in range(width):
+                tabs[p, c] = qw * tab_vals[base + min(c, top)]
+        kq = min(k, max(n_post, 1))
+        heap = np.empty(kq, dtype=np.float64)
+        nn = accumulate_top_chunked((acc, seen, cand, heap), columns,
+                                    (starts, ends, no_weights, tabs, True),
+                                    (bounds[j], mass[j], constant[j], kq),
+                                    (c_docs, c_scores))
+        h = _top_ranked(c_scores, c_docs, columns.tie, nn, k, rank)
+        for r in range(h):
+            out_docs[pos + r] = hd[r]
+            out_scores[pos + r] = hs[r]
+        out_n[j] = h
+        pos += h
+    return pos
 
 
 @njit(cache=True, nogil=True)
