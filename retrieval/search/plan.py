@@ -67,15 +67,16 @@ class Thresholds:
     #: in cache)
     kernel_range: int = 32768
     #: with the kernel, pruning is tried only for queries of at least this many postings
-    #: per document of the collection (measured: 1M documents, k=10, with the kernel of
-    #: before kernel_prune_min_docs) ...
+    #: per document of the collection (measured: 1M documents, k=10, against the
+    #: per-query kernel as it was before queries_top_k) ...
     kernel_prune_fraction: float = 0.6
     #: ... and only in collections of at least this many documents. Measured at k=10
     #: (synthetic corpora of make_corpus.py, seed 0, 1,000 queries; CPU µs a query, best
     #: of interleaved runs; results bit-identical): at 100k documents the Python
-    #: MaxScore path costs 336 against 196 without it (load 12-14), at 300k 709 against
-    #: 557 (load 13-14), both with the batched per-query kernel (queries_top_k); at 1M
-    #: pruning paid (0.6·N rule above) against the older kernel, not re-measured since
+    #: MaxScore path costs 336 against 196 without it (load 12-14), at 300k 614-709
+    #: against 557-626 (two rounds, load 12-14: on par at best), both with the batched
+    #: per-query kernel (queries_top_k); at 1M pruning paid (0.6·N rule above) against
+    #: the older kernel, not re-measured since
     kernel_prune_min_docs: int = 1_000_000
     #: the per-query kernel skips documents by an upper bound on log α only while
     #: k ≤ N / this (measured, 1M documents: the bound saves ~20% at k=10, costs ~10% at
