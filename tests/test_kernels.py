@@ -448,3 +448,18 @@ def test_feedback_rows_kernel_identical_to_numpy(n_words, fb_docs):
             assert np.array_equal(getattr(g, field), getattr(w, field)), (method, field)
     scratch = fast.tables_.scratch.feedback_scratch
     assert not scratch.acc.any() and not scratch.bits.any()
+
+
+def test_batched_query_kernel_in_threads_is_identical(data):
+    """The batched per-query kernel (queries_top_k, nogil) run from three threads at
+    once, each with its own scratch, gives the one-thread results."""
+    from retrieval.search import parallel
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(23), n=40)
+    s = configured(Searcher(index, Dirichlet(mu=1000), pruning=False), compiled=True,
+                   kernel_range=128)
+    for k in (10, 1000):
+        one = s.batch_search_arrays(qs, k)
+        three = parallel.threaded(lambda part: s.rank(s.prepare(part), k), qs, 3)
+        assert_same(three, one)
+    assert set(s.paths_) == {"query_kernel"}
