@@ -5,7 +5,8 @@ searcher uses the kernels: RM3's relevance-model accumulation
 (:func:`feedback_rows`).
 
 This module mirrors the numpy paths: :func:`accumulate_top_chunked` is
-:func:`retrieval.search.exhaustive.accumulated`, :func:`batch_top_k` the block paths of
+:func:`retrieval.search.exhaustive.accumulated` (:func:`queries_top_k` runs it for every
+query of a batch in one call), :func:`batch_top_k` the block paths of
 :mod:`retrieval.search.exhaustive`; their numpy-side drivers, and the named tuples that
 group their arguments, are in :mod:`retrieval.search.compiled`. It is longer than the
 other modules because numba code cannot call back into numpy: each kernel carries its
