@@ -127,6 +127,44 @@ def test_weights_path_for_count_only_model(data):
                     ref[k])
 
 
+@pytest.mark.parametrize("vocab_max", [0, 10**9], ids=["term-tables", "vocab-tables"])
+def test_query_kernel_tables_per_term_or_from_the_vocabulary(data, vocab_max):
+    """The per-query kernel's count tables: one numpy call per term, query by query (no
+    vocabulary tables), or built from the vocabulary tables inside the batched
+    per-query kernel (queries_top_k); bit-identical to the numpy paths."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(19))
+    s = Searcher(index, Dirichlet(mu=700), pruning=False)
+    for k in (1, 10, 1000):
+        expect = run(s, qs, k, compiled=False, per_query=False)
+        got = configured(s, compiled=True, kernel_range=97, vocab_table_max=vocab_max)
+        assert_same(got.batch_search_arrays(qs, k), expect)
+        assert (got.tables_.vocabulary_tables() is None) == (vocab_max == 0)
+        assert set(got.paths_) == {"query_kernel"}
+        acc, seen = got.tables_.scratch.kacc, got.tables_.scratch.kseen
+        assert not acc.any() and not seen.any()   # reset after every query
+
+
+def test_count_rows_equal_count_table(data):
+    """count_rows gathers exactly SearchTables.count_table's values (up to each term's
+    largest count; the rest repeat the last value)."""
+    from retrieval.search.compiled import count_rows
+    index, words, rng = data
+    s = Searcher(index, Dirichlet(mu=37), thresholds=Thresholds(vocab_table_max=10**9))
+    tables = s.tables_
+    ids = np.array([0, 5, 3, 0, index.num_terms - 1], dtype=np.int64)
+    qw = np.array([1.0, 0.25, 3.5, 0.1, 2.0])
+    rows = count_rows(tables, tables.vocabulary_tables(), ids, qw)
+    maxc = tables.max_counts()[ids]
+    assert rows.shape == (len(ids), int(maxc.max()) + 1)
+    for i, (tid, w) in enumerate(zip(ids, qw)):
+        full = tables.count_table(int(tid), float(w))
+        m = int(maxc[i])
+        assert np.array_equal(rows[i, :m + 1], full[:m + 1])
+        assert np.all(rows[i, m + 1:] == full[m])
+    assert count_rows(tables, tables.vocabulary_tables(), ids[:0], qw[:0]).shape == (0, 1)
+
+
 @pytest.mark.parametrize("pruning", ["auto", True])
 def test_with_pruning(data, pruning):
     index, words, rng = data
@@ -410,3 +448,18 @@ def test_feedback_rows_kernel_identical_to_numpy(n_words, fb_docs):
             assert np.array_equal(getattr(g, field), getattr(w, field)), (method, field)
     scratch = fast.tables_.scratch.feedback_scratch
     assert not scratch.acc.any() and not scratch.bits.any()
+
+
+def test_batched_query_kernel_in_threads_is_identical(data):
+    """The batched per-query kernel (queries_top_k, nogil) run from three threads at
+    once, each with its own scratch, gives the one-thread results."""
+    from retrieval.search import parallel
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(23), n=40)
+    s = configured(Searcher(index, Dirichlet(mu=1000), pruning=False), compiled=True,
+                   kernel_range=128)
+    for k in (10, 1000):
+        one = s.batch_search_arrays(qs, k)
+        three = parallel.threaded(lambda part: s.rank(s.prepare(part), k), qs, 3)
+        assert_same(three, one)
+    assert set(s.paths_) == {"query_kernel"}

@@ -241,3 +241,43 @@ def test_ties_at_the_cut_one_query_paths():
                 np.testing.assert_array_equal(b.query_index, a.query_index)
                 np.testing.assert_array_equal(b.doc_numbers, a.doc_numbers)
                 np.testing.assert_array_equal(b.scores, a.scores)
+
+
+def test_kernel_pruning_only_from_its_collection_size():
+    """plan.prune_pays with the kernel: no query below kernel_prune_min_docs documents;
+    from there on, the queries with at least kernel_prune_fraction·N postings."""
+    from retrieval.search.plan import prune_pays
+    n_terms = np.array([1, 3, 3, 4])
+    postings = np.array([900_000, 900_000, 100_000, 700_000])
+    t = Thresholds(kernel_prune_min_docs=500_000, kernel_prune_fraction=0.6)
+    big = prune_pays(t, n_terms, postings, 10, 1_000_000, compiled=True, forced=False)
+    assert big.tolist() == [False, True, False, True]
+    small = prune_pays(t, n_terms, postings, 10, 400_000, compiled=True, forced=False)
+    assert not small.any()
+    # without the kernel the size rule does not apply; forced pruning ignores it too
+    assert prune_pays(t, n_terms, postings, 10, 400_000, compiled=False,
+                      forced=False).tolist() == [False, True, True, True]
+    assert prune_pays(t, n_terms, postings, 10, 400_000, compiled=True,
+                      forced=True).tolist() == [False, True, True, True]
+
+
+@pytest.mark.parametrize("model", [Dirichlet(mu=1000), JelinekMercer(lam=0.5)], ids=repr)
+def test_kernel_pruning_path_equals_the_kernel(model):
+    """Under pruning="auto", the queries the plan sends to MaxScore beside the compiled
+    per-query kernel give the kernel's results bit for bit (thresholds chosen so that
+    every query of several terms is pruned on this small index)."""
+    pytest.importorskip("numba", reason="numba is not installed: no compiled path")
+    index, words, rng = random_corpus(9)
+    qs = random_queries(words, rng, n=20)
+    common = dict(acc_min_docs=0, kernel_min_docs=0, kernel_batch_large_k_docs=0)
+    auto = Searcher(index, model, pruning="auto", compiled=True, thresholds=Thresholds(
+        prune_min_docs=0, prune_docs_per_k=0, prune_min_postings=0,
+        kernel_prune_min_docs=0, kernel_prune_fraction=0.0, **common))
+    plain = Searcher(index, model, pruning=False, compiled=True,
+                     thresholds=Thresholds(**common))
+    for k in (1, 10, 1000):
+        a, b = auto.batch_search_arrays(qs, k), plain.batch_search_arrays(qs, k)
+        assert np.array_equal(a.query_index, b.query_index)
+        assert np.array_equal(a.doc_numbers, b.doc_numbers)
+        assert np.array_equal(a.scores, b.scores)
+    assert auto.paths_["pruned"] > 0 and auto.paths_["query_kernel"] > 0

@@ -119,9 +119,11 @@ class BatchOutput(NamedTuple):
 
 
 class RangeScratch(NamedTuple):
-    """The per-query kernel's range accumulator, marks and heap of k scores."""
+    """The per-query kernel's range accumulator, marks, candidate list (room for one more
+    entry than the range) and heap of k scores."""
     acc: np.ndarray
     seen: np.ndarray
+    cand: np.ndarray
     heap: np.ndarray
 
 
@@ -132,6 +134,13 @@ class QueryTerms(NamedTuple):
     weights: np.ndarray
     tables: np.ndarray
     use_tables: bool
+
+
+class CountTables(NamedTuple):
+    """Count-only models: term t's m_w(c), c = 0 … tab_max[t], at tab_vals[tab_ptr[t] + c]."""
+    tab_ptr: np.ndarray
+    tab_vals: np.ndarray
+    tab_max: np.ndarray
 
 
 class QueryScore(NamedTuple):
@@ -213,6 +222,13 @@ def _query_terms(tables: SearchTables, prep) -> QueryTerms:
     if not tables.model.uses and tables.table_ok():
         # count-only weights: the kernel reads them from per-term tables over the
         # counts, the same values SearchTables.weights computes (see there)
+        vocab = tables.vocabulary_tables()
+        if vocab is not None:
+            # gathered from the vocabulary-wide m_w(c) tables (computed once per searcher
+            # by the same vector expression) and multiplied by q_w in one numpy step: no
+            # Python loop per term (measured: see count_rows)
+            return QueryTerms(starts, ends, _NO_WEIGHTS,
+                              count_rows(tables, vocab, ids, prep.weights), True)
         tabs = np.empty((len(ids), tables.max_count() + 1), dtype=np.float64)
         for i, (tid, qw) in enumerate(zip(ids.tolist(), prep.weights.tolist())):
             tabs[i] = tables.count_table(tid, qw)
@@ -223,6 +239,20 @@ def _query_terms(tables: SearchTables, prep) -> QueryTerms:
         w_parts.append(tables.weights(tid, qw, slice(s, e), tables.post_docs[s:e]))
     w = np.concatenate(w_parts) if len(w_parts) > 1 else w_parts[0]
     return QueryTerms(starts, ends, w, _NO_TABLES, False)
+
+
+def count_rows(tables: SearchTables, vocab, ids: np.ndarray, qw: np.ndarray) -> np.ndarray:
+    """Row i: q_w[i]·m_w(c) of term ``ids[i]`` for c = 0 … the query terms' largest count
+    (entries past the term's own largest count repeat its last value and are never
+    read), gathered from the vocabulary tables ``vocab`` = (starts, values) of
+    :meth:`SearchTables.vocabulary_tables`. The values are those of
+    :meth:`SearchTables.count_table` bit for bit (the same m_w(c) expression, the same
+    product with q_w), without its Python loop over the terms (measured, synthetic
+    100k, k=10: see results/speed/profile.md, "after")."""
+    maxc = tables.max_counts()[ids]
+    width = int(maxc.max()) + 1 if len(ids) else 1
+    col = np.minimum(np.arange(width, dtype=np.int64)[None, :], maxc[:, None])
+    return qw[:, None] * vocab[1][vocab[0][ids][:, None] + col]
 
 
 def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
@@ -242,6 +272,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     if getattr(local, "kacc", None) is None or len(local.kacc) != size:
         local.kacc = np.zeros(size, dtype=np.float64)
         local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kcand = np.empty(size + 1, dtype=np.int64)
     terms = _query_terms(tables, prep)
     post_docs = tables.post_docs
     n = int((terms.ends - terms.starts).sum())
@@ -255,7 +286,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     if not (prep.mass > 0 and math.isfinite(bound)) or not skips_by_bound(t, k, n_docs):
         bound = math.inf    # no skipping
     m = kernels.accumulate_top_chunked(
-        RangeScratch(local.kacc, local.kseen, heap), index_columns(tables), terms,
+        RangeScratch(local.kacc, local.kseen, local.kcand, heap), index_columns(tables), terms,
         QueryScore(bound, float(prep.mass), float(prep.constant), len(heap)),
         CandidateOutput(out_docs, local.out_scores))
     # rank them by the batch kernel's bucket selection (same order as rank_order)
@@ -263,6 +294,62 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
         local.rank = rank_scratch(max(m + 1, 1024), kernels)
     h = kernels.top_ranked(local.out_scores, out_docs, tables.tie, m, k, local.rank)
     return local.rank.hd[:h].copy(), local.rank.hs[:h].copy()
+
+
+def queries_kernel_fits(tables: SearchTables) -> bool:
+    """Whether :func:`queries_kernel` serves this model and index: count-only weights
+    with the vocabulary tables (Dirichlet, the default); others go query by query."""
+    return (not tables.model.uses and tables.table_ok()
+            and tables.vocabulary_tables() is not None)
+
+
+def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray,
+                   sizes: np.ndarray, k: int, kernels):
+    """:func:`query_kernel` for every query of ``queries`` (positions in ``batch``) in
+    one compiled call (:func:`retrieval.search.kernels.queries_top_k`): (query, docs,
+    scores), ranked within each query; identical to calling :func:`query_kernel` query
+    by query (the same tables, bounds, heap sizes and selection), without the Python
+    work per query, and holding no GIL for the whole batch (so threads scale).
+    ``sizes``: each query's postings. Only when :func:`queries_kernel_fits`."""
+    local = tables.scratch
+    n_docs = tables.n_docs
+    size = min(n_docs, t.kernel_range)
+    if getattr(local, "kacc", None) is None or len(local.kacc) != size:
+        local.kacc = np.zeros(size, dtype=np.float64)
+        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kcand = np.empty(size + 1, dtype=np.int64)
+    lo, hi = batch.ptr[queries], batch.ptr[queries + 1]
+    n_t = hi - lo
+    sel = np.repeat(lo - np.cumsum(n_t) + n_t, n_t) + np.arange(int(n_t.sum()),
+                                                               dtype=np.int64)
+    q_ptr = np.zeros(len(queries) + 1, dtype=np.int64)
+    np.cumsum(n_t, out=q_ptr[1:])
+    mass = batch.mass[queries].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bounds = mass * tables.log_alpha_max()
+    if not skips_by_bound(t, k, n_docs):
+        bounds[:] = math.inf
+    bounds[~((mass > 0) & np.isfinite(bounds))] = math.inf   # no skipping
+    most = int(sizes[queries].max()) if len(queries) else 0
+    post_docs = tables.post_docs
+    out_docs = getattr(local, "out_docs", None)
+    if out_docs is None or len(out_docs) < most or out_docs.dtype != post_docs.dtype:
+        room = max(most, 1024)
+        out_docs = local.out_docs = np.empty(room, dtype=post_docs.dtype)
+        local.out_scores = np.empty(room, dtype=np.float64)
+    if getattr(local, "rank", None) is None or len(local.rank.hs) < most + 1:
+        local.rank = rank_scratch(max(most + 1, 1024), kernels)
+    vocab = tables.vocabulary_tables()
+    cap = int(np.minimum(sizes[queries], k).sum())
+    out = BatchOutput(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.float64),
+                      np.zeros(len(queries), dtype=np.int64))
+    total = kernels.queries_top_k(
+        BatchQueries(q_ptr, batch.term_ids[sel], batch.weights[sel], mass,
+                     batch.constant[queries].astype(np.float64)),
+        CountTables(vocab[0], vocab[1], tables.max_counts()), k, index_columns(tables),
+        bounds, (local.kacc, local.kseen, local.kcand), local.rank,
+        (out_docs, local.out_scores), out)
+    return np.repeat(queries, out.n), out.docs[:total], out.scores[:total]
 
 
 # -- a batch -----------------------------------------------------------------------------

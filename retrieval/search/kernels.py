@@ -5,7 +5,8 @@ searcher uses the kernels: RM3's relevance-model accumulation
 (:func:`feedback_rows`).
 
 This module mirrors the numpy paths: :func:`accumulate_top_chunked` is
-:func:`retrieval.search.exhaustive.accumulated`, :func:`batch_top_k` the block paths of
+:func:`retrieval.search.exhaustive.accumulated` (:func:`queries_top_k` runs it for every
+query of a batch in one call), :func:`batch_top_k` the block paths of
 :mod:`retrieval.search.exhaustive`; their numpy-side drivers, and the named tuples that
 group their arguments, are in :mod:`retrieval.search.compiled`. It is longer than the
 other modules because numba code cannot call back into numpy: each kernel carries its
@@ -36,8 +37,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "relevance_top_terms",
-           "top_ranked"]
+__all__ = ["accumulate_top_chunked", "batch_top_k", "feedback_rows", "queries_top_k",
+           "relevance_top_terms", "top_ranked"]
 
 
 @njit(cache=True, nogil=True)
@@ -62,7 +63,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     """Score one query's matching documents and keep those that can be in its top k.
 
     Arguments (named tuples of :mod:`retrieval.search.compiled`): ``scratch`` =
-    (acc, seen, heap), ``columns`` = (post_ptr, post_docs, post_counts, log_alpha, tie),
+    (acc, seen, cand, heap), ``columns`` = (post_ptr, post_docs, post_counts, log_alpha, tie),
     ``terms`` = (starts, ends, weights, tables, use_tables), ``score`` = (bound, mass,
     constant, k), ``out`` = (out_docs, out_scores).
 
@@ -72,8 +73,10 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     float64, and ``seen``, uint8, to stay in cache; both all zeros on entry and again on
     return); each term's cursor advances through its ascending posting list range by
     range. Within a range the terms are added in query-term order starting from 0.0, so
-    every document's sum is the one ``bincount`` / ``np.add.at`` compute. Each distinct
-    document is then scored once, ``(acc + mass·log α_d) + constant``, its entries reset,
+    every document's sum is the one ``bincount`` / ``np.add.at`` compute, and each
+    document is listed in ``cand`` (room for ``len(acc) + 1`` entries) on its first
+    touch, so each posting is read once. Each distinct document of the range is then
+    scored once, in order of first touch, ``(acc + mass·log α_d) + constant``, its entries reset,
     and the k best scores so far kept in the min-heap ``heap`` (room for k values).
 
     Writes the distinct matching documents whose score is ≥ the k-th best score (all of
@@ -91,7 +94,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     so far is skipped without reading ``log_alpha[d]`` (for small k most documents: the
     N-sized array is not streamed through the cache).
     """
-    acc, seen, heap = scratch
+    acc, seen, cand, heap = scratch
     post_docs, post_counts, log_alpha = columns.post_docs, columns.post_counts, \
         columns.log_alpha
     starts, ends, weights, tables, use_tables = terms
@@ -100,7 +103,6 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     m = len(starts)
     size = len(acc)
     cur = starts.copy()
-    first = starts.copy()
     woff = np.empty(m, dtype=np.int64)
     total = 0
     hi_doc = 0
@@ -115,61 +117,60 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     thr = -np.inf   # the k-th best score so far (heap[0] once the heap is full)
     while lo < hi_doc:
         hi = lo + size
+        nc = 0
         for t in range(m):
             i = cur[t]
-            first[t] = i
             e = ends[t]
             off = woff[t]
             while i < e:
                 d = post_docs[i]
                 if d >= hi:
                     break
+                r = d - lo
                 if use_tables:
-                    acc[d - lo] += tables[t, post_counts[i]]
+                    acc[r] += tables[t, post_counts[i]]
                 else:
-                    acc[d - lo] += weights[i + off]
-                seen[d - lo] = 1
+                    acc[r] += weights[i + off]
+                # branch-free: r is listed once, on its first touch
+                cand[nc] = r
+                nc += 1 - seen[r]
+                seen[r] = 1
                 i += 1
             cur[t] = i
-        for t in range(m):
-            for i in range(first[t], cur[t]):
-                # a document's first occurrence in the range scores it; later ones (flag
-                # 0) only recompute a discarded value: no unpredictable branch on flag
-                d = post_docs[i]
-                r = d - lo
-                flag = seen[r]
-                seen[r] = 0
-                a = acc[r]
-                acc[r] = 0.0
-                if (flag != 0) & (a + bound + constant >= thr):
-                    pass
-                else:
-                    continue
-                s = a + mass * log_alpha[d]
-                s = s + constant
-                if s < thr:
-                    continue
-                if h < k:
-                    j = h
-                    h += 1
-                    while j > 0:
-                        p = (j - 1) // 2
-                        if heap[p] > s:
-                            heap[j] = heap[p]
-                            j = p
-                        else:
-                            break
-                    heap[j] = s
-                    if h == k:
-                        thr = heap[0]
-                elif s > thr:
-                    heap[0] = s
-                    _sift_down(heap, h, 0)
+        for c in range(nc):
+            # each distinct document of the range once, in order of first touch
+            r = cand[c]
+            seen[r] = 0
+            a = acc[r]
+            acc[r] = 0.0
+            if not (a + bound + constant >= thr):
+                continue
+            d = lo + r
+            s = a + mass * log_alpha[d]
+            s = s + constant
+            if s < thr:
+                continue
+            if h < k:
+                j = h
+                h += 1
+                while j > 0:
+                    p = (j - 1) // 2
+                    if heap[p] > s:
+                        heap[j] = heap[p]
+                        j = p
+                    else:
+                        break
+                heap[j] = s
+                if h == k:
                     thr = heap[0]
-                # (documents below the k-th best so far are never in the top k: skipped)
-                out_docs[n] = d
-                out_scores[n] = s
-                n += 1
+            elif s > thr:
+                heap[0] = s
+                _sift_down(heap, h, 0)
+                thr = heap[0]
+            # (documents below the k-th best so far are never in the top k: skipped)
+            out_docs[n] = d
+            out_scores[n] = s
+            n += 1
         lo = hi
     if n <= k:
         return n
@@ -524,6 +525,73 @@ def batch_top_k(queries, columns, posting_weights, selection, scratch, rank, out
 
 #: the partial bucket sort, for the per-query path's candidates
 top_ranked = _top_ranked
+
+
+@njit(cache=True, nogil=True)
+def queries_top_k(queries, counts, k, columns, bounds, scratch, rank, cands, out):
+    """The ranked top ``k`` of every query of a batch by the per-query kernel, in one
+    call (no Python, and no GIL, between the queries).
+
+    Arguments (named tuples of :mod:`retrieval.search.compiled`): ``queries`` = (q_ptr,
+    term_ids, q_weights, mass, constant), ``counts`` = (tab_ptr, tab_vals, tab_max):
+    term t's m_w(c) for c = 0 … tab_max[t] at tab_vals[tab_ptr[t] + c] (count-only
+    models), ``columns`` as for :func:`accumulate_top_chunked`, ``bounds`` the log α
+    bound of each query (+inf: no skipping), ``scratch`` = (acc, seen, cand) of
+    :func:`accumulate_top_chunked`, ``rank`` the scratch of :func:`_top_ranked` and
+    ``cands`` = (docs, scores) its candidates (room for the largest query's postings,
+    plus one), ``out`` = (out_docs, out_scores, out_n).
+
+    For each query it builds the table q_w·m_w(c) of each term (the product
+    :func:`retrieval.search.compiled.count_rows` computes, bit for bit), runs
+    :func:`accumulate_top_chunked` with a heap of min(k, postings) scores and ranks its
+    candidates by :func:`_top_ranked` — exactly what the one-query driver does — and
+    writes the ranked documents and scores query after query, their number to
+    ``out_n[j]``; returns the total.
+    """
+    q_ptr, term_ids, q_weights, mass, constant = queries
+    tab_ptr, tab_vals, tab_max = counts
+    post_ptr = columns.post_ptr
+    acc, seen, cand = scratch
+    c_docs, c_scores = cands
+    out_docs, out_scores, out_n = out
+    hs, ht, hd, cb, cnt = rank
+    no_weights = np.zeros(0, dtype=np.float64)
+    pos = 0
+    for j in range(len(q_ptr) - 1):
+        a = q_ptr[j]
+        m = q_ptr[j + 1] - a
+        width = 1
+        n_post = 0
+        starts = np.empty(m, dtype=np.int64)
+        ends = np.empty(m, dtype=np.int64)
+        for p in range(m):
+            t = term_ids[a + p]
+            starts[p] = post_ptr[t]
+            ends[p] = post_ptr[t + 1]
+            n_post += ends[p] - starts[p]
+            if tab_max[t] + 1 > width:
+                width = tab_max[t] + 1
+        tabs = np.empty((m, width), dtype=np.float64)
+        for p in range(m):
+            t = term_ids[a + p]
+            qw = q_weights[a + p]
+            top = tab_max[t]
+            base = tab_ptr[t]
+            for c in range(width):
+                tabs[p, c] = qw * tab_vals[base + min(c, top)]
+        kq = min(k, max(n_post, 1))
+        heap = np.empty(kq, dtype=np.float64)
+        nn = accumulate_top_chunked((acc, seen, cand, heap), columns,
+                                    (starts, ends, no_weights, tabs, True),
+                                    (bounds[j], mass[j], constant[j], kq),
+                                    (c_docs, c_scores))
+        h = _top_ranked(c_scores, c_docs, columns.tie, nn, k, rank)
+        for r in range(h):
+            out_docs[pos + r] = hd[r]
+            out_scores[pos + r] = hs[r]
+        out_n[j] = h
+        pos += h
+    return pos
 
 
 @njit(cache=True, nogil=True)

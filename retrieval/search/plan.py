@@ -67,8 +67,17 @@ class Thresholds:
     #: in cache)
     kernel_range: int = 32768
     #: with the kernel, pruning is tried only for queries of at least this many postings
-    #: per document of the collection (measured: 1M documents, k=10)
+    #: per document of the collection (measured: 1M documents, k=10, against the
+    #: per-query kernel as it was before queries_top_k) ...
     kernel_prune_fraction: float = 0.6
+    #: ... and only in collections of at least this many documents. Measured at k=10
+    #: (synthetic corpora of make_corpus.py, seed 0, 1,000 queries; CPU µs a query, best
+    #: of interleaved runs; results bit-identical): at 100k documents the Python
+    #: MaxScore path costs 336 against 196 without it (load 12-14), at 300k 614-709
+    #: against 557-626 (two rounds, load 12-14: on par at best), both with the batched
+    #: per-query kernel (queries_top_k); at 1M pruning paid (0.6·N rule above) against
+    #: the older kernel, not re-measured since
+    kernel_prune_min_docs: int = 1_000_000
     #: the per-query kernel skips documents by an upper bound on log α only while
     #: k ≤ N / this (measured, 1M documents: the bound saves ~20% at k=10, costs ~10% at
     #: k=1000)
@@ -179,8 +188,9 @@ def prune_pays(t: Thresholds, n_terms: np.ndarray, postings: np.ndarray, k: int,
     Cost model: try pruning when the query has several terms, many postings, and k is
     small next to the collection (measured: at k ≳ N/2000 the threshold stays too low
     for pruning to pay). Against the compiled exhaustive kernel (``compiled``) pruning
-    pays only for queries of at least kernel_prune_fraction·N postings (measured, 1M
-    documents, k=10). ``forced`` (``pruning=True``): every query of several terms.
+    pays only for queries of at least kernel_prune_fraction·N postings in collections of
+    at least kernel_prune_min_docs documents (measured at 100k, 300k and 1M documents,
+    k=10: see the thresholds). ``forced`` (``pruning=True``): every query of several terms.
     Vectorised: on a collection or a k where it cannot pay, no query is looked at."""
     worth = n_terms >= 2
     if forced:
@@ -189,5 +199,7 @@ def prune_pays(t: Thresholds, n_terms: np.ndarray, postings: np.ndarray, k: int,
         return np.zeros_like(worth)
     worth &= postings >= t.prune_min_postings
     if compiled:
+        if n_docs < t.kernel_prune_min_docs:
+            return np.zeros_like(worth)
         worth &= postings >= t.kernel_prune_fraction * n_docs
     return worth

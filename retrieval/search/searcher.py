@@ -240,6 +240,14 @@ class Searcher:
                       len(active))
             active = []
         sizes = dict(zip(active, size_arr[active].tolist()))
+        if path.per_query and kernels is not None and active \
+                and comp.queries_kernel_fits(self.tables_):
+            parts = comp.queries_kernel(self.tables_, t, batch,
+                                        np.asarray(active, dtype=np.int64), size_arr, k,
+                                        kernels)
+            self._add(out_q, out_d, out_s, [parts[0]], [parts[1]], [parts[2]],
+                      "query_kernel", len(active))
+            active = []
         if path.per_query:
             self._rank_one_by_one(preps, active, sizes, k, kernels, (out_q, out_d, out_s))
             active = []
