@@ -28,6 +28,7 @@ from ..errors import ParameterError
 from ..records import SearchResult
 from ..search import Searcher
 from ..search.queries import QueryBatch, QueryModel
+from ..search.searcher import check_k
 from .stats import subset_index
 from .store import ShardedIndex
 
@@ -122,7 +123,7 @@ class ShardedSearcher:
     def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000
                             ) -> ShardedResult:
         """Merged top ``k`` of every query (after feedback when one is set)."""
-        k = _check_k(k)
+        k = check_k(k)
         queries = list(queries)
         batch = self.prepare(queries)
         fb_docs = getattr(self.feedback, "fb_docs", None)
@@ -166,9 +167,3 @@ def results_lists(res: ShardedResult, n: int) -> list[list[SearchResult]]:
     for i, (j, docid) in enumerate(zip(res.query_index.tolist(), res.docids)):
         out[j].append(SearchResult(len(out[j]) + 1, docid, scores[i]))
     return out
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k must be a whole number >= 1, got {k!r}")
-    return int(k)
