@@ -216,3 +216,40 @@ def test_shared_collections_every_model_and_rm3(collections_dir, name):
     s1 = Searcher(single)
     assert_same(fb.batch_search_arrays(s1, queries, 100), s1,
                 ShardedSearcher(sharded, feedback=fb).batch_search_arrays(queries, 100))
+
+
+def test_cli_index_shards_join_and_search(tmp_path, sample_dir, capsys):
+    from retrieval.cli import index as cli_index
+    from retrieval.cli import search as cli_search
+    docs = str(sample_dir / "docs") if (sample_dir / "docs").is_dir() else str(sample_dir)
+    assert cli_index.main([docs, "-o", str(tmp_path / "one"), "-q"]) == 0
+    capsys.readouterr()
+    assert cli_index.main([docs, "-o", str(tmp_path / "sh"), "--shards", "3", "-q",
+                           "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shards"] == 3
+    runs = {}
+    for name in ("one", "sh"):
+        for fb in ("none", "rm3"):
+            capsys.readouterr()
+            assert cli_search.main([str(tmp_path / name), "glacier ice movement", "-k", "20",
+                                    "--format", "trec", "--feedback", fb]) == 0
+            runs[name, fb] = capsys.readouterr().out
+    assert runs["one", "none"] == runs["sh", "none"] and runs["one", "none"].count("\n") == 16
+    assert runs["one", "rm3"] == runs["sh", "rm3"]
+    # join the single index with another one built separately
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"id": "extra-1", "text": "glacier glacier crevasse"}\n')
+    assert cli_index.main([str(other), "-o", str(tmp_path / "two"), "-q"]) == 0
+    assert cli_index.main([str(tmp_path / "one"), str(tmp_path / "two"), "--join", "-o",
+                           str(tmp_path / "joined"), "-q"]) == 0
+    capsys.readouterr()
+    assert cli_search.main([str(tmp_path / "joined"), "crevasse", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"][0]["docid"] == "extra-1"
+    # mistakes: one line, exit 2
+    assert cli_search.main([str(tmp_path / "one"), "glacier", "--scheduler", "tcp://h:1"]) == 2
+    assert "not a sharded index" in capsys.readouterr().err
+    assert cli_search.main([str(tmp_path / "sh"), "glacier", "--explain"]) == 2
+    assert "--explain" in capsys.readouterr().err
+    assert cli_index.main([docs, "-o", str(tmp_path / "sh"), "--shards", "2", "-q"]) == 2
+    assert "already holds a sharded index" in capsys.readouterr().err

@@ -19,6 +19,8 @@ from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import MODELS, make_model
 from ..snippets import make_snippet
+from ..shards import is_sharded
+from . import sharded
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
 DESCRIPTION = """\
@@ -126,6 +128,7 @@ def build_parser():
                          "uniform")
     fb.add_argument("--fb-max-df", type=number,
                     help="rm3: ignore terms in more than this fraction of documents (1: none)")
+    sharded.add_search_options(p)
     p.add_argument("--format", choices=("table", "json", "trec"), default="table")
     p.add_argument("--explain", action="store_true",
                    help="show each query term's contribution to each score (and the "
@@ -219,14 +222,16 @@ def _main(args) -> int:
                              "(or --queries FILE)")
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
+    if is_sharded(args.index):
+        return sharded.search_main(args, _queries_of(args), model_from_args(args), feedback)
+    if args.scheduler or args.cluster:
+        raise ParameterError(f"{args.index} is not a sharded index; --scheduler and "
+                             f"--cluster search sharded indexes (retrieval index --shards N)")
     index = Index.open(args.index)
     model = model_from_args(args, index)
     searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
                         candidates=args.candidates)
-    if args.queries:
-        queries = read_query_tsv(args.queries)
-    else:
-        queries = [Query("1", " ".join(args.query))]
+    queries = _queries_of(args)
     texts = [q.text for q in queries]
     jobs = clamp_jobs(args.jobs, work=len(queries))
     if jobs.clamped:
@@ -282,6 +287,12 @@ def _main(args) -> int:
             for r in res:
                 _print_explanation(searcher.explain(qm, r.docid))
     return 0
+
+
+def _queries_of(args) -> list[Query]:
+    if args.queries:
+        return read_query_tsv(args.queries)
+    return [Query("1", " ".join(args.query))]
 
 
 def printable(text: str) -> str:
