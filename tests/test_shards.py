@@ -5,6 +5,7 @@ feedback, after saving/opening, after joining, and on the shared collections."""
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -253,3 +254,75 @@ def test_cli_index_shards_join_and_search(tmp_path, sample_dir, capsys):
     assert "--explain" in capsys.readouterr().err
     assert cli_index.main([docs, "-o", str(tmp_path / "sh"), "--shards", "2", "-q"]) == 2
     assert "already holds a sharded index" in capsys.readouterr().err
+
+
+def _sequence_check(tmp_path, n_shards, seed):
+    from retrieval.shards.changes import change_sharded
+    rng = random.Random(seed)
+    docs = dict(random_corpus(seed, n=120))
+    path = ShardedIndex.build(list(docs.items()), n_shards).save(tmp_path / f"s{seed}")
+    queries = random_queries(seed)
+    for step in range(4):
+        ids = sorted(docs)
+        gone = rng.sample(ids, 10)
+        new = [(f"new-{step}-{j}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 30))))
+               for j in range(12)]
+        replaced = [(d, "glacier ice " * rng.randint(1, 4)) for d in rng.sample(ids, 3)
+                    if d not in gone]
+        change_sharded(path, add=new + replaced, delete=gone, replace=True)
+        for d in gone:
+            del docs[d]
+        docs.update(dict(new + replaced))
+        single = Index.build(list(docs.items()))
+        sharded = ShardedIndex.open(path)
+        assert sharded.num_docs == len(docs)
+        assert sharded.stats.term_cf.tolist() == single.arrays["term_cf"].tolist()
+        assert sharded.stats.num_tokens == single.num_tokens
+        for cls in MODELS.values():
+            s1 = Searcher(single, cls())
+            assert_same(s1.batch_search_arrays(queries, 15), s1,
+                        ShardedSearcher(sharded, cls()).batch_search_arrays(queries, 15))
+
+
+@pytest.mark.parametrize("n_shards,seed", [(2, 21), (4, 22)])
+def test_add_delete_replace_sequences_equal_single(tmp_path, n_shards, seed):
+    _sequence_check(tmp_path, n_shards, seed)
+
+
+def test_change_errors_write_nothing(tmp_path):
+    from retrieval.shards.changes import change_sharded
+    path = ShardedIndex.build([("a", "glacier"), ("b", "river")], 2).save(tmp_path / "s")
+    before = (path / SHARDS_FILE).read_text()
+    with pytest.raises(InputError, match="already in"):
+        change_sharded(path, add=[("a", "ice")])
+    with pytest.raises(InputError, match="no document 'zz'"):
+        change_sharded(path, delete=["zz"])
+    assert (path / SHARDS_FILE).read_text() == before
+    change_sharded(path, delete=["zz"], missing_ok=True)
+
+
+def test_crash_before_publication_leaves_old_state(tmp_path, monkeypatch):
+    """A writer killed after writing the new shard folders but before replacing
+    shards.json: readers see exactly the old state, and the next change succeeds."""
+    from retrieval.shards import store
+    from retrieval.shards.changes import change_sharded
+    docs = random_corpus(9, n=60)
+    path = ShardedIndex.build(docs, 3).save(tmp_path / "s")
+    queries = random_queries(9)
+    want = ShardedSearcher(ShardedIndex.open(path)).batch_search_arrays(queries, 10)
+    real = os.replace
+
+    def crash(src, dst, *a, **kw):
+        if str(dst).endswith(SHARDS_FILE):
+            raise KeyboardInterrupt("killed before publication")
+        return real(src, dst, *a, **kw)
+    monkeypatch.setattr(store.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        change_sharded(path, add=[(f"x{i}", "glacier glacier ice") for i in range(20)],
+                       delete=[docs[0][0], docs[1][0]])
+    monkeypatch.setattr(store.os, "replace", real)
+    got = ShardedSearcher(ShardedIndex.open(path)).batch_search_arrays(queries, 10)
+    assert got.docids == want.docids and np.array_equal(got.scores, want.scores)
+    assert ShardedIndex.open(path).num_docs == len(docs)
+    change_sharded(path, add=[("y", "glacier")])
+    assert ShardedIndex.open(path).num_docs == len(docs) + 1
