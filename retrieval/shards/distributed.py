@@ -119,6 +119,7 @@ class DaskSearcher:
                     n_workers=n_workers, threads_per_worker=1, processes=True,
                     dashboard_address=None)
                 client = distributed.Client(self.cluster_)
+                client.wait_for_workers(n_workers, timeout=timeout)
         self.client_ = client
         self.path_ = str(Path(os.path.abspath(path)))
         self.local_ = ShardedSearcher(ShardedIndex.open(self.path_), model,
@@ -142,6 +143,12 @@ class DaskSearcher:
         """Merged top ``k`` of a prepared batch: one task per (shard, query batch)."""
         distributed = _import_distributed()
         workers = sorted(self.client_.scheduler_info().get("workers", {}))
+        if not workers:
+            try:  # a cluster that is still starting its workers
+                self.client_.wait_for_workers(1, timeout=min(self.timeout, 10.0))
+            except TimeoutError:
+                pass
+            workers = sorted(self.client_.scheduler_info().get("workers", {}))
         if not workers:
             raise DistributedSearchError(f"the Dask cluster at {self.client_.scheduler.address}"
                                          f" has no workers; start some with 'dask worker "
