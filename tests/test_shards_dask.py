@@ -77,10 +77,17 @@ def test_killed_worker_retries_on_the_other(setup):
     victim = sorted(pids.values())[0]
     before = set(pids)
     ds = DaskSearcher(path, client=client, batch_size=50)
-    killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))
+    killed_at = []
+
+    def kill():
+        os.kill(victim, signal.SIGKILL)
+        killed_at.append(time.perf_counter())
+    killer = threading.Timer(0.3, kill)
     killer.start()
     got = ds.batch_search_arrays(qs, 20)
+    finished_at = time.perf_counter()
     killer.join()
+    assert killed_at and killed_at[0] < finished_at   # the kill landed mid-search
     assert got.docids == ids and np.array_equal(got.scores, scores)   # complete, exact
     deadline = time.time() + 30
     while time.time() < deadline and set(client.scheduler_info()["workers"]) == before:
