@@ -735,7 +735,7 @@ class RM3Feedback(Feedback):
         """Which terms may be feedback terms under ``fb_max_df`` (None: all)."""
         if float(self.fb_max_df) >= 1.0:
             return None
-        return np.asarray(index.arrays["term_df"]) <= float(self.fb_max_df) * index.num_docs
+        return np.asarray(index.arrays["term_df"]) <= float(self.fb_max_df) * index.collection_documents
 
     def _expanded_compiled(self, searcher, batch: _Batch, res: BatchResult, kernels
                            ) -> _Batch:

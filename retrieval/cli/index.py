@@ -15,6 +15,7 @@ from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
 from ..safeio import clamp_jobs
 from ..duplicates import DuplicateGroups
+from . import sharded
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
 
 DESCRIPTION = """\
@@ -52,6 +53,7 @@ def build_parser():
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="processes analysing documents in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sharded.add_index_options(p)
     return p
 
 
@@ -99,6 +101,8 @@ def _work_units(reader: FolderReader) -> int | None:
 
 
 def _main(args) -> int:
+    if sharded.wants_sharded_index(args):
+        return sharded.index_main(args)
     start = time.perf_counter()
     output = Path(args.output)
     inputs = [Path(p) for p in args.paths]

@@ -21,6 +21,8 @@ from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..snippets import make_snippet, snippet
 from ..fields import DEFAULT_FIELD_WEIGHTS
 from . import ranked
+from ..shards import is_sharded
+from . import sharded
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
 DESCRIPTION = """\
@@ -150,6 +152,7 @@ def build_parser():
     p.add_argument("--collapse", action="store_true",
                    help="show one of each group of documents with identical text, with "
                         "the number of copies it stands for")
+    sharded.add_search_options(p)
     p.add_argument("--format", choices=("table", "json", "trec"), default="table")
     p.add_argument("--explain", action="store_true",
                    help="show each query term's contribution to each score (and the "
@@ -251,12 +254,14 @@ def _main(args) -> int:
                              "(or --queries FILE)")
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
+    if is_sharded(args.index):
+        return sharded.search_main(args, _queries_of(args), model_from_args(args), feedback)
+    if args.scheduler or args.cluster:
+        raise ParameterError(f"{args.index} is not a sharded index; --scheduler and "
+                             f"--cluster search sharded indexes (retrieval index --shards N)")
     index = Index.open(args.index)
     model = model_from_args(args, index)
-    if args.queries:
-        queries = read_query_tsv(args.queries)
-    else:
-        queries = [Query("1", " ".join(args.query))]
+    queries = _queries_of(args)
     if args.field_weights is not None or args.collapse:
         return ranked.main_ranked(args, index, model, feedback, queries)
     searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
@@ -330,6 +335,12 @@ def _add_snippets(index, searcher, query: str, results: list[dict]) -> None:
         if text is not None:
             snip = snippet(text, terms, index.analyzer)
             r["snippet"] = {"text": snip.text, "matches": [list(m) for m in snip.matches]}
+
+
+def _queries_of(args) -> list[Query]:
+    if args.queries:
+        return read_query_tsv(args.queries)
+    return [Query("1", " ".join(args.query))]
 
 
 def printable(text: str) -> str:

@@ -37,6 +37,8 @@ class Index:
         self.num_docs = int(counts["documents"])
         self.num_terms = int(counts["terms"])
         self.num_tokens = int(counts["tokens"])
+        # N of the whole collection when this is one shard's view (retrieval.shards)
+        self.collection_documents = int(counts.get("collection_documents", self.num_docs))
         self.generation = manifest.get("generation") if path is not None else None
         self.vocabulary = StringTable(arrays["vocab_offsets"], arrays["vocab_bytes"])
         self.docids = StringTable(arrays["docid_offsets"], arrays["docid_bytes"])

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Scale measurements of issue 20, side by side in one run.
+
+1. Search: one index vs. S shards searched in this process (``ShardedSearcher``) and on a
+   Dask ``LocalCluster`` of W single-threaded worker processes (``DaskSearcher``):
+   batch throughput (queries/s), one-query latency p50/p99, and the per-query cost of
+   the exact distributed merge (``merge_top_k``, timed alone).
+2. Builds: time and peak RSS (of a child process per build, ``ru_maxrss``) of one build
+   and of a segmented build (``retrieval.segmented``) for each corpus prefix size.
+3. The cost model (on paper, in the Markdown), checked against the 1- and 2-worker runs.
+
+Usage::
+
+    python scripts/make_corpus.py --docs 100k --out /tmp/syn100k
+    python scripts/bench_scale.py --corpus /tmp/syn100k --out results/scale \\
+        --shards 2,4 --workers 1,2 --build-sizes 20000,100000 --segment-docs 25000
+
+Every figure is written with the load average beside it (``reporting.machine``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from reporting import machine, run_main, write_report
+
+from retrieval import Index, Searcher
+from retrieval.errors import InputError
+from retrieval.shards import ShardedIndex, ShardedSearcher, merge_top_k
+
+
+def read_docs(corpus: Path, n: int | None = None):
+    with open(corpus / "docs.jsonl", encoding="utf-8") as fh:
+        for line in islice(fh, n):
+            rec = json.loads(line)
+            yield rec["id"], rec["text"]
+
+
+def read_queries(corpus: Path, n: int) -> list[str]:
+    lines = (corpus / "queries.tsv").read_text(encoding="utf-8").splitlines()
+    return [line.partition("\t")[2] for line in lines if line.strip()][:n]
+
+
+def child_build(corpus: str, n: int, out: str, segment_docs: int) -> None:
+    """Run in a child process: build, then print time and this process's peak RSS."""
+    from retrieval.segmented import build_segmented
+    start = time.perf_counter()
+    if segment_docs:
+        build_segmented(read_docs(Path(corpus), n), out, segment_docs=segment_docs)
+    else:
+        Index.build(read_docs(Path(corpus), n)).save(out)
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_bytes": rss}))
+
+
+def measure_build(corpus: Path, n: int, segment_docs: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child-build", str(corpus), str(n),
+             str(Path(tmp) / "ix"), str(segment_docs)],
+            capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise InputError(f"the build of {n} documents failed: "
+                             f"{proc.stderr.strip().splitlines()[-1:]}")
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got.update(documents=n, segment_docs=segment_docs, load_average=os.getloadavg()[0])
+    return got
+
+
+def timed_batch(fn, queries, rounds: int) -> float:
+    """Best of ``rounds`` wall times of ``fn(queries)`` (queries/s)."""
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn(queries)
+        best = min(best, time.perf_counter() - t)
+    return len(queries) / best
+
+
+def latencies(fn, queries) -> dict:
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        fn([q])
+        times.append(time.perf_counter() - t)
+    ms = np.asarray(times) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def merge_cost(sharded: ShardedSearcher, queries: list[str], k: int) -> float:
+    """Milliseconds per query of the exact merge alone (shard results precomputed)."""
+    batch = sharded.prepare(queries)
+    parts = [(i, *sharded.rank_shard(i, batch, k)) for i in range(len(sharded.searchers_))]
+    t = time.perf_counter()
+    for _ in range(5):
+        merge_top_k(parts, len(queries), k)
+    return (time.perf_counter() - t) / 5 / len(queries) * 1000
+
+
+def search_rows(args, corpus: Path, work: Path) -> list[dict]:
+    from retrieval.shards.distributed import DaskSearcher
+    queries = read_queries(corpus, args.queries)
+    lat_q = queries[:args.latency_queries]
+    docs = list(read_docs(corpus, args.docs))
+    single = Index.build(docs)
+    rows = []
+    s1 = Searcher(single)
+    s1.batch_search_arrays(queries[:50], args.k)  # warm (kernels, tables)
+    rows.append({"setup": "single index", "shards": 1, "workers": 0,
+                 "qps": timed_batch(lambda q: s1.batch_search_arrays(q, args.k), queries,
+                                    args.rounds),
+                 **latencies(lambda q: s1.batch_search_arrays(q, args.k), lat_q),
+                 "load_average": os.getloadavg()[0]})
+    for n_shards in args.shards:
+        path = work / f"sh{n_shards}"
+        ShardedIndex.build(docs, n_shards).save(path, overwrite=True)
+        local = ShardedSearcher(ShardedIndex.open(path))
+        local.batch_search_arrays(queries[:50], args.k)
+        rows.append({"setup": "sharded, in process", "shards": n_shards, "workers": 0,
+                     "qps": timed_batch(lambda q: local.batch_search_arrays(q, args.k),
+                                        queries, args.rounds),
+                     **latencies(lambda q: local.batch_search_arrays(q, args.k), lat_q),
+                     "merge_ms_per_query": merge_cost(local, queries, args.k),
+                     "load_average": os.getloadavg()[0]})
+        for workers in args.workers:
+            with DaskSearcher(path, n_workers=workers, batch_size=args.batch_size) as ds:
+                ds.batch_search_arrays(queries[:200], args.k)   # workers open the index
+                rows.append({
+                    "setup": "Dask LocalCluster", "shards": n_shards, "workers": workers,
+                    "qps": timed_batch(lambda q: ds.batch_search_arrays(q, args.k),
+                                       queries, args.rounds),
+                    **latencies(lambda q: ds.batch_search_arrays(q, args.k), lat_q),
+                    "load_average": os.getloadavg()[0]})
+    return rows
+
+
+COST_MODEL = """\
+## Cost model (M machines, S shards, B queries per batch, k results)
+
+Per batch of B queries, with P the postings of the query terms over the whole collection:
+
+    T(M, S) ≈ T_prep(B)                       client: analyse, map to global term ids
+            + ceil(S / M) · T_shard(P / S)     each worker searches its S/M shards in turn
+            + S · (t_task + t_net(B, k))       one task per (shard, batch): scheduling,
+                                               pickling B·k results back
+            + T_merge(B · S · k)               client: one lexsort of S·k entries a query
+
+What shrinks with S and M: the postings a worker scans (P/S per shard, S/M shards per
+worker: P/M per worker), and with it memory per worker. What grows with S: tasks (S per
+batch, ~1–2 ms each on Dask), result traffic (S·k entries per query), and the merge
+(a sort of S·k entries per query, measured below as ms/query). A single query also pays
+the task round trip (~several ms on Dask), so latency, unlike throughput, does not improve
+with more workers.
+
+Check: the 2-worker throughput predicted from the 1-worker run is
+qps₂ = B / (T₁/2 + overhead), T₁ = B / qps₁ with the per-task overhead taken as the
+difference between the 1-worker Dask run and the in-process sharded run.
+"""
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Scale: sharded search on Dask and segmented builds", "",
+             f"Machine: {report['machine']}", "",
+             f"Corpus: {report['corpus']} ({report['documents']} documents), "
+             f"{report['queries']} queries, k={report['k']}, best of {report['rounds']}.", "",
+             "| setup | shards | workers | queries/s | p50 ms | p99 ms | merge ms/query "
+             "| load |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["search"]:
+        merge = f"{r['merge_ms_per_query']:.4f}" if "merge_ms_per_query" in r else ""
+        lines.append(f"| {r['setup']} | {r['shards']} | {r['workers'] or ''} | "
+                     f"{r['qps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {merge} | "
+                     f"{r['load_average']:.2f} |")
+    lines += ["", "| documents | build | segment docs | seconds | peak RSS MB | load |",
+              "|---:|---|---:|---:|---:|---:|"]
+    for b in report["builds"]:
+        kind = "segmented" if b["segment_docs"] else "one build"
+        lines.append(f"| {b['documents']} | {kind} | {b['segment_docs'] or ''} | "
+                     f"{b['seconds']:.1f} | {b['peak_rss_bytes'] / 2**20:.0f} | "
+                     f"{b['load_average']:.2f} |")
+    lines += ["", COST_MODEL]
+    check = report.get("model_check")
+    if check:
+        lines.append(f"Measured ({check['shards']} shards): 1 worker {check['qps_1']:.0f} q/s, "
+                     f"2 workers {check['qps_2']:.0f} q/s (×{check['speedup']:.2f}); the "
+                     f"model predicts {check['predicted_qps_2']:.0f} q/s.")
+    return "\n".join(lines)
+
+
+def model_check(rows: list[dict], batch: int) -> dict | None:
+    for n_shards in sorted({r["shards"] for r in rows if r["workers"]}):
+        one = [r for r in rows if r["shards"] == n_shards and r["workers"] == 1]
+        two = [r for r in rows if r["shards"] == n_shards and r["workers"] == 2]
+        local = [r for r in rows if r["shards"] == n_shards and r["setup"].startswith("sharded")]
+        if one and two and local:
+            t1 = batch / one[0]["qps"]
+            t_local = batch / local[0]["qps"]
+            overhead = max(t1 - t_local, 0.0)
+            predicted = batch / (t_local / 2 + overhead)
+            return {"shards": n_shards, "qps_1": one[0]["qps"], "qps_2": two[0]["qps"],
+                    "speedup": two[0]["qps"] / one[0]["qps"], "predicted_qps_2": predicted}
+    return None
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench_scale.py", description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", required=True, type=Path,
+                   help="a folder made by scripts/make_corpus.py (docs.jsonl, queries.tsv)")
+    p.add_argument("--out", type=Path, default=Path("results/scale"))
+    p.add_argument("--docs", type=int, help="documents of the corpus to search (default all)")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--latency-queries", type=int, default=100)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--shards", default="2,4")
+    p.add_argument("--workers", default="1,2")
+    p.add_argument("--build-sizes", default="", help="corpus prefixes to build, e.g. 100000")
+    p.add_argument("--segment-docs", type=int, default=0,
+                   help="also build each size in segments of this many documents")
+    args = p.parse_args(argv)
+    if not (args.corpus / "docs.jsonl").is_file():
+        raise InputError(f"{args.corpus} has no docs.jsonl; make one with "
+                         f"scripts/make_corpus.py --docs N --out {args.corpus}")
+    args.shards = [int(x) for x in args.shards.split(",") if x]
+    args.workers = [int(x) for x in args.workers.split(",") if x]
+    args.build_sizes = [int(x) for x in args.build_sizes.split(",") if x]
+    return args
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child-build":
+        child_build(argv[1], int(argv[2]), argv[3], int(argv[4]))
+        return 0
+    args = parse_args(argv)
+    builds = []
+    for n in args.build_sizes:
+        builds.append(measure_build(args.corpus, n, 0))
+        if args.segment_docs:
+            builds.append(measure_build(args.corpus, n, args.segment_docs))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = search_rows(args, args.corpus, Path(tmp))
+    n_docs = sum(1 for _ in read_docs(args.corpus, args.docs))
+    report = {"machine": machine(), "corpus": str(args.corpus), "documents": n_docs,
+              "queries": args.queries, "k": args.k, "rounds": args.rounds,
+              "batch_size": args.batch_size, "search": rows, "builds": builds,
+              "model_check": model_check(rows, args.batch_size)}
+    write_report(args.out, f"scale-docs{n_docs}", report, markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, "bench_scale.py")
