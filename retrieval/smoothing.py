@@ -286,8 +286,10 @@ class DirichletAvgLen(SmoothingModel):
                      hint="μ as a multiple of the average document length, e.g. 1")
 
     def resolved(self, index) -> Dirichlet:
-        lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.float64)
-        avg = float(lengths.mean()) if len(lengths) else 0.0
+        lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
+        # the exact integer total over n (one rounding), so the mean does not depend on
+        # the order of the documents (a sharded index resolves it from its shards)
+        avg = int(lengths.sum()) / len(lengths) if len(lengths) else 0.0
         if avg <= 0:
             raise ParameterError("--model dirichlet-avgdl needs documents with text; the "
                                  "index has none — use a fixed --mu")

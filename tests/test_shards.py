@@ -17,7 +17,7 @@ from retrieval.feedback import FEEDBACK, make_feedback
 from retrieval.search import Thresholds
 from retrieval.shards import (SHARDS_FILE, ShardedIndex, ShardedSearcher, merge_statistics,
                               shard_of)
-from retrieval.smoothing import MODELS
+from retrieval.smoothing import MODELS, Dirichlet
 
 WORDS = [f"w{i}" for i in range(80)] + ["glacier", "ice", "river", "ünïcode", "日本"]
 
@@ -62,9 +62,13 @@ def test_hand_case_two_shards():
     # shard 0 knows no "river", yet scores with p(river|C) = 2/6
     view = sharded.views[0]
     assert view.p_collection.tolist() == [0.5, 1 / 6, 2 / 6]
-    got = ShardedSearcher(sharded).search("glacier river", k=3)
-    want = Searcher(single).search("glacier river", k=3)
+    dirichlet = Dirichlet(mu=1000.0)
+    got = ShardedSearcher(sharded, dirichlet).search("glacier river", k=3)
+    want = Searcher(single, dirichlet).search("glacier river", k=3)
     assert got == want
+    # the default model (resolved from every shard's lengths) is the single index's too
+    assert ShardedSearcher(sharded).search("glacier river", k=3) == \
+        Searcher(single).search("glacier river", k=3)
     # by hand, Dirichlet μ=1000, doc a: 0.5·log((1+500)/1002)+0.5·log(1000/1002·2/6)
     mu = 1000.0
     pa = 0.5 * np.log((1 + mu * 0.5) / (2 + mu)) + 0.5 * np.log(mu / (2 + mu) * 2 / 6)
@@ -244,7 +248,8 @@ def test_cli_index_shards_join_and_search(tmp_path, sample_dir, capsys):
     assert cli_index.main([str(tmp_path / "one"), str(tmp_path / "two"), "--join", "-o",
                            str(tmp_path / "joined"), "-q"]) == 0
     capsys.readouterr()
-    assert cli_search.main([str(tmp_path / "joined"), "crevasse", "--format", "json"]) == 0
+    assert cli_search.main([str(tmp_path / "joined"), "crevasse", "--format", "json",
+                            "--feedback", "none"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["results"][0]["docid"] == "extra-1"
     # mistakes: one line, exit 2

@@ -29,6 +29,7 @@ from ..records import SearchResult
 from ..search import Searcher
 from ..search.queries import QueryBatch, QueryModel
 from ..search.searcher import check_k
+from ..smoothing import default_model
 from .stats import subset_index
 from .store import ShardedIndex
 
@@ -87,7 +88,12 @@ class ShardedSearcher:
         if not isinstance(index, ShardedIndex):
             raise ParameterError(f"index must be a retrieval.shards.ShardedIndex, got "
                                  f"{type(index).__name__}")
-        self.searchers_ = [Searcher(v, model, **searcher_params) for v in index.views]
+        # a model that depends on collection statistics (SPUD's background mass, μ from
+        # the mean length) is fixed once from the whole collection's document lengths,
+        # as the single index would fix it; every shard then scores with it
+        self.model_ = (model if model is not None else default_model()).resolved(
+            index.length_statistics())
+        self.searchers_ = [Searcher(v, self.model_, **searcher_params) for v in index.views]
 
     # -- the steps (also run by retrieval.shards.distributed) ---------------------------
     def prepare(self, queries: Sequence[str | QueryModel]) -> QueryBatch:
@@ -117,7 +123,7 @@ class ShardedSearcher:
                 parts.append((view, docs))
         sub = subset_index(parts, self.index.stats, self.index.shards[0].manifest["analyzer"])
         params = {k: v for k, v in self.searcher_params.items() if k != "thresholds"}
-        return self.feedback.expanded(Searcher(sub, self.model, **params), list(queries))
+        return self.feedback.expanded(Searcher(sub, self.model_, **params), list(queries))
 
     # -- public API ---------------------------------------------------------------------
     def batch_search_arrays(self, queries: Sequence[str | QueryModel], k: int = 1000

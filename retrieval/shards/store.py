@@ -35,6 +35,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -108,6 +109,16 @@ class ShardedIndex:
         self.views = [shard_view(ix, stats, m, tag) for ix, m in zip(shards, maps)]
         self.analyzer = shards[0].analyzer
         self.routing = self.top.get("routing", "hash")
+
+    def length_statistics(self) -> SimpleNamespace:
+        """Every document's length and distinct-term count over all shards (as
+        ``.arrays["doc_lengths"]`` / ``["doc_unique"]``, in shard order): what a model
+        that depends on the collection (:meth:`SmoothingModel.resolved
+        <retrieval.smoothing.SmoothingModel.resolved>`) reads. Both estimates that use
+        them are independent of the documents' order."""
+        return SimpleNamespace(arrays={
+            name: np.concatenate([np.asarray(s.arrays[name]) for s in self.shards])
+            for name in ("doc_lengths", "doc_unique")})
 
     @property
     def num_shards(self) -> int:
