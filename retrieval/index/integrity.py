@@ -28,7 +28,8 @@ opens pay a ``stat`` per file and an O(N) sum (the counts cross-check).
 What every open checks (cheap, O(1) or O(N))
 --------------------------------------------
 :func:`cheap_problems`: each offset array starts at 0 and ends at the length of what it
-indexes, and ``|C|`` (``counts.tokens``) equals Σ ``doc_lengths`` — so a manifest whose
+indexes, ``counts.postings`` is P, ``counts.empty_documents`` the number of zero
+``doc_lengths`` and ``|C|`` (``counts.tokens``) equals Σ ``doc_lengths`` — so a manifest whose
 counts were edited (0, 1e300, ×10) is refused even without its checksum.
 
 What a verification checks (vectorised O(n), once per file state)
@@ -86,7 +87,15 @@ def cheap_problems(arrays: dict[str, np.ndarray], counts: dict) -> list[str]:
             problems.append(f"{ptr}.npy does not run from 0 to the length of {data} ({end})")
     if "forward_terms" in arrays and len(arrays["postings_docs"]) != len(arrays["forward_terms"]):
         problems.append("postings_docs.npy and forward_terms.npy differ in length")
-    tokens = int(np.asarray(arrays["doc_lengths"]).sum(dtype=np.int64))
+    if counts.get("postings", len(arrays["postings_docs"])) != len(arrays["postings_docs"]):
+        problems.append(f"the manifest's postings count {counts['postings']} is not the "
+                        f"length of postings_docs.npy ({len(arrays['postings_docs'])})")
+    lengths = np.asarray(arrays["doc_lengths"])
+    empty = int(np.count_nonzero(lengths == 0))
+    if counts.get("empty_documents", empty) != empty:
+        problems.append(f"the manifest's empty-document count {counts['empty_documents']} "
+                        f"is not the number of empty documents ({empty})")
+    tokens = int(lengths.sum(dtype=np.int64))
     if tokens != counts.get("tokens"):
         problems.append(f"the manifest's token count {counts.get('tokens')} is not the sum "
                         f"of the document lengths ({tokens})")
