@@ -15,7 +15,7 @@ from .arrays import segment_sums
 from .layout import (ARRAY_SPECS, CORE_ARRAYS, GENERATION_INFO, LIFECYCLE_ARRAYS, MANIFEST,
                      TEXT_ARRAYS, StringTable)
 from .manifest import read_manifest
-from .storage import file_checksum
+from .integrity import file_checksum
 
 
 def check(index_path: str | os.PathLike) -> list[str]:

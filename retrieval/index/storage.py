@@ -9,11 +9,20 @@ reader keeps a consistent view for as long as it lives, even after writers have 
 on. If the generation folder vanished between reading the manifest and opening the
 arrays (two writers finished in between and the older one was removed), the open starts
 again once from the new manifest. Opening does the cheap checks: format and version,
-existence, size, dtype and shape of every file, the generation's identity and each
-file's sample checksum — so truncated, swapped or foreign files (from another index or
-another generation) are reported in one line that ends with what to do: rebuild.
-The full checksums and the internal consistency are verified by
-:func:`retrieval.index.check.check` (``retrieval check``).
+existence, regular-file type, size, dtype and shape of every file, the generation's
+identity, that each offset array runs from 0 to the length of what it indexes, and the
+manifest's counts against the arrays (Σ ``doc_lengths`` = ``counts.tokens``). Then
+:mod:`retrieval.index.integrity` verifies the **full checksum** of every array file and
+the bounds and consistency of every array a kernel indexes with (vectorised) — once per
+file state: a verified stamp keyed by (device, inode, size, mtime_ns, ctime_ns) lets later
+opens skip the hashing while no file changed. Writers verify in full every time. So a
+damaged array gives one line ending in "rebuild the index", never a segfault, traceback
+or wrong answer. ``retrieval check`` adds the slower string-order checks. The manifest,
+``generation.json`` and ``lock`` are opened without following symbolic links, must be
+regular files (a named pipe never blocks), and the JSON files are size- and depth-capped
+(:mod:`retrieval.safeio`); the manifest carries its own checksum (``manifest_blake2b``)
+and one schema check validates every field (:func:`retrieval.index.manifest.
+schema_problem`).
 
 Writing
 -------
@@ -24,7 +33,12 @@ folder to its final name, fsyncs ``INDEX``, then writes the new manifest to a te
 file, fsyncs it and ``os.replace``-s it onto ``manifest.json`` — the single atomic step that
 publishes the new generation. Only then are generations other than the new one and its
 predecessor, and the leftovers of killed writers, removed. A process killed at any moment
-therefore leaves either the previous index or the new one, both complete.
+therefore leaves either the previous index or the new one, both complete. A writer that
+fails (disk full, ``ulimit -f``, read-only file system) removes what it wrote — the
+``.tmp-`` or renamed generation folder and the manifest's temporary file — and raises
+:class:`WriteFailedError`, one line saying the index is unchanged and what to do; the next
+writer, under the lock, also removes the leftovers of writers that died, so it succeeds
+once there is space.
 
 A brand-new index is written into a temporary sibling folder (``.INDEX.tmp-<pid>-…``) and
 renamed onto the target path, so an interrupted build leaves no partial index; the next
@@ -51,7 +65,6 @@ import numpy as np
 from ..errors import IndexFormatError, InputError, RetrievalError
 from . import integrity
 from .arrays import Pieces, complete_arrays
-from .integrity import file_checksum
 from .layout import (ARRAY_SPECS, CORE_ARRAYS, FORMAT, FORMAT_VERSION, GENERATION_INFO,
                      LIFECYCLE_ARRAYS, LOCK, MANIFEST, REBUILD, TEXT_ARRAYS)
 from ..safeio import MAX_METADATA_BYTES, load_json
