@@ -177,7 +177,7 @@ def _verify(path: Path, gen: Path, manifest: dict, arrays: dict, states: dict,
             return
         if now != states[name]:
             return  # changed while verified: do not vouch for it
-        if time.time_ns() - now[4] < integrity.RECENT_NS:
+        if integrity.settled_at(now) > time.time_ns():
             continue  # a change within the timestamp granularity could go unseen
         verified[name] = now + [declared[name].get("blake2b")]
     integrity.save_stamps(key, verified)
@@ -371,7 +371,8 @@ def _write_json(file: Path, obj: dict) -> None:
 
 
 def write_generation(index_dir: Path, arrays: dict[str, np.ndarray], manifest: dict, *,
-                     previous: dict | None, new_identity: bool = False) -> dict:
+                     previous: dict | None, new_identity: bool = False,
+                     stamp: bool = True) -> dict:
     """Publish ``arrays`` as the next generation of ``index_dir``; return its manifest.
 
     The caller holds the :class:`WriteLock` (or owns ``index_dir`` exclusively, as a
@@ -395,6 +396,8 @@ def write_generation(index_dir: Path, arrays: dict[str, np.ndarray], manifest: d
             raise
         raise WriteFailedError(write_failed_message(index_dir, exc)) from None
     remove_stale_generations(index_dir, keep={name, out["previous_generation_dir"]})
+    if stamp:  # verified: its checksums were computed from the bytes written
+        integrity.stamp_written(index_dir / name, out)
     return out
 
 
@@ -482,7 +485,8 @@ def write_fresh(target: Path, arrays: dict, manifest: dict, *, replace: bool) ->
     try:
         os.chmod(tmp, 0o755 & ~_umask())
         (tmp / LOCK).touch()
-        written = write_generation(tmp, arrays, manifest, previous=None, new_identity=True)
+        written = write_generation(tmp, arrays, manifest, previous=None, new_identity=True,
+                                   stamp=False)
         if replace:
             _replace_dir(tmp, target)
         else:
@@ -497,6 +501,7 @@ def write_fresh(target: Path, arrays: dict, manifest: dict, *, replace: bool) ->
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    integrity.stamp_written(target / written["generation_dir"], written)
     return written
 
 
