@@ -59,8 +59,9 @@ def _load(file: Path):
     try:
         return load_json(file, max_bytes=MAX_METADATA_BYTES, nofollow=True)
     except InputError as exc:
-        raise IndexFormatError(f"{file}: unreadable {file.name} ({exc.message}); the index "
-                               f"is damaged, {REBUILD}") from None
+        why = exc.message.split(";")[0]  # safeio's advice is for files a user names
+        raise IndexFormatError(f"{file}: unreadable {file.name} ({why}); the index is "
+                               f"damaged, {REBUILD}") from None
 
 
 def manifest_checksum(manifest: dict) -> str:

@@ -194,8 +194,8 @@ def _check_identity(path: Path, gen: Path, manifest: dict) -> None:
     except InputError as exc:
         if not gen.is_dir():
             raise GenerationVanished from None
-        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is unreadable ({exc.message})") \
-            from None
+        why = exc.message.split(";")[0]  # safeio's advice is for files a user names
+        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is unreadable ({why})") from None
     if not isinstance(info, dict) or info.get("index_id") != manifest["index_id"]:
         raise _damaged(path, f"the generation folder {gen.name} belongs to another index")
     if info.get("generation") != manifest["generation"]:
@@ -268,14 +268,15 @@ class WriteLock:
                                    f"'retrieval index'") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _damaged(self.path, f"{LOCK} is a symbolic link (remove it; the "
-                                          f"index recreates it)") from None
+                raise InputError(f"{LOCK} is a symbolic link, not the index's lock file; "
+                                 f"nothing was written (remove the link: the next writer "
+                                 f"creates the lock)", path=self.path) from None
             raise InputError(f"cannot lock the index for writing ({exc.strerror}); check "
                              f"its permissions", path=self.path) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise _damaged(self.path, f"{LOCK} is not a regular file (remove it; the index "
-                                      f"recreates it)")
+            raise InputError(f"{LOCK} is not a regular file; nothing was written (remove "
+                             f"it: the next writer creates the lock)", path=self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
