@@ -35,7 +35,8 @@ from .integrity import file_checksum
 from .storage import (IndexBusyError, WriteFailedError, WriteLock, sample_checksum,
                       store_estimate, write_array, write_generation)
 
-__all__ = ["Index", "IndexBuilder", "IndexBusyError", "WriteFailedError", "WriteLock", "StringTable", "Pieces",
+__all__ = ["Index", "IndexBuilder", "IndexBusyError", "WriteFailedError", "WriteLock",
+           "StringTable", "Pieces",
            "ARRAY_SPECS", "FORMAT", "FORMAT_VERSION", "GENERATION_INFO", "HASH_BYTES", "LOCK",
            "MANIFEST", "complete_arrays", "file_checksum", "index_state", "is_index",
            "read_manifest", "sample_checksum", "store_estimate", "text_hash", "write_array",
