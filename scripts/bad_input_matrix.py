@@ -239,7 +239,64 @@ def make_fixtures(root: Path) -> dict:
         p[name] = str(folder)
     p["bench_out"] = str(root / "bench")
     p["new"] = str(root / "new.idx")  # each case formats its own output name below
+    p.update(damaged_indexes(root, index))
     return p
+
+
+def _gen(index: Path) -> Path:
+    return index / json.loads((index / "manifest.json").read_text())["generation_dir"]
+
+
+def _edit_manifest(index: Path, change) -> None:
+    m = json.loads((index / "manifest.json").read_text())
+    change(m)
+    (index / "manifest.json").write_text(json.dumps(m))
+
+
+def _poke(file: Path, at: int, data: bytes) -> None:
+    raw = bytearray(file.read_bytes())
+    raw[at:at + len(data)] = data
+    file.write_bytes(bytes(raw))
+
+
+def damaged_indexes(root: Path, index: Path) -> dict:
+    """Copies of ``index``, each damaged in one way (issue 14, the index side)."""
+    import shutil
+
+    import numpy as np
+
+    def copy(name: str) -> Path:
+        target = root / f"dmg-{name}.idx"
+        shutil.copytree(index, target, symlinks=True)
+        return target
+
+    out = {}
+    d = copy("postings")  # a posting's document number far beyond N (was a segfault)
+    f = _gen(d) / "postings_docs.npy"
+    _poke(f, len(f.read_bytes()) - 4, np.int32(2**31 - 1).tobytes())
+    d = copy("lengths")  # one bit of a document length (stays in range)
+    f = _gen(d) / "doc_lengths.npy"
+    _poke(f, len(f.read_bytes()) - 8, bytes([f.read_bytes()[-8] ^ 1]))
+    d = copy("text")  # "HACKED!!" in the stored text (writers must not launder it)
+    f = _gen(d) / "text_bytes.npy"
+    _poke(f, len(f.read_bytes()) - 16, b"HACKED!!")
+    _edit_manifest(copy("tokens"), lambda m: m["counts"].update(tokens=m["counts"]["tokens"] * 10))
+    for key, value in (("arrays", {"postings_docs": 5}), ("source_groups", [[1, 2]]),
+                       ("estimates", "oops"), ("read_stats", [1])):
+        _edit_manifest(copy(key), lambda m, k=key, v=value: m.update({k: v}))
+    (copy("deep") / "manifest.json").write_text("[" * 100_000)
+    d = copy("lock")  # a symbolic link in place of the lock, to a file outside
+    (root / "victim.txt").write_text("precious\n")
+    (d / "lock").unlink()
+    os.symlink(root / "victim.txt", d / "lock")
+    d = copy("fifo")  # a named pipe in place of generation.json (blocked for ever)
+    (_gen(d) / "generation.json").unlink()
+    os.mkfifo(_gen(d) / "generation.json")
+    copy("efbig")
+    for name in ("postings", "lengths", "text", "tokens", "arrays", "source_groups",
+                 "estimates", "read_stats", "deep", "lock", "fifo", "efbig"):
+        out[f"dmg_{name}"] = str(root / f"dmg-{name}.idx")
+    return out
 
 
 def _out(name: str) -> str:
@@ -448,6 +505,36 @@ CASES: list[Case] = [
     _ok("unknown query term of 100,000 characters (clipped in the message)",
         ["search", "{index}", "{huge_term}"], "none of the query terms occur",
         "(100,000 characters)", stderr_lines=1),
+    # issue 14, the index side: damaged indexes give one line, writers publish nothing
+    _e("index: a posting's document number beyond N (was a segfault)",
+       ["search", "{dmg_postings}", "glacier", "-k", "1000"], "damaged", "rebuild the index"),
+    _e("index: ... the same, --model jm (was an IndexError)",
+       ["search", "{dmg_postings}", "glacier", "--model", "jm"], "damaged", "rebuild"),
+    _e("index: one bit of a document length flipped (was a wrong score)",
+       ["search", "{dmg_lengths}", "glacier"], "document lengths", "rebuild the index"),
+    _e("index: delete from an index with damaged text (was laundered)",
+       ["delete", "{dmg_text}", "bread.md"], "text_bytes.npy does not match its checksum",
+       "rebuild the index"),
+    _e("index: manifest counts.tokens ×10 (was a wrong score)",
+       ["search", "{dmg_tokens}", "glacier"], "manifest does not match its own checksum"),
+    _e("index: manifest \"arrays\": {\"postings_docs\": 5}", ["info", "{dmg_arrays}"],
+       "manifest.json", "rebuild the index"),
+    _e("index: manifest \"source_groups\": [[1,2]] (add)",
+       ["add", "{dmg_source_groups}", "{docs}/bread.md"], "manifest.json", "rebuild"),
+    _e("index: manifest \"estimates\": \"oops\" (search --mu auto)",
+       ["search", "{dmg_estimates}", "glacier", "--mu", "auto"], "manifest.json", "rebuild"),
+    _e("index: manifest \"read_stats\": [1] (info)", ["info", "{dmg_read_stats}"],
+       "manifest.json", "rebuild"),
+    _e("index: manifest of 100,000 nested [", ["info", "{dmg_deep}"], "nested",
+       "manifest.json"),
+    _e("index: lock is a symbolic link to a file outside (was truncated)",
+       ["delete", "{dmg_lock}", "bread.md"], "lock is a symbolic link", "nothing was written",
+       "remove the link"),
+    _e("index: a named pipe in place of generation.json (was a hang)",
+       ["search", "{dmg_fifo}", "glacier"], "generation.json", "not a regular file"),
+    _e("index: add under a file-size limit (ulimit -f 100 bytes, EFBIG)",
+       ["add", "{dmg_efbig}", "{docs}/bread.md", "--replace"], "[EFBIG]",
+       "the index is unchanged", "ulimit -f", fsize_limit=100),
 ]
 
 

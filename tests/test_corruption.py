@@ -13,6 +13,7 @@ import pytest
 from retrieval import Analyzer, Index, IndexFormatError
 from retrieval.cli import main as cli
 from retrieval.index import MANIFEST
+from retrieval.index.manifest import sealed
 from retrieval.lifecycle import add_documents, check
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
@@ -94,7 +95,7 @@ def generation_folder_of_old_generation(path, tmp_path):
     add_documents(path, [("zzz", "w1 w2")])
     m = json.loads((path / MANIFEST).read_text())
     m["generation_dir"], m["previous_generation_dir"] = old, m["generation_dir"]
-    (path / MANIFEST).write_text(json.dumps(m))
+    (path / MANIFEST).write_text(json.dumps(sealed(m)))  # a crafted, consistent manifest
     return "holds generation 1, the manifest says 2"
 
 
@@ -112,7 +113,7 @@ def missing_generation_folder(path, tmp_path):
 
 def garbage_manifest(path, tmp_path):
     (path / MANIFEST).write_bytes(b"\x00\xffnot json at all")
-    return "unreadable manifest"
+    return "unreadable manifest.json"
 
 
 def manifest_not_an_object(path, tmp_path):
@@ -123,8 +124,15 @@ def manifest_not_an_object(path, tmp_path):
 def manifest_counts_lie(path, tmp_path):
     m = json.loads((path / MANIFEST).read_text())
     m["counts"]["documents"] += 1
-    (path / MANIFEST).write_text(json.dumps(m))
+    (path / MANIFEST).write_text(json.dumps(sealed(m)))  # a crafted, consistent manifest
     return "does not fit 1501 documents"
+
+
+def manifest_edited(path, tmp_path):
+    m = json.loads((path / MANIFEST).read_text())
+    m["counts"]["tokens"] *= 10
+    (path / MANIFEST).write_text(json.dumps(m))
+    return "the manifest does not match its own checksum"
 
 
 def missing_array_file(path, tmp_path):
@@ -135,7 +143,7 @@ def missing_array_file(path, tmp_path):
 DAMAGE = [truncate, swap_same_size, swap_other_size, from_other_index,
           from_older_generation, generation_folder_of_old_generation, other_format_version,
           missing_generation_folder, garbage_manifest, manifest_not_an_object,
-          manifest_counts_lie, missing_array_file]
+          manifest_counts_lie, manifest_edited, missing_array_file]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
@@ -161,14 +169,17 @@ def test_open_reports_damage_in_one_line(index_path, tmp_path, damage, capsys):
     assert out.strip().splitlines()[-1].endswith("rebuild the index (retrieval index ... --force)")
 
 
-def test_check_finds_bit_flip_the_sample_checksum_misses(index_path, capsys):
+def test_open_and_check_find_a_bit_flip_the_sample_checksum_misses(index_path, capsys):
     f = array_file(index_path, "postings_docs")
     size = f.stat().st_size
     assert size > 4 * 64 * 1024  # the sample covers the first and last 64 KiB only
     data = bytearray(f.read_bytes())
     data[size // 2] ^= 0x04
     f.write_bytes(bytes(data))
-    Index.open(index_path)  # the cheap checks on opening do not see it
+    # opening verifies the full checksum of a file not verified in this state before
+    with pytest.raises(IndexFormatError, match="postings_docs.npy does not match its "
+                                               "checksum.*rebuild the index$"):
+        Index.open(index_path)
     problems = check(index_path)
     assert problems == ["postings_docs.npy: checksum mismatch (the file changed on disk)"]
     assert cli(["check", str(index_path)]) == 1
@@ -187,8 +198,10 @@ def test_check_finds_inconsistent_arrays_with_valid_checksums(index_path):
     described = write_array(f, lengths)
     m = json.loads((index_path / MANIFEST).read_text())
     m["arrays"]["doc_lengths"] = described
-    (index_path / MANIFEST).write_text(json.dumps(m))
-    Index.open(index_path)
+    (index_path / MANIFEST).write_text(json.dumps(sealed(m)))
+    with pytest.raises(IndexFormatError, match="token count 90000 is not the sum of the "
+                                               "document lengths"):
+        Index.open(index_path)
     problems = check(index_path)
     assert "doc_lengths: not the sums of the documents' counts" in problems
     assert any(p.startswith("counts: |C|") for p in problems)

@@ -7,6 +7,8 @@ Modules, in import order (each imports only those above it):
 * :mod:`~retrieval.index.manifest` — reading and validating ``manifest.json``; what a
   path holds;
 * :mod:`~retrieval.index.arrays` — the one place that makes index arrays and manifests;
+* :mod:`~retrieval.index.integrity` — what opening verifies: full checksums once per
+  file state (verified stamps), bounds and consistency of the arrays;
 * :mod:`~retrieval.index.storage` — opening a generation's files, the write lock, the
   crash-safe publication of a generation, cached estimates;
 * :mod:`~retrieval.index.bytetokens` — vectorised tokenising of ASCII text;
@@ -29,10 +31,12 @@ from .layout import (ARRAY_SPECS, FORMAT, FORMAT_VERSION, GENERATION_INFO, HASH_
                      MANIFEST, StringTable, text_hash)
 from .manifest import index_state, is_index, read_manifest
 from .reader import Index
-from .storage import (IndexBusyError, WriteLock, file_checksum, sample_checksum,
+from .integrity import file_checksum
+from .storage import (IndexBusyError, WriteFailedError, WriteLock, sample_checksum,
                       store_estimate, write_array, write_generation)
 
-__all__ = ["Index", "IndexBuilder", "IndexBusyError", "WriteLock", "StringTable", "Pieces",
+__all__ = ["Index", "IndexBuilder", "IndexBusyError", "WriteFailedError", "WriteLock",
+           "StringTable", "Pieces",
            "ARRAY_SPECS", "FORMAT", "FORMAT_VERSION", "GENERATION_INFO", "HASH_BYTES", "LOCK",
            "MANIFEST", "complete_arrays", "file_checksum", "index_state", "is_index",
            "read_manifest", "sample_checksum", "store_estimate", "text_hash", "write_array",

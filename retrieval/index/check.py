@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexFormatError
+from ..errors import IndexFormatError, RetrievalError
+from ..safeio import MAX_METADATA_BYTES, load_json
 from .arrays import segment_sums
 from .layout import (ARRAY_SPECS, CORE_ARRAYS, GENERATION_INFO, LIFECYCLE_ARRAYS, MANIFEST,
                      TEXT_ARRAYS, StringTable)
 from .manifest import read_manifest
-from .storage import file_checksum
+from .integrity import file_checksum
 
 
 def check(index_path: str | os.PathLike) -> list[str]:
@@ -37,9 +37,10 @@ def check(index_path: str | os.PathLike) -> list[str]:
 
 def _generation_dir_or_none(path: Path) -> str | None:
     try:
-        return json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("generation_dir")
-    except (OSError, ValueError, AttributeError):
+        gen = load_json(path / MANIFEST, max_bytes=MAX_METADATA_BYTES, nofollow=True)
+    except RetrievalError:
         return None
+    return gen.get("generation_dir") if isinstance(gen, dict) else None
 
 
 def _check_once(path: Path) -> list[str]:
@@ -52,13 +53,13 @@ def _check_once(path: Path) -> list[str]:
         return [f"{path}: the generation folder {gen.name} is missing"]
     problems = []
     try:
-        info = json.loads((gen / GENERATION_INFO).read_text(encoding="utf-8"))
+        info = load_json(gen / GENERATION_INFO, max_bytes=MAX_METADATA_BYTES, nofollow=True)
         if info.get("index_id") != manifest["index_id"]:
             problems.append(f"{gen.name}: belongs to another index")
         if info.get("generation") != manifest["generation"]:
             problems.append(f"{gen.name}: holds generation {info.get('generation')}, the "
                             f"manifest says {manifest['generation']}")
-    except (OSError, ValueError, AttributeError) as exc:
+    except (RetrievalError, AttributeError) as exc:
         problems.append(f"{gen.name}/{GENERATION_INFO}: unreadable ({exc})")
     names = list(CORE_ARRAYS) + (list(TEXT_ARRAYS) if manifest.get("store_text") else []) \
         + list(LIFECYCLE_ARRAYS)

@@ -16,12 +16,14 @@ from __future__ import annotations
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from itertools import chain, islice
 
 import numpy as np
 
 from ..analysis import Analyzer, count_tokens
 from ..errors import InputError, ParameterError
 from ..records import Document
+from ..safeio import clamp_jobs
 from .arrays import assemble, new_manifest
 from .bytetokens import ByteTokenMemo
 from .fields import field_arrays
@@ -148,15 +150,22 @@ class DocumentCounts:
         (each keeps its own token → term memo) while this process reads the input and
         merges the workers' vocabularies; the index is identical to a serial build. At
         most ``2 × jobs`` chunks are in flight, so memory stays bounded. Without ``fork``
-        (non-POSIX platforms) the build is serial.
+        (non-POSIX platforms) the build is serial. ``jobs`` is clamped
+        (:func:`retrieval.safeio.clamp_jobs`) to the CPUs this process may use and to the
+        number of chunks of :data:`CHUNK_DOCS` documents (the first ``jobs`` chunks are
+        read before the workers start); ``jobs_used_`` records what was used.
         """
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
         self._check_open()
         pairs = (self._pair(item) for item in documents)
         import multiprocessing as mp   # only when building
+        chunks = _chunks(pairs, CHUNK_DOCS)
+        if jobs > 1:
+            jobs, chunks = _clamped_jobs(jobs, chunks)
+        self.jobs_used_ = jobs
         if jobs == 1 or "fork" not in mp.get_all_start_methods():
-            for chunk in _chunks(pairs, CHUNK_DOCS):
+            for chunk in chunks:
                 self._add_chunk(chunk)
                 if on_document is not None:
                     on_document(len(chunk))
@@ -164,7 +173,7 @@ class DocumentCounts:
         ctx = mp.get_context("fork")
         window: deque = deque()
         with ctx.Pool(jobs, initializer=_init_worker, initargs=(self.analyzer.config(),)) as pool:
-            for chunk in _chunks(pairs, CHUNK_DOCS):
+            for chunk in chunks:
                 for docid, text in chunk:
                     self._register(docid, text)
                 window.append((chunk, pool.apply_async(_analyze_chunk,
@@ -302,6 +311,16 @@ def _analyze_chunk(texts: list[str]):
     return (list(builder._term_ids), np.frombuffer(builder._doc_terms, dtype=np.int32),
             np.frombuffer(builder._doc_counts, dtype=np.int32),
             np.frombuffer(builder._doc_nnz, dtype=np.int64))
+
+
+def _clamped_jobs(jobs: int, chunks):
+    """``jobs`` lowered to the CPUs and to the chunks there are (at most ``jobs`` chunks
+    are read ahead to count them), and the chunk iterator with those put back."""
+    jobs = clamp_jobs(jobs).jobs
+    ahead = list(islice(chunks, jobs))
+    if len(ahead) < jobs:
+        jobs = clamp_jobs(jobs, len(ahead)).jobs
+    return jobs, chain(ahead, chunks)
 
 
 def _chunks(iterable, size: int):

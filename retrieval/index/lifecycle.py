@@ -242,7 +242,7 @@ def add_documents(index_path: str | os.PathLike, documents: Iterable, *,
     path = open_for_write(index_path)
     change = Change(path, "add")
     with WriteLock(path):
-        index = Index.open(path)
+        index = Index.open(path, verify="full")  # never copy damaged arrays
         part, keep, change.added, change.replaced, _ = plan(
             index, documents, (), replace=replace, missing_ok=False)
         change.documents = index.num_docs
@@ -272,7 +272,7 @@ def delete_documents(index_path: str | os.PathLike, docids: Iterable[str], *,
     change = Change(path, "delete")
     ids = list(docids)
     with WriteLock(path):
-        index = Index.open(path)
+        index = Index.open(path, verify="full")  # never copy damaged arrays
         _, keep, _, _, change.deleted = plan(index, (), ids, replace=False,
                                              missing_ok=missing_ok)
         change.documents = index.num_docs
@@ -300,7 +300,7 @@ def add_paths(index_path: str | os.PathLike, paths: Iterable[str | os.PathLike],
     refuse_self_indexing(path, resolved)
     change = Change(path, "add")
     with WriteLock(path):
-        index = Index.open(path)
+        index = Index.open(path, verify="full")  # never copy damaged arrays
         groups = [list(g) for g in index.manifest.get("source_groups", [])]
         readers: list[tuple[FolderReader, int]] = []
         outside: list[Path] = []

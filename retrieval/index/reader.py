@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import Analyzer
-from ..errors import IndexFormatError, InputError
+from ..errors import IndexFormatError, InputError, ParameterError
 from ..records import Document
 from .arrays import complete_arrays
 from .counting import DocumentCounts
@@ -59,17 +59,22 @@ class Index:
         return cls(*counts.finish_arrays(), path=None)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Index":
+    def open(cls, path: str | os.PathLike, *, verify: str = "once") -> "Index":
         """Open an index folder; arrays are memory-mapped read-only.
 
         Raises :class:`IndexFormatError` (one line, saying what is wrong and to rebuild)
         when the folder is not an index of this format or its files are damaged.
+        ``verify="once"`` verifies every file's full checksum and the arrays' bounds and
+        consistency once per file state (a verified stamp, see
+        :mod:`retrieval.index.integrity`); ``verify="full"`` every time (the writers).
         """
+        if verify not in ("once", "full"):
+            raise ParameterError(f"verify must be 'once' or 'full', got {verify!r}")
         path = Path(path)
         for attempt in range(2):
             manifest = read_manifest(path)
             try:
-                arrays = open_generation(path, manifest)
+                arrays = open_generation(path, manifest, full=verify == "full")
             except GenerationVanished:
                 if attempt == 0:
                     continue  # a writer replaced it meanwhile: read the new manifest

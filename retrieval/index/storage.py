@@ -9,11 +9,20 @@ reader keeps a consistent view for as long as it lives, even after writers have 
 on. If the generation folder vanished between reading the manifest and opening the
 arrays (two writers finished in between and the older one was removed), the open starts
 again once from the new manifest. Opening does the cheap checks: format and version,
-existence, size, dtype and shape of every file, the generation's identity and each
-file's sample checksum — so truncated, swapped or foreign files (from another index or
-another generation) are reported in one line that ends with what to do: rebuild.
-The full checksums and the internal consistency are verified by
-:func:`retrieval.index.check.check` (``retrieval check``).
+existence, regular-file type, size, dtype and shape of every file, the generation's
+identity, that each offset array runs from 0 to the length of what it indexes, and the
+manifest's counts against the arrays (Σ ``doc_lengths`` = ``counts.tokens``). Then
+:mod:`retrieval.index.integrity` verifies the **full checksum** of every array file and
+the bounds and consistency of every array a kernel indexes with (vectorised) — once per
+file state: a verified stamp keyed by (device, inode, size, mtime_ns, ctime_ns) lets later
+opens skip the hashing while no file changed. Writers verify in full every time. So a
+damaged array gives one line ending in "rebuild the index", never a segfault, traceback
+or wrong answer. ``retrieval check`` adds the slower string-order checks. The manifest,
+``generation.json`` and ``lock`` are opened without following symbolic links, must be
+regular files (a named pipe never blocks), and the JSON files are size- and depth-capped
+(:mod:`retrieval.safeio`); the manifest carries its own checksum (``manifest_blake2b``)
+and one schema check validates every field (:func:`retrieval.index.manifest.
+schema_problem`).
 
 Writing
 -------
@@ -24,7 +33,12 @@ folder to its final name, fsyncs ``INDEX``, then writes the new manifest to a te
 file, fsyncs it and ``os.replace``-s it onto ``manifest.json`` — the single atomic step that
 publishes the new generation. Only then are generations other than the new one and its
 predecessor, and the leftovers of killed writers, removed. A process killed at any moment
-therefore leaves either the previous index or the new one, both complete.
+therefore leaves either the previous index or the new one, both complete. A writer that
+fails (disk full, ``ulimit -f``, read-only file system) removes what it wrote — the
+``.tmp-`` or renamed generation folder and the manifest's temporary file — and raises
+:class:`WriteFailedError`, one line saying the index is unchanged and what to do; the next
+writer, under the lock, also removes the leftovers of writers that died, so it succeeds
+once there is space.
 
 A brand-new index is written into a temporary sibling folder (``.INDEX.tmp-<pid>-…``) and
 renamed onto the target path, so an interrupted build leaves no partial index; the next
@@ -41,17 +55,21 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import IndexFormatError, InputError, RetrievalError
+from . import integrity
 from .arrays import Pieces, complete_arrays
 from .layout import (ARRAY_SPECS, CORE_ARRAYS, FORMAT, FORMAT_VERSION, GENERATION_INFO,
                      LIFECYCLE_ARRAYS, LOCK, MANIFEST, REBUILD, TEXT_ARRAYS)
+from ..safeio import MAX_METADATA_BYTES, load_json
 from .fields import FIELD_ARRAYS, field_key, shape_problem
-from .manifest import is_generation_name, read_manifest_or_none
+from .manifest import is_generation_name, read_manifest_or_none, sealed
 
 _SAMPLE_BYTES = 64 * 1024
 _WRITE_CHUNK = 16 * 1024 * 1024
@@ -59,6 +77,11 @@ _WRITE_CHUNK = 16 * 1024 * 1024
 
 class IndexBusyError(RetrievalError):
     """Another process holds the index's write lock."""
+
+
+class WriteFailedError(RetrievalError):
+    """A writer could not write a new generation (disk full, file-size limit, read-only
+    file system...); what it wrote was removed and the index is unchanged."""
 
 # -- opening ------------------------------------------------------------------------------------
 
@@ -70,7 +93,12 @@ def _damaged(path: Path, what: str) -> IndexFormatError:
     return IndexFormatError(f"{path}: {what}; the index is damaged, {REBUILD}")
 
 
-def open_generation(path: Path, manifest: dict) -> dict[str, np.ndarray]:
+def open_generation(path: Path, manifest: dict, *, full: bool = False) -> dict[str, np.ndarray]:
+    """Memory-map a generation's arrays after the checks of the module docstring.
+
+    ``full``: verify every checksum and the consistency even when a verified stamp
+    says the files are unchanged (writers: they must not copy damaged input).
+    """
     gen_name = manifest["generation_dir"]
     gen = path / gen_name
     if not gen.is_dir():
@@ -88,47 +116,95 @@ def open_generation(path: Path, manifest: dict) -> dict[str, np.ndarray]:
         if problem:
             raise _damaged(path, problem)
         names += [field_key(field, name) for name in FIELD_ARRAYS]
-    arrays = {}
+    arrays, states = {}, {}
     for name in names:
-        file = gen / f"{name}.npy"
-        want = declared[name]
-        try:
-            size = file.stat().st_size
-        except FileNotFoundError:
-            if not gen.is_dir():
-                raise GenerationVanished from None
-            raise _damaged(path, f"array file {file.name} is missing") from None
-        except OSError as exc:
-            raise _damaged(path, f"cannot read {file.name} ({exc.strerror})") from None
-        if size != want.get("bytes"):
-            raise _damaged(path, f"{file.name} has {size} bytes, the manifest says "
-                                 f"{want.get('bytes')} (truncated or replaced)")
-        try:
-            arr = np.load(file, mmap_mode="r", allow_pickle=False)
-            sample = sample_checksum(file)
-        except FileNotFoundError:
-            raise GenerationVanished from None
-        except (ValueError, OSError) as exc:
-            raise _damaged(path, f"cannot read {file.name} ({exc})") from None
-        if list(arr.shape) != want["shape"] or str(arr.dtype) != want["dtype"]:
-            raise _damaged(path, f"{file.name} has shape {list(arr.shape)} {arr.dtype}, the "
-                                 f"manifest says {want['shape']} {want['dtype']}")
-        if sample != want.get("sample"):
-            raise _damaged(path, f"{file.name} does not match its checksum (a file from "
-                                 f"another index or generation, or changed on disk)")
-        arrays[name] = arr
+        arrays[name], states[name] = _open_array(path, gen, name, declared[name])
+    problems = integrity.cheap_problems(arrays, manifest["counts"])
+    if problems:
+        raise _damaged(path, problems[0])
+    _verify(path, gen, manifest, arrays, states, full)
     return arrays
 
 
-def _check_identity(path: Path, gen: Path, manifest: dict) -> None:
+def _open_array(path: Path, gen: Path, name: str, want: dict):
+    file = gen / f"{name}.npy"
     try:
-        info = json.loads((gen / GENERATION_INFO).read_text(encoding="utf-8"))
+        st = os.stat(file, follow_symlinks=False)
     except FileNotFoundError:
         if not gen.is_dir():
             raise GenerationVanished from None
-        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is unreadable ({exc})") from None
+        raise _damaged(path, f"array file {file.name} is missing") from None
+    except OSError as exc:
+        raise _damaged(path, f"cannot read {file.name} ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _damaged(path, f"{file.name} is not a regular file")
+    if st.st_size != want.get("bytes"):
+        raise _damaged(path, f"{file.name} has {st.st_size} bytes, the manifest says "
+                             f"{want.get('bytes')} (truncated or replaced)")
+    try:
+        arr = np.load(file, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise GenerationVanished from None
+    except (ValueError, OSError) as exc:
+        raise _damaged(path, f"cannot read {file.name} ({exc})") from None
+    if list(arr.shape) != want["shape"] or str(arr.dtype) != want["dtype"]:
+        raise _damaged(path, f"{file.name} has shape {list(arr.shape)} {arr.dtype}, the "
+                             f"manifest says {want['shape']} {want['dtype']}")
+    return arr, integrity.file_state(st)
+
+
+def _verify(path: Path, gen: Path, manifest: dict, arrays: dict, states: dict,
+            full: bool) -> None:
+    """Full checksums and consistency, unless every file matches its verified stamp."""
+    key = integrity.stamp_key(gen, manifest)
+    stamps = {} if full else integrity.load_stamps(key)
+    declared = manifest["arrays"]
+    todo = [name for name in arrays
+            if stamps.get(name) != states[name] + [declared[name].get("blake2b")]]
+    if not todo:
+        return
+    for name in todo:
+        file = gen / f"{name}.npy"
+        try:
+            digest = integrity.file_checksum(file)
+        except FileNotFoundError:
+            raise GenerationVanished from None
+        except OSError as exc:
+            raise _damaged(path, f"cannot read {file.name} ({exc.strerror})") from None
+        if digest != declared[name].get("blake2b"):
+            raise _damaged(path, f"{file.name} does not match its checksum (changed on "
+                                 f"disk, or a file from another index or generation)")
+    groups = manifest.get("source_groups") or []
+    problems = integrity.consistency_problems(arrays, manifest["counts"], len(groups))
+    if problems:
+        raise _damaged(path, problems[0])
+    verified = {}
+    for name in arrays:
+        try:
+            now = integrity.file_state(os.stat(gen / f"{name}.npy", follow_symlinks=False))
+        except OSError:
+            return
+        if now != states[name]:
+            return  # changed while verified: do not vouch for it
+        if integrity.settled_at(now) > time.time_ns():
+            continue  # a change within the timestamp granularity could go unseen
+        verified[name] = now + [declared[name].get("blake2b")]
+    integrity.save_stamps(key, verified)
+
+
+def _check_identity(path: Path, gen: Path, manifest: dict) -> None:
+    file = gen / GENERATION_INFO
+    if not file.exists() and not file.is_symlink():
+        if not gen.is_dir():
+            raise GenerationVanished
+        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is missing")
+    try:
+        info = load_json(file, max_bytes=MAX_METADATA_BYTES, nofollow=True)
+    except InputError as exc:
+        if not gen.is_dir():
+            raise GenerationVanished from None
+        why = exc.message.split(";")[0]  # safeio's advice is for files a user names
+        raise _damaged(path, f"{gen.name}/{GENERATION_INFO} is unreadable ({why})") from None
     if not isinstance(info, dict) or info.get("index_id") != manifest["index_id"]:
         raise _damaged(path, f"the generation folder {gen.name} belongs to another index")
     if info.get("generation") != manifest["generation"]:
@@ -177,15 +253,6 @@ def sample_checksum(file: Path) -> str:
     return h.hexdigest()
 
 
-def file_checksum(file: Path) -> str:
-    """BLAKE2b-256 of a whole file (recorded per array; verified by ``check``)."""
-    h = hashlib.blake2b()
-    with open(file, "rb") as fh:
-        while chunk := fh.read(_WRITE_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # -- writing ---------------------------------------------------------------------------------
 
 class WriteLock:
@@ -202,14 +269,23 @@ class WriteLock:
 
     def __enter__(self) -> "WriteLock":
         file = self.path / LOCK
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(file, flags, 0o644)
         except FileNotFoundError:
             raise IndexFormatError(f"{self.path}: no such index; build one with "
                                    f"'retrieval index'") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{LOCK} is a symbolic link, not the index's lock file; "
+                                 f"nothing was written (remove the link: the next writer "
+                                 f"creates the lock)", path=self.path) from None
             raise InputError(f"cannot lock the index for writing ({exc.strerror}); check "
                              f"its permissions", path=self.path) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InputError(f"{LOCK} is not a regular file; nothing was written (remove "
+                             f"it: the next writer creates the lock)", path=self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -290,7 +366,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_json(file: Path, obj: dict) -> None:
-    with open(file, "w", encoding="utf-8") as fh:
+    """Write a new file (never through a symbolic link or onto an existing file)."""
+    try:
+        os.unlink(file)
+    except FileNotFoundError:
+        pass
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
         fh.flush()
@@ -298,7 +381,8 @@ def _write_json(file: Path, obj: dict) -> None:
 
 
 def write_generation(index_dir: Path, arrays: dict[str, np.ndarray], manifest: dict, *,
-                     previous: dict | None, new_identity: bool = False) -> dict:
+                     previous: dict | None, new_identity: bool = False,
+                     stamp: bool = True) -> dict:
     """Publish ``arrays`` as the next generation of ``index_dir``; return its manifest.
 
     The caller holds the :class:`WriteLock` (or owns ``index_dir`` exclusively, as a
@@ -312,8 +396,29 @@ def write_generation(index_dir: Path, arrays: dict[str, np.ndarray], manifest: d
     index_id = (previous["index_id"] if previous and not new_identity
                 else secrets.token_hex(16))
     name = f"g{number:06d}-{secrets.token_hex(4)}"
+    if previous:  # the leftovers of writers that failed or were killed free their space
+        remove_stale_generations(index_dir, keep={previous["generation_dir"],
+                                                  previous.get("previous_generation_dir")})
+    try:
+        out = _publish(index_dir, name, arrays, manifest, previous, index_id, number)
+    except OSError as exc:
+        if previous is None:
+            raise
+        raise WriteFailedError(write_failed_message(index_dir, exc)) from None
+    remove_stale_generations(index_dir, keep={name, out["previous_generation_dir"]})
+    if stamp:  # verified: its checksums were computed from the bytes written
+        integrity.stamp_written(index_dir / name, out)
+    return out
+
+
+def _publish(index_dir: Path, name: str, arrays: dict, manifest: dict, previous: dict | None,
+             index_id: str, number: int) -> dict:
+    """Write the generation folder, then the manifest; on any failure before the commit
+    point, remove what was written (the old generation stays the current one)."""
     tmp = index_dir / f".tmp-{name}"
+    pointer_tmp = index_dir / f".{MANIFEST}.tmp-{os.getpid()}"
     tmp.mkdir()
+    committed = False
     try:
         described = {}
         for key in sorted(arrays):
@@ -321,21 +426,46 @@ def write_generation(index_dir: Path, arrays: dict[str, np.ndarray], manifest: d
         _write_json(tmp / GENERATION_INFO, {"index_id": index_id, "generation": number})
         _fsync_dir(tmp)
         os.rename(tmp, index_dir / name)
+        _fsync_dir(index_dir)
+        out = {k: v for k, v in manifest.items() if k not in ("arrays",)}
+        out.update({"format": FORMAT, "format_version": FORMAT_VERSION,
+                    "index_id": index_id, "generation": number, "generation_dir": name,
+                    "previous_generation_dir": previous["generation_dir"] if previous else None,
+                    "arrays": described})
+        out = sealed(out)
+        _write_json(pointer_tmp, out)
+        os.replace(pointer_tmp, index_dir / MANIFEST)  # the commit point
+        committed = True
+        _fsync_dir(index_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not committed:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+            try:
+                os.unlink(pointer_tmp)
+            except OSError:
+                pass
         raise
-    _fsync_dir(index_dir)
-    out = {k: v for k, v in manifest.items() if k not in ("arrays",)}
-    out.update({"format": FORMAT, "format_version": FORMAT_VERSION, "index_id": index_id,
-                "generation": number, "generation_dir": name,
-                "previous_generation_dir": previous["generation_dir"] if previous else None,
-                "arrays": described})
-    pointer_tmp = index_dir / f".{MANIFEST}.tmp-{os.getpid()}"
-    _write_json(pointer_tmp, out)
-    os.replace(pointer_tmp, index_dir / MANIFEST)  # the commit point
-    _fsync_dir(index_dir)
-    remove_stale_generations(index_dir, keep={name, out["previous_generation_dir"]})
     return out
+
+
+_WHAT_TO_DO = {
+    errno.ENOSPC: "free some space and run the command again",
+    errno.EDQUOT: "free some space (disk quota) and run the command again",
+    errno.EFBIG: "the file-size limit was reached (see 'ulimit -f'); raise it and run the "
+                 "command again",
+    errno.EROFS: "the file system is read-only; remount it writable or copy the index "
+                 "elsewhere",
+}
+
+
+def write_failed_message(index_dir: Path, exc: OSError) -> str:
+    """One line: what failed, that nothing changed, and what to do."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    cause = (exc.strerror or str(exc)).rstrip(".").lower() + (f" [{code}]" if code else "")
+    todo = _WHAT_TO_DO.get(exc.errno, "fix the cause and run the command again")
+    return (f"{index_dir}: writing the new generation failed ({cause}); what was written "
+            f"is removed and the index is unchanged; {todo}")
 
 
 def remove_stale_generations(index_dir: Path, keep: set) -> None:
@@ -365,7 +495,8 @@ def write_fresh(target: Path, arrays: dict, manifest: dict, *, replace: bool) ->
     try:
         os.chmod(tmp, 0o755 & ~_umask())
         (tmp / LOCK).touch()
-        written = write_generation(tmp, arrays, manifest, previous=None, new_identity=True)
+        written = write_generation(tmp, arrays, manifest, previous=None, new_identity=True,
+                                   stamp=False)
         if replace:
             _replace_dir(tmp, target)
         else:
@@ -380,6 +511,7 @@ def write_fresh(target: Path, arrays: dict, manifest: dict, *, replace: bool) ->
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    integrity.stamp_written(target / written["generation_dir"], written)
     return written
 
 
@@ -461,6 +593,7 @@ def store_estimate(index, key: str, entry: dict) -> bool:
             current["estimates"] = estimates
             tmp = path / f".{MANIFEST}.tmp-{os.getpid()}"
             try:
+                current = sealed(current)
                 _write_json(tmp, current)
                 os.replace(tmp, path / MANIFEST)
             except BaseException:

@@ -36,7 +36,7 @@ def update(index_path: str | os.PathLike, *, forget_missing: bool = False,
     path = open_for_write(index_path)
     change = Change(path, "update")
     with WriteLock(path):
-        index = Index.open(path)
+        index = Index.open(path, verify="full")  # never copy damaged arrays
         groups = [list(g) for g in index.manifest.get("source_groups", [])]
         if not groups:
             raise InputError(f"{path}: the index records no source folders (its documents "
