@@ -253,8 +253,6 @@ def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int 
     no finite maximiser) or there are no tokens at all — ``cap`` is returned: a default
     model must rank any collection, never fail on one.
     """
-    from scipy.special import digamma
-
     dl = np.asarray(doc_len, dtype=np.int64)
     du = np.asarray(doc_unique, dtype=np.int64)
     keep = dl > 0
@@ -268,7 +266,7 @@ def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int 
         return float(cap)  # no repeated term anywhere: the likelihood grows without bound
     m = 1.0
     for _ in range(max_iter):
-        new = numerator / float(np.dot(mult, digamma(m + lengths) - digamma(m)))
+        new = numerator / float(np.dot(mult, digamma(m + lengths) - digamma(np.float64(m))))
         if new >= cap:
             return float(cap)
         done = abs(new - m) <= tol * new
@@ -276,6 +274,30 @@ def estimate_dcm_mass(doc_len, doc_unique, *, tol: float = 1e-10, max_iter: int 
         if done:
             break
     return float(m)
+
+
+def digamma(x) -> np.ndarray:
+    """ψ(x) for x > 0 (float64 arrays), in numpy, so that a search with the default model
+    does not import scipy (about 30 ms of start-up).
+
+    The recurrence ψ(x) = ψ(x + 1) − 1/x moves every x to at least 16, where the
+    asymptotic series ψ(x) ≈ ln x − 1/(2x) − Σ_k B_2k / (2k x^2k), k = 1…5 (B_2k the
+    Bernoulli numbers 1/6, −1/30, 1/42, −1/30, 5/66), has a first omitted term of
+    691/(32760 x¹²) ≤ 7.5e-17. Agrees with ``scipy.special.digamma`` to about 1e-15
+    relative (tested).
+    """
+    x = np.array(x, dtype=np.float64, copy=True)
+    shift = np.zeros_like(x)
+    for _ in range(16):
+        small = x < 16.0
+        if not small.any():
+            break
+        shift[small] += 1.0 / x[small]
+        x[small] += 1.0
+    inv2 = 1.0 / (x * x)
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (
+        1 / 240 - inv2 * (1 / 132)))))
+    return np.log(x) - 0.5 / x - series - shift
 
 
 def cached_dcm_mass(index: Index) -> float:

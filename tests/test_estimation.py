@@ -175,3 +175,18 @@ def test_query_lambdas_on_an_index_match_the_dense_computation():
     want = estimate_query_lambda(dense, [4, 5, 6], [3 / 15, 4 / 15], [1 / 3, 2 / 3], 3.0)
     assert got[0] == want
     assert got[1].lam == 0.5 and got[1].iterations == 0
+
+
+def test_numpy_digamma_equals_scipy():
+    """The numpy ψ (so that searching with SPUD does not import scipy) against scipy's."""
+    from scipy.special import digamma as scipy_digamma
+    from retrieval.estimation import digamma
+    x = np.concatenate([np.linspace(1e-3, 60, 30001), np.logspace(-2, 9, 3001)])
+    want = scipy_digamma(x)
+    np.testing.assert_allclose(digamma(x), want, rtol=1e-13, atol=1e-13)
+    # one step of the EDCM fixed point: ψ(m + L) − ψ(m) over integer lengths
+    lengths = np.arange(1, 5000, dtype=np.float64)
+    for m in (0.5, 1.0, 126.7, 5000.0):
+        np.testing.assert_allclose(digamma(m + lengths) - digamma(np.float64(m)),
+                                   scipy_digamma(m + lengths) - scipy_digamma(m),
+                                   rtol=1e-12, atol=1e-13)

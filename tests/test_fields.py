@@ -320,6 +320,7 @@ def test_benchmark_configuration_with_field_weights():
 
 def test_damaged_field_manifest_is_a_clear_error(tmp_path):
     from retrieval.errors import IndexFormatError
+    from retrieval.index.manifest import sealed
     Index.build([FieldedDocument("a", "x y", "t")]).save(tmp_path / "ix")
     manifest_file = tmp_path / "ix" / "manifest.json"
     good = json.loads(manifest_file.read_text())
@@ -330,7 +331,7 @@ def test_damaged_field_manifest_is_a_clear_error(tmp_path):
                            .update(shape=[5]), "does not fit 1 documents")]:
         bad = json.loads(json.dumps(good))
         change(bad)
-        manifest_file.write_text(json.dumps(bad))
+        manifest_file.write_text(json.dumps(sealed(bad)))  # crafted, checksum consistent
         with pytest.raises(IndexFormatError, match=match):
             Index.open(tmp_path / "ix")
 

@@ -20,26 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..analysis import Analyzer
 from .arrays import arrays_from_forward, pack
-
-#: the arrays stored per extra field (names as the body's)
-FIELD_ARRAYS = ("postings_indptr", "postings_docs", "postings_counts", "forward_indptr",
-                "forward_terms", "forward_counts", "doc_lengths", "doc_unique", "term_cf",
-                "term_df", "vocab_offsets", "vocab_bytes")
-PREFIX = "field."
-
-
-def field_key(field: str, name: str) -> str:
-    """The stored name of array ``name`` of field ``field``."""
-    return f"{PREFIX}{field}.{name}"
-
-
-def is_field_array(name: str) -> bool:
-    return name.startswith(PREFIX)
-
+from .layout import FIELD_ARRAYS, PREFIX, field_key, is_field_array  # noqa: F401
 
 def index_fields(manifest: dict) -> tuple[str, ...]:
     """The extra fields an index holds (() for a body-only index)."""
@@ -82,6 +66,7 @@ def one_field(texts: Sequence[str], analyzer: Analyzer) -> dict[str, np.ndarray]
                        count=int(nnz.sum()))
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(nnz, out=indptr[1:])
+    import scipy.sparse as sp   # here only: opening an index needs no scipy
     fwd = sp.csr_matrix((vals, cols, indptr), shape=(len(texts), len(vocab)))
     fwd.sort_indices()
     arrays = arrays_from_forward(fwd.indptr, fwd.indices, fwd.data, len(vocab))

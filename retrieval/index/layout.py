@@ -145,3 +145,24 @@ class StringTable:
             return [data[off[i]:off[i + 1]] for i in range(len(off) - 1)]
         return self.many(range(len(self)))
 
+
+# -- extra fields (retrieval.index.fields) -------------------------------------------------
+#: the extra fields an index may hold beside the body
+FIELD_NAMES = ("title", "name")
+#: the arrays stored per extra field (names as the body's)
+FIELD_ARRAYS = ("postings_indptr", "postings_docs", "postings_counts", "forward_indptr",
+                "forward_terms", "forward_counts", "doc_lengths", "doc_unique", "term_cf",
+                "term_df", "vocab_offsets", "vocab_bytes")
+PREFIX = "field."
+
+
+def field_key(field: str, name: str) -> str:
+    """The stored name of array ``name`` of field ``field``."""
+    return f"{PREFIX}{field}.{name}"
+
+
+def is_field_array(name: str) -> bool:
+    """Whether ``name`` is the stored name of one array of one extra field."""
+    parts = name.split(".")
+    return (len(parts) == 3 and parts[0] + "." == PREFIX and parts[1] in FIELD_NAMES
+            and parts[2] in FIELD_ARRAYS)

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..analysis import Analyzer
 from ..errors import IndexFormatError, InputError, ParameterError
 from ..safeio import MAX_METADATA_BYTES, load_json
-from .layout import ARRAY_SPECS, FORMAT, FORMAT_VERSION, LOCK, MANIFEST, REBUILD
+from .layout import (ARRAY_SPECS, FORMAT, FORMAT_VERSION, LOCK, MANIFEST, REBUILD,
+                     is_field_array)
 
 #: the manifest's own checksum (see :func:`manifest_checksum`)
 CHECKSUM = "manifest_blake2b"
@@ -137,7 +138,7 @@ def _arrays_problem(arrays) -> str | None:
     if not isinstance(arrays, dict):
         return "arrays is not an object"
     for name, d in arrays.items():
-        if name not in ARRAY_SPECS:
+        if name not in ARRAY_SPECS and not is_field_array(name):
             return f"arrays names an unknown array {name!r}"
         if not (isinstance(d, dict) and isinstance(d.get("dtype"), str)
                 and isinstance(d.get("shape"), list) and all(_count(x) for x in d["shape"])
