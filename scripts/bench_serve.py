@@ -19,7 +19,10 @@ What it does:
 4. checks every answer: HTTP 200, and its docids and scores equal those of an in-process
    :class:`~retrieval.Searcher` on *the generation the answer names* (scores to 1e-9;
    docids exactly). An error or a mismatch is counted, never hidden;
-5. measures the in-process throughput on the same queries, k and generation:
+5. before each client count (``--noop on``), the same clients send ``GET /api/health``
+   (no search) for a while: the request-rate ceiling of this server process with these
+   clients on this machine, which bounds every one-query-per-request figure;
+6. measures the in-process throughput on the same queries, k and generation:
    ``Searcher.batch_search`` (the issue's reference) and a loop of ``search`` calls.
 
 Writes ``OUT/load.md`` and ``OUT/load.json`` (throughput, p50/p95/p99 latency, errors,
