@@ -19,7 +19,10 @@ What it does:
 4. checks every answer: HTTP 200, and its docids and scores equal those of an in-process
    :class:`~retrieval.Searcher` on *the generation the answer names* (scores to 1e-9;
    docids exactly). An error or a mismatch is counted, never hidden;
-5. measures the in-process throughput on the same queries, k and generation:
+5. before each client count (``--noop on``), the same clients send ``GET /api/health``
+   (no search) for a while: the request-rate ceiling of this server process with these
+   clients on this machine, which bounds every one-query-per-request figure;
+6. measures the in-process throughput on the same queries, k and generation:
    ``Searcher.batch_search`` (the issue's reference) and a loop of ``search`` calls.
 
 Writes ``OUT/load.md`` and ``OUT/load.json`` (throughput, p50/p95/p99 latency, errors,
@@ -111,10 +114,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index: Path, port: int, max_k: int, log: Path) -> subprocess.Popen:
+def start_server(index: Path, port: int, max_k: int, log: Path,
+                 extra: list[str] = ()) -> subprocess.Popen:
     with open(log, "wb") as fh:   # the server's own log (a traceback of any 500 is there)
         proc = subprocess.Popen([sys.executable, "-m", "retrieval", "serve", f"bench={index}",
-                                 "--port", str(port), "--max-k", str(max_k)],
+                                 "--port", str(port), "--max-k", str(max_k), *extra],
                                 stdout=subprocess.DEVNULL, stderr=fh)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -311,6 +315,28 @@ def http_requests(args, queries: list[str]) -> list[bytes]:
     return out
 
 
+NOOP = b"GET /api/health HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+def noop_level(port: int, n: int, args) -> dict:
+    """``n`` clients sending ``GET /api/health`` (one ``stat`` and a small JSON answer, no
+    search): the most requests a second this server process can answer on this machine
+    with these clients — the ceiling of any one-query-per-request figure."""
+    before = loadavg()
+
+    async def never():
+        return None
+    log, elapsed, _ = asyncio.run(run_level(port, [NOOP], n, args.requests,
+                                            min(args.seconds, 20.0), never))
+    errors = sum(1 for x in log if x[2] != 200)
+    row = {"clients": n, **summarise(log, elapsed), "errors": errors,
+           "load_before": before, "load_after": loadavg()}
+    print(f"{n:>3} clients, no-op GET /api/health: {row['throughput']:,.0f} req/s, "
+          f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f}; errors {errors}; "
+          f"load {before} -> {row['load_after']}")
+    return row
+
+
 def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng,
               base) -> dict:
     """``n`` clients with one ``retrieval update`` during the run; the checked figures."""
@@ -364,8 +390,14 @@ def main(argv=None) -> int:
                    help="documents added and changed by each mid-run update (default 100)")
     p.add_argument("--work", default="/tmp/retrieval-bench-serve",
                    help="work folder (corpus, index; default /tmp/retrieval-bench-serve)")
+    p.add_argument("--noop", choices=("on", "off"), default="on",
+                   help="before each client count, the same clients on GET /api/health "
+                        "(no search): the request-rate ceiling (default on)")
+    p.add_argument("--server-args", default="", metavar="ARGS",
+                   help="more options for 'retrieval serve', e.g. \"--http h11 --loop asyncio\"")
     p.add_argument("--out", default=None, help="write load.md and load.json here")
     args = p.parse_args(argv)
+    args.noop = args.noop == "on"
     if args.snippets is None:
         args.snippets = "off" if args.batch else "on"
     args.docs_label = args.docs
@@ -381,13 +413,16 @@ def main(argv=None) -> int:
 
     port = free_port()
     server_log = Path(args.work) / "server.log"
-    server = start_server(index_path, port, max(args.k, 1000), server_log)
+    server = start_server(index_path, port, max(args.k, 1000), server_log,
+                          args.server_args.split())
     print(f"server log: {server_log}")
     paths = http_requests(args, queries)
     rng = random.Random(0)
-    rows = []
+    rows, noop = [], []
     try:
         for round_, n in enumerate(levels, start=1):
+            if args.noop:
+                noop.append(noop_level(port, n, args))
             rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
                                   expected, rng, base))
     finally:
@@ -399,7 +434,8 @@ def main(argv=None) -> int:
     report = {"docs": args.docs, "queries": len(queries), "k": args.k,
               "snippets": args.snippets, "batch": args.batch, "requests_cap": args.requests,
               "seconds_cap": args.seconds, "update_docs": args.update_docs,
-              "in_process": base, "levels": rows, "python": platform.python_version(),
+              "server_args": args.server_args, "in_process": base, "levels": rows,
+              "noop": noop, "python": platform.python_version(),
               "cpus": os.cpu_count()}
     if args.out:
         write(Path(args.out), report, args)
@@ -416,7 +452,9 @@ def write(out: Path, report: dict, args) -> None:
              "",
              f"`python scripts/bench_serve.py --docs {args.docs_label} --clients {args.clients} "
              f"--requests {args.requests} --snippets {args.snippets}"
-             + (f" --batch {args.batch}" if args.batch else "") + f" --out {args.out}`; "
+             + (f" --batch {args.batch}" if args.batch else "")
+             + (f" --server-args \"{args.server_args}\"" if args.server_args else "")
+             + f" --out {args.out}`; "
              f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}; "
              f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
              f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
@@ -440,6 +478,19 @@ def write(out: Path, report: dict, args) -> None:
                      f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                      f"{r['errors']} | {r['wrong']} | {gens} | {upd} | "
                      f"{r['vs_batch']:.0%} | {r['load_before']} → {r['load_after']} |")
+    if report["noop"]:
+        lines += ["", "Ceiling: the same clients on `GET /api/health` (no search, a small JSON "
+                  "answer), just before each run above. No one-query-per-request server in "
+                  "this process model can answer more requests a second on this machine.", "",
+                  "| clients | no-op req/s | p50 ms | p99 ms | errors | of batch_search | "
+                  "search run's req/s of it | load avg before → after |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for c, r in zip(report["noop"], report["levels"]):
+            lines.append(f"| {c['clients']} | {c['throughput']:,.0f} | {c['p50_ms']:.1f} | "
+                         f"{c['p99_ms']:.1f} | {c['errors']} | "
+                         f"{c['throughput'] / b['batch_qps']:.0%} | "
+                         f"{r['throughput'] / c['throughput']:.0%} | "
+                         f"{c['load_before']} → {c['load_after']} |")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 

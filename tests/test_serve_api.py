@@ -404,6 +404,11 @@ def test_cli_names_indexes_and_warns_for_all_interfaces(shared_index, monkeypatc
     err = capsys.readouterr().err
     assert "warning" not in err and "serving notes" in err
     assert started[0].host == "127.0.0.1"
+    assert (started[0].http, started[0].loop) == ("auto", "auto")
+    assert main(["serve", str(shared_index), "--port", "0", "--http", "h11",
+                 "--loop", "asyncio"]) == 0
+    assert (started[-1].http, started[-1].loop) == ("h11", "asyncio")
+    capsys.readouterr()
     assert main(["serve", f"n1={shared_index}", "--host", "0.0.0.0", "--port", "0"]) == 0
     err = capsys.readouterr().err
     assert "warning: listening on 0.0.0.0" in err and "readable by anyone" in err

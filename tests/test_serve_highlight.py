@@ -69,3 +69,16 @@ def test_stemmers_keep_the_first_letter(sample_texts):
         analyzer = Analyzer(stopwords="none", stemmer=stemmer)
         for tok in tokens:
             assert analyzer.term(tok)[0] == tok[0], (stemmer, tok)
+
+
+@pytest.mark.parametrize("tail", ["", " café"])
+def test_ascii_fast_path_equals_the_general_one(tail):
+    # ASCII text takes the lowercase-once path; a non-ASCII word anywhere takes the
+    # general one. On a short single-spaced text the snippet is the whole text, so its
+    # matches must be every match of the document view
+    text = "Glaciers move. The GLACIER melts; glacial ice and a glacier's flow" + tail
+    terms = {ANALYZER.term("glacier"), ANALYZER.term("flow")}
+    got = snippet(text, terms, ANALYZER)
+    assert got["text"] == text
+    assert got["matches"] == term_matches(text, terms, ANALYZER) == \
+        [[0, 8], [19, 26], [52, 59], [62, 66]]

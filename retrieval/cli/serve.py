@@ -41,6 +41,11 @@ def build_parser():
                    help="largest request body in bytes (default 1048576)")
     p.add_argument("--threads", type=positive_int, default=4,
                    help="worker threads for search work (default 4)")
+    p.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"),
+                   help="uvicorn's HTTP parser (default auto: httptools when installed, "
+                        "as with the serve extra)")
+    p.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"),
+                   help="event loop (default auto: uvloop when installed)")
     p.add_argument("--log-level", default="warning",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning; info logs every request)")
@@ -110,6 +115,7 @@ def _main(args) -> int:
     print(f"search page: http://{shown}:{args.port}/   (Ctrl-C stops)", file=sys.stderr)
     sys.stderr.flush()
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            http=args.http, loop=args.loop,
                             access_log=args.log_level in ("info", "debug"),
                             server_header=False, lifespan="off",
                             # generous: under heavy load a connection must not be closed

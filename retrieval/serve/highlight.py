@@ -63,17 +63,41 @@ def term_matches(text: str, terms: Collection[str], analyzer) -> list[list[int]]
     return [[m.start(), m.end()] for m in TOKEN.finditer(text) if m.group() in forms]
 
 
+def _hits(text: str, terms: Collection[str], analyzer) -> tuple[list[str], list[bool]]:
+    """The tokens of ``text`` and, per token, whether its index term is in ``terms``.
+
+    ASCII text (the common case) is lowercased once as a whole, so each distinct token is
+    looked up without its own ``lower()``; ``str.lower`` keeps ASCII offsets, so the
+    tokens are those of ``text``, lowercased (only membership is used).
+    """
+    if text.isascii():
+        tokens = TOKEN.findall(text.lower())
+        if not terms:
+            return tokens, [False] * len(tokens)
+        term = analyzer.term
+        initials = {t[0] for t in terms if t}
+        forms = {t for t in set(tokens) if t[0] in initials and term(t) in terms}
+    else:
+        tokens = TOKEN.findall(text)
+        forms = matching_forms(text, terms, analyzer, tokens)
+    return tokens, [t in forms for t in tokens]
+
+
 def snippet(text: str, terms: Collection[str], analyzer, *, max_chars: int = 240) -> dict:
     """``{"text", "matches"}``: the densest window of ``text`` in query terms."""
-    tokens = TOKEN.findall(text)
+    tokens, hits = _hits(text, terms, analyzer)
     n = len(tokens)
     if not n:
         return {"text": " ".join(text.split())[:max_chars], "matches": []}
-    forms = matching_forms(text, terms, analyzer, tokens)
-    hits = np.fromiter((t in forms for t in tokens), dtype=bool, count=n)
     w = min(WINDOW, n)
-    csum = np.concatenate([[0], np.cumsum(hits, dtype=np.int64)])
-    first = int(np.argmax(csum[w:] - csum[:-w]))
+    if n <= w or not any(hits):
+        first = 0
+    else:
+        csum = np.cumsum(np.array(hits, dtype=np.int64))
+        # matches in window [i, i + w) = csum[i + w - 1] - csum[i - 1]; first maximum
+        inwin = csum[w - 1:].copy()
+        inwin[1:] -= csum[:-w]
+        first = int(np.argmax(inwin))
     spans = [m.span() for m in islice(TOKEN.finditer(text), first, first + w)]
     out: list[str] = ["… "] if first > 0 else []
     length = len(out[0]) if out else 0
