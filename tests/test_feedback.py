@@ -319,7 +319,7 @@ def test_rm3_smoothed_with_df_cut_on_cranfield_query_1(collections_dir, tmp_path
     from retrieval.collections import load_collection
     coll = load_collection(collections_dir / "cranfield", format="cranfield")
     index = Index.build([(d.docid, d.text) for d in coll.documents], analyzer=Analyzer())
-    searcher = Searcher(index)
+    searcher = Searcher(index, Dirichlet(mu=1000.0))   # the first pass of the report
     text = coll.queries[0].text
     # the defaults when the bug was reported: 20 documents, weight 0.1, the 10% df cut
     got = RM3Feedback(fb_docs=20, fb_orig_weight=0.1, fb_max_df=0.1, fb_mu=500,
