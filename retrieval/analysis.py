@@ -155,6 +155,11 @@ def count_tokens(text: str) -> list:
     return tokenize(text)
 
 
+def contains_cjk(text: str) -> bool:
+    """Whether ``text`` holds a CJK character (tokenised as overlapping bigrams)."""
+    return _CJK.search(text) is not None
+
+
 def iter_token_spans(text: str):
     """Yield ``(start, end, token)`` for each token of ``text`` (offsets into ``text``),
     CJK runs as their bigrams (overlapping spans of two characters).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval import Analyzer
-from retrieval.analysis import iter_token_spans
+from retrieval.analysis import contains_cjk, iter_token_spans
 from retrieval.reading import FolderReader
 from retrieval.serve.highlight import TOKEN, snippet, term_matches
 
@@ -25,8 +25,20 @@ def sample_texts(sample_dir):
 def test_token_spans_are_the_analyzers(sample_texts):
     extra = ["Ünïcödé naïve café — e\u0301t\u00e9 İstanbul ǅ x_y 3.14 don't", "", "  \n "]
     for text in sample_texts + extra:
+        if contains_cjk(text):   # CJK runs are bigrams: term_matches follows the analyzer
+            continue
         assert [m.span() for m in TOKEN.finditer(text)] == \
             [(s, e) for s, e, _ in iter_token_spans(text)]
+
+
+def test_cjk_text_is_matched_by_the_analyzers_bigrams():
+    text = "浮世絵は日本の版画です。Ukiyo-e prints"
+    terms = set(ANALYZER.analyze("浮世絵"))            # 浮世 and 世絵
+    assert term_matches(text, terms, ANALYZER) == [[0, 3]]   # the two bigrams, joined
+    snip = snippet(text, terms, ANALYZER)
+    assert snip["matches"] and all(ANALYZER.analyze(snip["text"][s:e]) for s, e in
+                                   snip["matches"])
+    assert snip["text"][snip["matches"][0][0]:snip["matches"][0][1]] == "浮世絵"
 
 
 @pytest.mark.parametrize("query", ["glaciers move", "ocean water heat", "the", "zzz"])

@@ -25,6 +25,9 @@ from itertools import islice
 
 import numpy as np
 
+from ..analysis import contains_cjk, iter_token_spans
+from ..snippets import snippet as general_snippet
+
 #: the analyzer's token rule (README, "Analyzer"): runs of letters and digits
 TOKEN = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
@@ -55,8 +58,26 @@ def matching_forms(text: str, terms: Collection[str], analyzer, tokens=None) -> 
     return out
 
 
+def _merged(spans) -> list[list[int]]:
+    """Overlapping or touching ``[start, end)`` spans joined (CJK bigrams overlap)."""
+    out: list[list[int]] = []
+    for s, e in spans:
+        if out and s < out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return out
+
+
 def term_matches(text: str, terms: Collection[str], analyzer) -> list[list[int]]:
-    """``[start, end)`` of every token of ``text`` whose index term is in ``terms``."""
+    """``[start, end)`` of every token of ``text`` whose index term is in ``terms``.
+
+    Text holding CJK characters is split by the analyzer's own spans (a CJK run becomes
+    its overlapping bigrams), and overlapping matches are joined into one range."""
+    if contains_cjk(text):
+        term = analyzer.term
+        return _merged((s, e) for s, e, token in iter_token_spans(text)
+                       if term(token) in terms)
     forms = matching_forms(text, terms, analyzer)
     if not forms:
         return []
@@ -84,7 +105,12 @@ def _hits(text: str, terms: Collection[str], analyzer) -> tuple[list[str], list[
 
 
 def snippet(text: str, terms: Collection[str], analyzer, *, max_chars: int = 240) -> dict:
-    """``{"text", "matches"}``: the densest window of ``text`` in query terms."""
+    """``{"text", "matches"}``: the densest window of ``text`` in query terms (text with
+    CJK characters: :func:`retrieval.snippets.snippet`, which follows the analyzer's
+    bigram spans; overlapping matches joined)."""
+    if contains_cjk(text):
+        snip = general_snippet(text, terms, analyzer, width=WINDOW, max_length=max_chars)
+        return {"text": snip.text, "matches": _merged(snip.matches)}
     tokens, hits = _hits(text, terms, analyzer)
     n = len(tokens)
     if not n:
