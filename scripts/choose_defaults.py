@@ -61,13 +61,13 @@ from retrieval import __version__  # noqa: E402
 from retrieval.analysis import Analyzer  # noqa: E402
 from retrieval.benchmarking import cached_index, default_cache_dir  # noqa: E402
 from retrieval.collections import load_collection  # noqa: E402
-from retrieval.errors import RetrievalError  # noqa: E402
 from retrieval.estimation import cached_mu_estimate  # noqa: E402
 from retrieval.evaluation import Qrels, Run, evaluate  # noqa: E402
 from retrieval.feedback import make_feedback  # noqa: E402
 from retrieval.paths import collections_root  # noqa: E402
 from retrieval.search import Searcher  # noqa: E402
 from retrieval.smoothing import Dirichlet, make_model  # noqa: E402
+from reporting import run_main, write_report  # noqa: E402
 
 K = 1000
 TOLERANCE = 0.001
@@ -415,17 +415,11 @@ def main(argv=None) -> int:
             report["shipped"][f"{fb}_defaults"] = fbs[fb]["ship"].split("+", 1)[1]
     cache.save()
     report["seconds"] = time.perf_counter() - started
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "defaults.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     text = report_md(report)
-    (OUT / "defaults.md").write_text(text, encoding="utf-8")
+    write_report(OUT, "defaults", report, text)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RetrievalError as exc:
-        print(f"choose_defaults.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "choose_defaults.py")

@@ -37,6 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # the report helper
 
 from retrieval import __version__  # noqa: E402
 from retrieval.analysis import Analyzer  # noqa: E402
@@ -48,6 +49,7 @@ from retrieval.evaluation.significance import randomization_test  # noqa: E402
 from retrieval.feedback import DEFAULT_FEEDBACK, make_feedback  # noqa: E402
 from retrieval.search import Searcher  # noqa: E402
 from retrieval.smoothing import Dirichlet, make_model  # noqa: E402
+from reporting import run_main, write_report  # noqa: E402
 
 K = 1000
 K1, B = 1.2, 0.75
@@ -184,16 +186,10 @@ def main(argv=None) -> int:
             f" | {np.mean([e['gap_map'] for _, e in rows]):+.4f} | "
             f"{np.mean([e['gap_map_no_feedback'] for _, e in rows]):+.4f} |")
     text = "\n".join(md) + "\n"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bm25.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    (OUT / "bm25.md").write_text(text, encoding="utf-8")
+    write_report(OUT, "bm25", report, text)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RetrievalError as exc:
-        print(f"compare_bm25.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "compare_bm25.py")

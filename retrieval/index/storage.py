@@ -357,7 +357,8 @@ def write_array(file: Path, arr: np.ndarray | Pieces) -> dict:
             "blake2b": fh.hash.hexdigest(), "sample": sample_checksum(file)}
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so a rename or a new file in it is durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -424,9 +425,9 @@ def _publish(index_dir: Path, name: str, arrays: dict, manifest: dict, previous:
         for key in sorted(arrays):
             described[key] = write_array(tmp / f"{key}.npy", arrays[key])
         _write_json(tmp / GENERATION_INFO, {"index_id": index_id, "generation": number})
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, index_dir / name)
-        _fsync_dir(index_dir)
+        fsync_dir(index_dir)
         out = {k: v for k, v in manifest.items() if k not in ("arrays",)}
         out.update({"format": FORMAT, "format_version": FORMAT_VERSION,
                     "index_id": index_id, "generation": number, "generation_dir": name,
@@ -436,7 +437,7 @@ def _publish(index_dir: Path, name: str, arrays: dict, manifest: dict, previous:
         _write_json(pointer_tmp, out)
         os.replace(pointer_tmp, index_dir / MANIFEST)  # the commit point
         committed = True
-        _fsync_dir(index_dir)
+        fsync_dir(index_dir)
     except BaseException:
         if not committed:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -507,7 +508,7 @@ def write_fresh(target: Path, arrays: dict, manifest: dict, *, replace: bool) ->
                     raise InputError(f"{target} was created by another process meanwhile; "
                                      f"nothing was written") from None
                 raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -603,7 +604,7 @@ def store_estimate(index, key: str, entry: dict) -> bool:
                     pass
                 raise
             try:
-                _fsync_dir(path)
+                fsync_dir(path)
             except OSError:
                 pass
     except (RetrievalError, OSError):

@@ -42,6 +42,7 @@ import numpy as np
 from ..analysis import Analyzer
 from ..errors import IndexFormatError, InputError
 from ..index import Index, IndexBuilder, WriteLock
+from ..index.storage import fsync_dir
 from ..records import Document
 from .stats import CollectionStats, merge_statistics, shard_view
 
@@ -60,14 +61,6 @@ def shard_of(docid: str, n_shards: int) -> int:
 def is_sharded(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a sharded index folder."""
     return (Path(path) / SHARDS_FILE).is_file()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_top(path: Path) -> dict:
@@ -253,7 +246,7 @@ class ShardedIndex:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path / SHARDS_FILE)   # the publication
-        _fsync_dir(path)
+        fsync_dir(path)
         keep = set(names) | {stats_name}
         if previous is not None:
             keep |= set(previous["shards"]) | {previous["stats"]}
@@ -287,7 +280,7 @@ def _write_stats(folder: Path, stats: CollectionStats, maps: list[np.ndarray]) -
             np.save(fh, np.asarray(value))
             fh.flush()
             os.fsync(fh.fileno())
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     os.replace(tmp, folder)
 
 
