@@ -7,7 +7,7 @@ import json
 import pytest
 
 from retrieval.cli.search import build_parser as search_parser
-from retrieval.feedback import default_params
+from retrieval.feedback import DEFAULT_FEEDBACK, default_params
 from retrieval.paths import REPO_ROOT
 from retrieval.smoothing import (DEFAULT_MODEL, DEFAULT_PARAMS, MODELS, default_model,
                                  make_model, model_name_for)
@@ -47,8 +47,10 @@ def test_cli_default_model_and_the_compatibility_rule():
 
 
 def test_default_feedback_is_the_recorded_choice():
+    from retrieval.cli.search import feedback_from_args
     args = search_parser().parse_args(["idx", "q"])
-    assert args.feedback == RECORD["shipped"]["feedback"]
+    assert DEFAULT_FEEDBACK == RECORD["shipped"]["feedback"]
+    assert feedback_from_args(args).name == RECORD["shipped"]["feedback"]
 
 
 @pytest.mark.parametrize("method", ["rm3", "mixture", "divmin"])
