@@ -103,238 +103,33 @@ arrays equal the numpy path's (tested).
 
 Ties: terms with equal feedback probability are ordered by term (string order), so the
 expanded models are the same on every run.
+
+Layout: this module holds the methods and their registry; :mod:`.cores` the numerical
+cores (EM of the mixture model, the divergence-minimisation closed form) and
+:mod:`.sets` the feedback sets and the kernels' scratch arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 
-from .errors import ParameterError, check_number
-from .lookup import gather_strings
-from .records import Query, ScoredDoc
-from .results import QueryResults, columnar
-from .search import BatchResult, QueryBatch, QueryModel, Searcher
-from .search import check_k as _check_k
-from .search.compiled import (FeedbackKeys, FeedbackRows, FeedbackRowsOut, KeyScratch,
-                              RelevanceScratch, TopTerms)
+from ..errors import ParameterError, check_number
+from ..lookup import gather_strings
+from ..records import Query, ScoredDoc
+from ..results import QueryResults, columnar
+from ..search import BatchResult, QueryBatch, QueryModel, Searcher
+from ..search import check_k as _check_k
+from ..search.compiled import FeedbackRows, RelevanceScratch, TopTerms
+from .cores import divmin_model, group_bounds, mixture_em
+from .sets import FeedbackSet, feedback_set, first_pass, term_scratch
 
 _Batch = QueryBatch   # the searcher's prepared queries
 
 #: RM3 document weights: P(Q|D) (Lavrenko & Croft), P(Q|D)^(1/|q|) (what Indri's
 #: exp(#combine score) gives), or equal weights
 DOC_WEIGHTS = ("likelihood", "geometric", "uniform")
-
-
-# ---------------------------------------------------------------------------------------
-# pure numerical cores (flat arrays, one group per query; tested directly)
-
-def _group_bounds(group: np.ndarray, n_groups: int) -> np.ndarray:
-    return np.searchsorted(group, np.arange(n_groups + 1))
-
-
-def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Sums of consecutive non-empty segments beginning at ``starts``."""
-    return np.add.reduceat(values, starts) if len(values) else np.zeros(len(starts))
-
-
-def mixture_em(group: np.ndarray, counts: np.ndarray, p_collection: np.ndarray,
-               n_groups: int, lam: float, max_iter: int = 50, tol: float = 1e-6
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """EM for the mixture-model feedback θ_F of many queries at once.
-
-    ``group`` (sorted, one entry per (query, term) of the feedback sets), ``counts``
-    c(w,F) > 0 and ``p_collection`` p(w|C) > 0 are aligned flat arrays. Returns
-    (p(w|θ_F) aligned with the input, EM iterations run per group). Every group's θ_F
-    starts uniform over its terms; a group stops when the relative change of its
-    log-likelihood Σ_w c(w,F) log[(1−λ)p(w|θ_F) + λp(w|C)] is below ``tol``, or after
-    ``max_iter`` iterations (a negative ``tol`` disables the likelihood test). The
-    likelihood is flat at its maximum, so a relative change of ε leaves p(w|θ_F) about
-    √ε from the fixed point. Converged groups are dropped from the working arrays.
-    """
-    group = np.asarray(group, dtype=np.int64)
-    counts = np.asarray(counts, dtype=np.float64)
-    p_c = np.asarray(p_collection, dtype=np.float64)
-    iterations = np.zeros(n_groups, dtype=np.int64)
-    if group.size == 0:
-        return np.zeros(0), iterations
-    sizes = np.bincount(group, minlength=n_groups)
-    p = 1.0 / sizes[group]
-    if lam == 0.0:  # no noise: θ_F is the maximum-likelihood model of F
-        total = np.bincount(group, weights=counts, minlength=n_groups)
-        iterations[sizes > 0] = 1
-        return counts / total[group], iterations
-    keep = 1.0 - lam
-    # working set: the entries of the groups still iterating
-    sel = np.arange(len(group))
-    w_group = np.flatnonzero(sizes)            # group ids in the working set
-    w_sizes = sizes[w_group]
-    starts = np.cumsum(w_sizes) - w_sizes
-    w_p, w_c, w_noise = p, counts, lam * p_c
-    ll = None
-    for it in range(max_iter + 1):
-        denom = w_p * keep
-        denom += w_noise                           # (1−λ)p + λp(w|C)
-        terms = np.log(denom)
-        terms *= w_c
-        new_ll = _segment_sum(terms, starts)       # log-likelihood of the current p
-        if ll is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                converged = np.abs(new_ll - ll) <= tol * np.abs(ll)
-            if converged.any():  # freeze them: write back, shrink the working set
-                p[sel] = w_p
-                alive = ~converged
-                entry_alive = np.repeat(alive, w_sizes)
-                sel, w_p, w_c, w_noise, denom = (sel[entry_alive], w_p[entry_alive],
-                                                 w_c[entry_alive], w_noise[entry_alive],
-                                                 denom[entry_alive])
-                w_group, w_sizes, new_ll = w_group[alive], w_sizes[alive], new_ll[alive]
-                starts = np.cumsum(w_sizes) - w_sizes
-        ll = new_ll
-        if it == max_iter or not len(w_group):
-            break
-        # E-step t(w) = (1−λ)p/denom and M-step p ∝ c·t; the factor (1−λ) cancels
-        num = w_p / denom
-        num *= w_c
-        w_p = num / np.repeat(_segment_sum(num, starts), w_sizes)
-        iterations[w_group] += 1
-    p[sel] = w_p
-    return p, iterations
-
-
-def divmin_model(group: np.ndarray, mean_weight: np.ndarray, p_collection: np.ndarray,
-                 outside_mass: np.ndarray, lam: float) -> np.ndarray:
-    """Closed-form divergence-minimisation θ_F on the feedback terms.
-
-    ``mean_weight`` is m̄(w) = (1/|F|) Σ_{d∈F, w∈d} log[p_s(w|d)/(α_d p(w|C))] per (query,
-    term); ``outside_mass`` per query is Σ p(w|C) over the terms in no feedback
-    document, which keep weight p(w|C) in the normaliser. Returns p(w|θ_F) on the given
-    terms (they sum to 1 − outside share).
-    """
-    group = np.asarray(group, dtype=np.int64)
-    if group.size == 0:
-        return np.zeros(0)
-    n_groups = len(outside_mass)
-    expo = np.asarray(mean_weight, dtype=np.float64) / (1.0 - lam)
-    # p(w|C)·exp(expo), scaled per query by exp(−max expo) to stay finite
-    bounds = _group_bounds(group, n_groups)
-    nonempty = bounds[1:] > bounds[:-1]
-    top = np.zeros(n_groups)
-    top[nonempty] = np.maximum.reduceat(expo, bounds[:-1][nonempty])
-    scaled = np.asarray(p_collection, dtype=np.float64) * np.exp(expo - top[group])
-    z = np.bincount(group, weights=scaled, minlength=n_groups) + \
-        np.asarray(outside_mass, dtype=np.float64) * np.exp(-top)
-    return scaled / z[group]
-
-
-# ---------------------------------------------------------------------------------------
-# feedback sets
-
-class FeedbackSet(NamedTuple):
-    """The first pass and the feedback documents' terms of a batch of queries.
-
-    ``batch``: the prepared original queries (term ids, weights, |q|).
-    ``pair_query``/``pair_doc``/``pair_score``: one entry per (query, feedback document),
-    sorted by query then rank. ``key_query``/``key_term``: the distinct (query, term)
-    pairs of the feedback documents, sorted; ``key_count`` c(w, F) = Σ_{d∈F} c(w, d).
-    ``row_pair``/``row_key``/``row_count``: one entry per (pair, term) non-zero.
-    """
-    batch: _Batch
-    pair_query: np.ndarray
-    pair_doc: np.ndarray
-    pair_score: np.ndarray
-    key_query: np.ndarray
-    key_term: np.ndarray
-    key_count: np.ndarray
-    row_pair: np.ndarray
-    row_key: np.ndarray
-    row_count: np.ndarray
-
-
-def first_pass(searcher: Searcher, queries: Sequence[str | QueryModel], fb_docs: int
-               ) -> tuple[_Batch, BatchResult]:
-    """The prepared queries and their top ``fb_docs`` documents."""
-    batch = searcher.prepare(queries)
-    return batch, searcher.rank(batch, fb_docs)
-
-
-def feedback_set(searcher: Searcher, queries: Sequence[str | QueryModel],
-                 fb_docs: int, first: tuple[_Batch, BatchResult] | None = None
-                 ) -> FeedbackSet:
-    """First pass (top ``fb_docs``; or ``first``, its result) for all queries and the
-    gathered forward rows."""
-    batch, res = first if first is not None else first_pass(searcher, queries, fb_docs)
-    kernels = searcher.kernels()
-    if kernels is not None:
-        return _feedback_set_compiled(searcher, batch, res, kernels)
-    index = searcher.index
-    ptr = np.asarray(index.arrays["forward_indptr"])
-    starts = ptr[res.doc_numbers]
-    lens = ptr[res.doc_numbers + 1] - starts
-    total = int(lens.sum())
-    row_pair = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-    row_start = np.cumsum(lens) - lens  # where each pair's rows begin in the flat arrays
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(row_start - starts, lens)
-    row_term = np.asarray(index.arrays["forward_terms"][offsets], dtype=np.int64)
-    row_count = np.asarray(index.arrays["forward_counts"][offsets], dtype=np.float64)
-    keys = res.query_index[row_pair] * np.int64(max(index.num_terms, 1)) + row_term
-    ukeys, row_key = np.unique(keys, return_inverse=True)
-    key_count = np.bincount(row_key, weights=row_count, minlength=len(ukeys))
-    n_terms = np.int64(max(index.num_terms, 1))
-    return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
-                       ukeys // n_terms, ukeys % n_terms, key_count,
-                       row_pair, row_key.astype(np.int64), row_count)
-
-
-class _TermScratch(NamedTuple):
-    """Scratch arrays of the feedback kernels, one entry per term (plus a spare slot for
-    ``ids``, ``spare``, ``values``); ``acc``, ``mark`` and ``bits`` (a bit a term) are all
-    zeros between kernel calls."""
-    acc: np.ndarray
-    mark: np.ndarray
-    bits: np.ndarray
-    ids: np.ndarray
-    spare: np.ndarray
-    values: np.ndarray
-
-
-def _term_scratch(searcher: Searcher) -> _TermScratch:
-    """The searcher's :class:`_TermScratch` for this thread, made on first use."""
-    n_terms = max(searcher.index.num_terms, 1)
-    local = searcher.tables_.scratch
-    scratch = getattr(local, "feedback_scratch", None)
-    if scratch is None or len(scratch.acc) != n_terms:
-        ids, spare = np.empty((2, n_terms + 1), dtype=np.int64)
-        scratch = local.feedback_scratch = _TermScratch(
-            np.zeros(n_terms), np.zeros(n_terms, dtype=np.uint8),
-            np.zeros((n_terms + 63) // 64, dtype=np.uint64), ids, spare,
-            np.empty(n_terms + 1))
-    return scratch
-
-
-def _feedback_set_compiled(searcher: Searcher, batch: _Batch, res: BatchResult, kernels
-                           ) -> FeedbackSet:
-    """:func:`feedback_set` by :func:`retrieval.search.kernels.feedback_rows`: the same arrays
-    (keys sorted by a bit set per query instead of one ``numpy.unique`` over all rows)."""
-    index = searcher.index
-    fwd_ptr = np.asarray(index.arrays["forward_indptr"])
-    docs = np.asarray(res.doc_numbers, dtype=np.int64)
-    total = int((fwd_ptr[docs + 1] - fwd_ptr[docs]).sum())
-    pair_ptr = _group_bounds(res.query_index, len(batch)).astype(np.int64)
-    scratch = _term_scratch(searcher)
-    key_query, key_term, row_pair, row_key = np.empty((4, total), dtype=np.int64)
-    key_count, row_count = np.empty((2, total), dtype=np.float64)
-    n_keys = kernels.feedback_rows(
-        FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
-                     np.asarray(index.arrays["forward_counts"])),
-        KeyScratch(scratch.acc, scratch.bits, scratch.ids),
-        FeedbackKeys(key_query, key_term, key_count),
-        FeedbackRowsOut(row_pair, row_key, row_count))
-    return FeedbackSet(batch, res.query_index, res.doc_numbers, res.scores,
-                       key_query[:n_keys], key_term[:n_keys], key_count[:n_keys],
-                       row_pair, row_key, row_count)
 
 
 # ---------------------------------------------------------------------------------------
@@ -721,7 +516,7 @@ class RM3Feedback(Feedback):
         if self.fb_doc_weights != "likelihood":
             qlen = np.full(n, 1.0 if self.fb_doc_weights == "geometric" else 0.0)
         loglik = qlen[pair_query] * pair_score
-        bounds = _group_bounds(pair_query, n)
+        bounds = group_bounds(pair_query, n)
         nonempty = bounds[1:] > bounds[:-1]
         top = np.zeros(n)
         if len(loglik):
@@ -746,7 +541,7 @@ class RM3Feedback(Feedback):
         n = len(batch)
         w, denom = self._doc_weights(index, batch.length, res.query_index, res.doc_numbers,
                                      res.scores)
-        pair_ptr = _group_bounds(res.query_index, n).astype(np.int64)
+        pair_ptr = group_bounds(res.query_index, n).astype(np.int64)
         n_terms = max(index.num_terms, 1)
         ok = self._term_ok(index)
         term_ok = np.ones(n_terms, dtype=np.bool_) if ok is None else ok
@@ -757,7 +552,7 @@ class RM3Feedback(Feedback):
         out_ptr = np.zeros(n + 1, dtype=np.int64)
         out_terms = np.empty(min(n * fb_terms, rows), dtype=np.int64)
         out_prob = np.empty(len(out_terms), dtype=np.float64)
-        scratch = _term_scratch(searcher)
+        scratch = term_scratch(searcher)
         used = kernels.relevance_top_terms(
             FeedbackRows(pair_ptr, docs, fwd_ptr, np.asarray(index.arrays["forward_terms"]),
                          np.asarray(index.arrays["forward_counts"])),
