@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .params import Parameters
 from .errors import ParameterError, check_floor, check_number
 
 #: the smallest μ, λ (Jelinek-Mercer) or δ accepted. Below it the matched weight
@@ -57,7 +58,7 @@ from .errors import ParameterError, check_floor, check_number
 SMALLEST_PARAMETER = 1e-6
 
 
-class SmoothingModel:
+class SmoothingModel(Parameters):
     """Base class: parameters are stored untouched and validated in ``__init__``."""
 
     name = ""
@@ -76,19 +77,6 @@ class SmoothingModel:
         """The model with every parameter fixed for ``index`` (itself, for models
         that need no collection statistics)."""
         return self
-
-    def get_params(self) -> dict:
-        return {p: getattr(self, p) for p in self.params}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.get_params() == self.get_params()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.get_params().items())))
 
     def label(self) -> str:
         """Short text like ``dirichlet(mu=1000)`` for tables and run tags."""

@@ -115,6 +115,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..params import Parameters
 from ..errors import ParameterError, check_number
 from ..lookup import gather_strings
 from ..records import Query, ScoredDoc
@@ -135,24 +136,11 @@ DOC_WEIGHTS = ("likelihood", "geometric", "uniform")
 # ---------------------------------------------------------------------------------------
 # methods
 
-class Feedback:
+class Feedback(Parameters):
     """Base class: parameters are stored untouched and validated in ``__init__``."""
 
     name = ""
     params: tuple[str, ...] = ()
-
-    def get_params(self) -> dict:
-        return {p: getattr(self, p) for p in self.params}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.get_params() == self.get_params()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.get_params().items())))
 
     def label(self) -> str:
         """Short text like ``rm3(fb_docs=10,fb_terms=10,fb_orig_weight=0.5)``."""
