@@ -37,6 +37,7 @@ from .paths import cache_dir as default_cache_dir
 from .records import ScoredDoc
 from .search import Searcher
 from .smoothing import MODELS, SmoothingModel, make_model
+from .twostage import TwoStageEM
 
 DEFAULT_MEASURES = ("AP", "P@10", "nDCG@10", "R-prec")
 PR_MEASURES = tuple(f"iP@{x / 10:.1f}" for x in range(11))
@@ -65,7 +66,8 @@ class Configuration:
         return text
 
     def params(self) -> dict:
-        out = {"model": self.model.name, **self.model.get_params()}
+        out = {"model": self.model.name, **{k: v.label() if hasattr(v, "label") else v
+                                            for k, v in self.model.get_params().items()}}
         if self.feedback is not None:
             out["feedback"] = self.feedback.name
             out.update({f"fb_{k}" if not k.startswith("fb_") else k: v
@@ -147,12 +149,16 @@ def run_configuration(index: Index, queries, configuration: Configuration, k: in
     start = time.perf_counter()
     if configuration.field_weights is not None:
         return _field_run(index, queries, configuration, k), time.perf_counter() - start
-    searcher = Searcher(index, configuration.model.resolved(index))
     texts = [q.text for q in queries]
-    if configuration.feedback is not None:
-        res = configuration.feedback.batch_search_arrays(searcher, texts, k)
+    if isinstance(configuration.model, TwoStageEM):  # a model per query (λ by EM)
+        res = configuration.model.batch_search_arrays(index, texts, k,
+                                                      feedback=configuration.feedback)
+    elif configuration.feedback is not None:
+        res = configuration.feedback.batch_search_arrays(
+            Searcher(index, configuration.model.resolved(index)), texts, k)
     else:
-        res = searcher.batch_search_arrays(texts, k)
+        res = Searcher(index, configuration.model.resolved(index)).batch_search_arrays(
+            texts, k)
     qids = [queries[i].qid for i in res.query_index.tolist()]
     docids = gather_strings(index.arrays["docid_offsets"], index.arrays["docid_bytes"],
                             res.doc_numbers)

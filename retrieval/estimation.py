@@ -322,7 +322,8 @@ class LambdaEstimate(NamedTuple):
 
 
 def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu: float,
-                          *, tol: float = 1e-8, max_iter: int = 500) -> LambdaEstimate:
+                          *, tol: float = 1e-8, max_iter: int = 500,
+                          multiplicity=None) -> LambdaEstimate:
     """λ̂ of one query: the second stage of two-stage smoothing (Zhai & Lafferty 2002).
 
     The query q = (q_1 … q_m, counts c_j) is taken as a sample of a mixture over the N
@@ -342,6 +343,11 @@ def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, 
     N × m matrix c(q_j, d_i), ``doc_len`` the N lengths, ``p_collection`` the m values
     p(q_j|C) > 0, ``query_counts`` the m counts c_j > 0. One vectorised N × m pass per
     iteration. Empty documents (|d| = 0) have p_μ = p(w|C) like every model here.
+
+    ``multiplicity`` (N positive whole numbers, default all 1): row i stands for that
+    many identical documents (same counts and length). Identical documents keep equal
+    posteriors and priors under EM, so a group's π is their sum, starting at
+    multiplicity/Σ multiplicity: the result is exactly that of the expanded matrix.
     """
     counts = np.asarray(doc_term_counts, dtype=np.float64)
     dl = np.asarray(doc_len, dtype=np.float64)
@@ -359,7 +365,13 @@ def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, 
         raise ParameterError(f"mu (μ) must be positive, got {mu!r}")
     p_doc = (counts + check_mu * pc) / (dl[:, None] + check_mu)
     lam = 0.5
-    log_pi = np.full(len(dl), -np.log(len(dl)))
+    if multiplicity is None:
+        log_pi = np.full(len(dl), -np.log(len(dl)))
+    else:
+        mult = np.asarray(multiplicity, dtype=np.float64)
+        if mult.shape != dl.shape or np.any(mult < 1):
+            raise ParameterError("multiplicity must hold one count >= 1 per document row")
+        log_pi = np.log(mult) - np.log(mult.sum())
     total = float(cq.sum())
     ll = -np.inf
     it = 0
@@ -387,10 +399,12 @@ def query_lambdas(index: Index, query_models, mu: float, **kwargs) -> list[Lambd
 
     The batch API and per-query λ: α_d = (μ + λ|d|)/(|d| + μ) changes with λ, so each
     query is ranked by its own resolved ``TwoStage(mu, lam=λ̂_q)``; a batch is the
-    per-query searches (``retrieval.smoothing.TwoStageEM`` documents the recipe).
+    per-query searches (:mod:`retrieval.twostage`).
     """
-    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.float64)
+    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
     ptr = np.asarray(index.arrays["postings_indptr"])
+    post_docs = np.asarray(index.arrays["postings_docs"])
+    post_counts = np.asarray(index.arrays["postings_counts"])
     out = []
     for qm in query_models:
         ids = [index.term_id(t) for t in qm.terms]
@@ -400,11 +414,26 @@ def query_lambdas(index: Index, query_models, mu: float, **kwargs) -> list[Lambd
             continue
         tids = np.array([ids[j] for j in keep], dtype=np.int64)
         weights = np.array([qm.weights[j] for j in keep], dtype=np.float64)
-        counts = np.zeros((index.num_docs, len(tids)))
-        for col, t in enumerate(tids.tolist()):
-            s, e = int(ptr[t]), int(ptr[t + 1])
-            counts[np.asarray(index.arrays["postings_docs"][s:e], dtype=np.int64), col] = \
-                index.arrays["postings_counts"][s:e]
-        out.append(estimate_query_lambda(counts, lengths, index.p_collection[tids],
-                                         weights, mu, **kwargs))
+        counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths)
+        out.append(estimate_query_lambda(counts, dl, index.p_collection[tids],
+                                         weights, mu, multiplicity=mult, **kwargs))
     return out
+
+
+def _query_rows(tids, ptr, post_docs, post_counts, lengths):
+    """The EM's rows for query terms ``tids``: one per document containing one of them
+    (its counts), then one per distinct length of the other documents (zero counts,
+    with the number of such documents as multiplicity): exact (see
+    :func:`estimate_query_lambda`) and O(postings + N) instead of O(N × m) memory."""
+    parts = [(np.asarray(post_docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
+              np.asarray(post_counts[ptr[t]:ptr[t + 1]], dtype=np.float64)) for t in tids]
+    matched = np.unique(np.concatenate([d for d, _ in parts]))
+    counts = np.zeros((len(matched), len(tids)))
+    for col, (docs, c) in enumerate(parts):
+        counts[np.searchsorted(matched, docs), col] = c
+    rest = np.ones(len(lengths), dtype=bool)
+    rest[matched] = False
+    other, mult = np.unique(lengths[rest], return_counts=True)
+    rows = np.vstack([counts, np.zeros((len(other), len(tids)))])
+    dl = np.concatenate([lengths[matched], other]).astype(np.float64)
+    return rows, dl, np.concatenate([np.ones(len(matched)), mult.astype(np.float64)])

@@ -371,6 +371,69 @@ class SPUD(SmoothingModel):
         return np.log(mu / (np.asarray(doc_unique, dtype=np.float64) + mu))
 
 
+class LengthPrior(SmoothingModel):
+    """Any model with a document-length prior (Kraaij, Westerveld & Hiemstra, SIGIR 2002;
+    Losada & Azzopardi, Inf. Retr. 2008): the posterior log p(d|q) adds log p(d) to the
+    document's score, and with p(d) ∝ |d|^β that is β·log|d|, one per-document constant:
+
+        s(q,d) = Σ_w p(w|θ_q) log p(w|θ_d) + M·β·log|d|,   M = Σ_w p(w|θ_q)
+
+    so it is folded into the document term: log α'_d = log α_d + β·log|d| (the base
+    model's matched weights unchanged), which every search path, the pruning bounds
+    (maxima of m_w(d) + log α'_d) and the compiled paths read from
+    ``SearchTables.log_alpha`` as they are. Units, stated: the prior is per unit of
+    query mass (M = 1 for a text query's maximum-likelihood model), i.e. it is β·|q|·
+    log|d| against the query *likelihood* log p(q|d) = |q|·(the score above); β = 1 is
+    not Kraaij's linear prior on short queries. β > 0 favours long documents. An empty
+    document gets no prior (log|d| taken as 0, like α_d = 1). :meth:`log_prob` is the
+    base model's (a distribution), :meth:`log_prior` the added term.
+    """
+
+    name = "length-prior"
+    params = ("base", "beta")
+
+    def __init__(self, base: SmoothingModel, beta: float = 0.0):
+        self.base = base
+        self.beta = beta
+        if not isinstance(base, SmoothingModel) or isinstance(base, LengthPrior):
+            raise ParameterError(f"base must be a smoothing model such as "
+                                 f"Dirichlet(mu=1000) (without a prior), got {base!r}")
+        check_number("beta (β)", beta, hint="the length prior's exponent, e.g. 0.1; "
+                                            "0 is no prior")
+
+    uses = property(lambda self: self.base.uses)  # type: ignore[assignment]
+    monotone_in_count = property(lambda self: self.base.monotone_in_count)  # type: ignore
+    needs_index = property(lambda self: self.base.needs_index)  # type: ignore
+
+    def resolved(self, index) -> "LengthPrior":
+        base = self.base.resolved(index)
+        return self if base is self.base else LengthPrior(base, self.beta)
+
+    def label(self) -> str:
+        return f"{self.base.label()}+prior(beta={self.beta:g})"
+
+    def matched_weight(self, counts, doc_len, doc_unique, p_coll):
+        return self.base.matched_weight(counts, doc_len, doc_unique, p_coll)
+
+    def log_prior(self, doc_len) -> np.ndarray:
+        """β·log|d| (0 for an empty document)."""
+        return float(self.beta) * np.log(np.maximum(_lengths(doc_len), 1.0))
+
+    def log_alpha(self, doc_len, doc_unique):
+        return self.base.log_alpha(doc_len, doc_unique) + self.log_prior(doc_len)
+
+    def log_prob(self, counts, doc_len, doc_unique, p_coll):
+        return self.base.log_prob(counts, doc_len, doc_unique, p_coll)
+
+
+def with_length_prior(model: SmoothingModel, beta: float | None) -> SmoothingModel:
+    """``model`` with the length prior β·log|d| (:class:`LengthPrior`); itself when
+    ``beta`` is None or 0."""
+    if beta is None or (not isinstance(beta, bool) and beta == 0):
+        return model
+    return LengthPrior(model, beta)
+
+
 MODELS: dict[str, type[SmoothingModel]] = {
     "dirichlet": Dirichlet,
     "jm": JelinekMercer,

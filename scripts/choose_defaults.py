@@ -66,7 +66,8 @@ from retrieval.evaluation import Qrels, Run, evaluate  # noqa: E402
 from retrieval.feedback import make_feedback  # noqa: E402
 from retrieval.paths import collections_root  # noqa: E402
 from retrieval.search import Searcher  # noqa: E402
-from retrieval.smoothing import Dirichlet, make_model  # noqa: E402
+from retrieval.smoothing import Dirichlet, make_model, with_length_prior  # noqa: E402
+from retrieval.twostage import TwoStageEM  # noqa: E402
 from reporting import run_main, write_report  # noqa: E402
 
 K = 1000
@@ -79,6 +80,10 @@ OUT = REPO / "results" / "defaults"
 #: to keep the grids affordable on a shared 2-core machine (≈ 950 queries)
 DEV_SAMPLE = 3
 
+#: the length prior's β values (retrieval.smoothing.LengthPrior; β·log|d| per unit of
+#: query mass); 0 = no prior
+PRIORS = [0, 0.02, 0.05, 0.1, -0.02, -0.05, -0.1]
+
 #: model families: name -> (model name, grid); grids list the conventional value first
 MODEL_FAMILIES = {
     "dirichlet": ("dirichlet", {"mu": [1000, 500, 250, 2000]}),
@@ -89,6 +94,14 @@ MODEL_FAMILIES = {
     "jm": ("jm", {"lam": [0.7, 0.5, 0.3, 0.1]}),
     "two-stage": ("two-stage", {"mu": [1000, 500], "lam": [0.5, 0.3, 0.7]}),
     "ad": ("ad", {"delta": [0.7, 0.5, 0.9]}),
+    # λ per query by EM (Zhai & Lafferty 2002): only μ is chosen
+    "two-stage-em": ("two-stage", {"mu": [1000, 500, 2000], "lam": ["auto"]}),
+    # a document-length prior β·log|d| (smoothing.LengthPrior) on the families that
+    # need no tuning or are known to lack a length correction (JM: Losada & Azzopardi
+    # 2008); β = 0 (no prior) is listed first, so ties keep the plain model
+    "spud+prior": ("spud", {"omega": [0.8], "prior": PRIORS}),
+    "dirichlet+prior": ("dirichlet", {"mu": [1000, 500], "prior": PRIORS}),
+    "jm+prior": ("jm", {"lam": [0.7, 0.5], "prior": PRIORS}),
 }
 
 #: feedback families on top of the shipped model; most conservative value first
@@ -113,6 +126,8 @@ def config_label(model: str, params: dict, fb: str | None = None, fb_params=None
     def fmt(d):
         return ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
                         for k, v in d.items())
+    if params.get("prior") == 0:  # β = 0 is the plain model (same label, same runs)
+        params = {k: v for k, v in params.items() if k != "prior"}
     text = f"{model}({fmt(params)})"
     if fb:
         text += f"+{fb}({fmt(fb_params or {})})"
@@ -145,20 +160,26 @@ def _setup(name: str):
 
 
 def resolve_model(model: str, params: dict, index):
+    params = dict(params)
+    prior = params.pop("prior", None)
     if params.get("mu") == "auto":
         return Dirichlet(mu=cached_mu_estimate(index, store=False).mu)
-    return make_model(model, index=index, **params)
+    return with_length_prior(make_model(model, index=index, **params), prior)
 
 
 def run_task(task) -> tuple[str, str, dict]:
     """(collection, label, {qid: AP}) of one configuration on one collection."""
     name, model, params, fb, fb_params = task
     coll, index, qrels = _setup(name)
-    searcher = Searcher(index, resolve_model(model, params, index), compiled="auto")
     texts = [q.text for q in coll.queries]
-    if fb:
+    if params.get("lam") == "auto":  # two-stage, λ per query by EM
+        res = TwoStageEM(mu=params["mu"]).batch_search_arrays(
+            index, texts, K, feedback=make_feedback(fb, **fb_params) if fb else None)
+    elif fb:
+        searcher = Searcher(index, resolve_model(model, params, index), compiled="auto")
         res = make_feedback(fb, **fb_params).batch_search_arrays(searcher, texts, K)
     else:
+        searcher = Searcher(index, resolve_model(model, params, index), compiled="auto")
         res = searcher.batch_search_arrays(texts, K)
     run = Run.from_arrays([coll.queries[i].qid for i in res.query_index.tolist()],
                           index.docids.many(res.doc_numbers), res.scores)

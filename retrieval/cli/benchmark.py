@@ -16,7 +16,9 @@ from ..errors import ParameterError
 from ..evaluation.measures import parse_measures
 from ..feedback import DEFAULT_FEEDBACK, DOC_WEIGHTS, FEEDBACK, make_feedback
 from ..tuning import cross_validate
-from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, with_length_prior
+from ..twostage import TwoStageEM
+from .search import lam_value
 from ..trec import write_run
 from .ranked import field_weights_arg
 from ._common import (Progress, format_table, make_parser, number, positive_int, run,
@@ -45,7 +47,9 @@ def build_parser():
                    help=f"ranking model (default {DEFAULT_MODEL}; with --mu/--lam/--delta "
                         "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=number, nargs="+", help="Dirichlet / two-stage μ values")
-    p.add_argument("--lam", type=number, nargs="+", help="Jelinek-Mercer / two-stage λ values")
+    p.add_argument("--lam", type=lam_value, nargs="+",
+                   help="Jelinek-Mercer / two-stage λ values; two-stage: 'auto' (λ per "
+                        "query by EM)")
     p.add_argument("--delta", type=number, nargs="+",
                    help="absolute discount δ values; Dir+'s lower bound δ values")
     p.add_argument("--omega", type=number, nargs="+", help="spud ω values")
@@ -53,6 +57,8 @@ def build_parser():
                    help="spud background DCM mass values (default: estimated per index)")
     p.add_argument("--mu-scale", type=number, nargs="+",
                    help="dirichlet-avgdl: μ as multiples of the mean document length")
+    p.add_argument("--length-prior", type=number, nargs="+", metavar="BETA",
+                   help="document-length prior β·log|d| values (0: none)")
     p.add_argument("--feedback", nargs="+", choices=tuple(FEEDBACK),
                    default=None,
                    help="pseudo-relevance feedback methods to compare (each at its defaults "
@@ -117,7 +123,7 @@ def configurations_from_args(args) -> list[Configuration]:
             raise ParameterError(f"--{name.replace('_', '-')} does not apply to --model "
                                  f"{args.model}; "
                                  f"it takes {takes}")
-    models = model_grid(args.model, values)
+    models = _models(args.model, values, args.length_prior)
     if not args.field_weights:
         return [Configuration(m, f) for f in feedback_grid(args) for m in models]
     # the field mixture ranks without feedback: --feedback defaults to none with it
@@ -128,6 +134,23 @@ def configurations_from_args(args) -> list[Configuration]:
                              "of them out")
     weights = [field_weights_arg(spec) for spec in args.field_weights]
     return [Configuration(m, None, w) for w in weights for m in models]
+
+
+def _models(model: str, values: dict, priors) -> list:
+    """The model grid, with ``--lam auto`` (two-stage: :class:`TwoStageEM` for each μ)
+    and each ``--length-prior`` β."""
+    lams = values.get("lam") or []
+    auto = "auto" in lams
+    if auto and model != "two-stage":
+        raise ParameterError(f"--lam auto applies to --model two-stage (λ per query by EM), "
+                             f"not --model {model}")
+    values = {**values, "lam": [v for v in lams if v != "auto"] or None}
+    models = model_grid(model, values) if not auto or values["lam"] else []
+    if auto and priors and any(priors):
+        raise ParameterError("--length-prior does not combine with --lam auto")
+    models = [with_length_prior(m, b) for b in (priors or [None]) for m in models]
+    return models + ([TwoStageEM(mu=mu) for mu in values.get("mu") or [1000.0]]
+                     if auto else [])
 
 
 #: feedback parameters with a benchmark flag (each takes several values)

@@ -17,7 +17,8 @@ from ..records import Query
 from ..results import columnar
 from ..safeio import clamp_jobs, clip, read_input
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
-from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
+from ..smoothing import (DEFAULT_MODEL, MODELS, SmoothingModel, make_model, model_name_for,
+                         with_length_prior)
 from ..snippets import make_snippet, snippet
 from ..fields import DEFAULT_FIELD_WEIGHTS
 from . import ranked
@@ -39,6 +40,9 @@ models and parameters (default: spud, chosen by leave-one-collection-out):
              the index unless --mass is given; Cummins et al.'s Pólya-urn model)
   dirichlet-avgdl  --mu-scale (default 1): Dirichlet with μ = scale × mean |d|
 --mu auto estimates μ from the index by leave-one-out maximum likelihood.
+--model two-stage --lam auto estimates λ for each query by EM (Zhai & Lafferty 2002)
+and ranks each query with its own λ.
+--length-prior BETA adds a document-length prior β·log|d| to any model's score.
 
 pseudo-relevance feedback (--feedback; the query model is updated from the top
 --fb-docs documents of a first pass, then the documents are ranked again):
@@ -92,6 +96,17 @@ def mu_value(text: str):
             from None
 
 
+def lam_value(text: str):
+    """``--lam``: a number, or ``auto`` (two-stage: λ per query by EM)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") \
+            from None
+
+
 def build_parser():
     p = make_parser("search", DESCRIPTION)
     p.add_argument("index", metavar="INDEX")
@@ -106,13 +121,18 @@ def build_parser():
                         "and no --model: dirichlet, as before)")
     p.add_argument("--mu", type=mu_value,
                    help="Dirichlet prior μ, or 'auto' (leave-one-out estimate)")
-    p.add_argument("--lam", type=number, help="Jelinek-Mercer / two-stage λ")
+    p.add_argument("--lam", type=lam_value,
+                   help="Jelinek-Mercer / two-stage λ; two-stage: 'auto' estimates λ per "
+                        "query by EM (Zhai & Lafferty 2002)")
     p.add_argument("--delta", type=number, help="absolute discount δ; Dir+'s lower bound δ")
     p.add_argument("--omega", type=number, help="spud: background weight ω (0.8)")
     p.add_argument("--mass", type=number,
                    help="spud: background DCM mass (default: estimated from the index)")
     p.add_argument("--mu-scale", type=number,
                    help="dirichlet-avgdl: μ as a multiple of the mean document length")
+    p.add_argument("--length-prior", type=number, metavar="BETA",
+                   help="add the document-length prior β·log|d| to any model (default: "
+                        "none)")
     p.add_argument("--unknown-terms", choices=UNKNOWN_TERM_RULES, default="drop",
                    help="query terms absent from the index: drop them (default) or give "
                         "them p(w|C)=1/(2|C|) as Indri does")
@@ -179,8 +199,24 @@ def model_from_args(args, index: Index | None = None):
     if params.get("mu") == "auto":
         from ..estimation import cached_mu_estimate   # only for --mu auto
         params["mu"] = cached_mu_estimate(index).mu if index is not None else 1000.0
-    return make_model(args.model, index=index,
-                      **{k: v for k, v in params.items() if k in cls.params})
+    prior = getattr(args, "length_prior", None)
+    if params.get("lam") == "auto":
+        return _lambda_by_em(args.model, params, prior)
+    return with_length_prior(make_model(args.model, index=index,
+                                        **{k: v for k, v in params.items()
+                                           if k in cls.params}), prior)
+
+
+def _lambda_by_em(model: str, params: dict, prior):
+    """``--model two-stage --lam auto``: :class:`retrieval.twostage.TwoStageEM`."""
+    if model != "two-stage":
+        raise ParameterError(f"--lam auto applies to --model two-stage (λ per query by "
+                             f"EM), not --model {model}; give a number")
+    if prior:
+        raise ParameterError("--length-prior does not combine with --lam auto; leave one "
+                             "of them out")
+    from ..twostage import TwoStageEM
+    return TwoStageEM(mu=params["mu"] if params.get("mu") is not None else 1000.0)
 
 
 def feedback_from_args(args):
@@ -254,6 +290,11 @@ def _main(args) -> int:
                              "(or --queries FILE)")
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
+    per_query = not isinstance(model_from_args(args), SmoothingModel)  # --lam auto
+    if per_query and (is_sharded(args.index) or args.field_weights is not None
+                      or args.collapse):
+        raise ParameterError("--lam auto searches an unsharded index without "
+                             "--field-weights/--collapse; give λ as a number")
     if is_sharded(args.index):
         return sharded.search_main(args, _queries_of(args), model_from_args(args), feedback)
     if args.scheduler or args.cluster:
@@ -264,25 +305,41 @@ def _main(args) -> int:
     queries = _queries_of(args)
     if args.field_weights is not None or args.collapse:
         return ranked.main_ranked(args, index, model, feedback, queries)
-    searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
-                        candidates=args.candidates)
     texts = [q.text for q in queries]
+    if per_query:  # each query ranked by its own TwoStage(mu, λ̂_q)
+        searchers = model.searchers(index, texts, unknown_terms=args.unknown_terms,
+                                    candidates=args.candidates)
+    else:
+        searchers = [Searcher(index, model, unknown_terms=args.unknown_terms,
+                              candidates=args.candidates)] * len(texts)
+    searcher = searchers[0]
     jobs = clamp_jobs(args.jobs, work=len(queries))
     if jobs.clamped:
         print(jobs.note(), file=sys.stderr)
     args.jobs = jobs.jobs
     if args.format == "trec":  # no query models needed: the arrays go straight through
-        res = feedback.batch_search_arrays(searcher, texts, k=args.k, jobs=args.jobs)
+        if per_query:
+            res = model.batch_search_arrays(index, texts, args.k, feedback=feedback,
+                                            unknown_terms=args.unknown_terms,
+                                            candidates=args.candidates)
+        else:
+            res = feedback.batch_search_arrays(searcher, texts, k=args.k, jobs=args.jobs)
         _write_trec(searcher, queries, res, args.tag)
         return 0
-    models = feedback.expand(searcher, texts)
-    results = columnar(searcher.batch_search_arrays(models, k=args.k, jobs=args.jobs),
-                       index, len(models))
+    if per_query:
+        models = [feedback.expand(s, [t])[0] for s, t in zip(searchers, texts)]
+        results = [columnar(s.batch_search_arrays([m], k=args.k), index, 1)[0]
+                   for s, m in zip(searchers, models)]
+    else:
+        models = feedback.expand(searcher, texts)
+        results = columnar(searcher.batch_search_arrays(models, k=args.k, jobs=args.jobs),
+                           index, len(models))
 
     if args.format == "json":
         payload = []
-        for q, qm, res in zip(queries, models, results):
-            item = {"qid": q.qid, "query": q.text, "model": model.label(),
+        for q, qm, res, searcher in zip(queries, models, results, searchers):
+            item = {"qid": q.qid, "query": q.text,
+                    "model": searcher.model_.label() if per_query else model.label(),
                     "query_model": qm.as_dict(),
                     "results": [r._asdict() for r in res]}
             if not args.no_snippets:
@@ -298,9 +355,11 @@ def _main(args) -> int:
         return 0
 
     highlight = _highlighter()
-    for q, qm, res in zip(queries, models, results):
+    for q, qm, res, searcher in zip(queries, models, results, searchers):
         if args.queries:
             print(f"# {q.qid}: {q.text}")
+        if per_query:
+            print(f"# {searcher.model_.label()}")
         if args.explain and feedback.name != "none":
             _print_query_model(qm, feedback)
         if not res:
