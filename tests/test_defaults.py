@@ -69,3 +69,15 @@ def test_default_feedback_never_below_no_feedback_when_held_out():
         return
     folds = RECORD["feedback"][shipped]["folds"]
     assert all(f["held_out_map"] >= f["no_feedback_map"] for f in folds.values())
+
+
+def test_protocol_rows_for_two_stage_em_and_the_length_prior():
+    """Two-stage with λ per query by EM and the length-prior families are measured by the
+    protocol; a prior ships only from a +prior family that won held out."""
+    families = RECORD["models"]
+    assert {"two-stage-em", "spud+prior", "dirichlet+prior", "jm+prior"} <= set(families)
+    assert all(f["chosen"].endswith(",lam=auto)")
+               for f in families["two-stage-em"]["folds"].values())
+    if "prior=" in RECORD["shipped"]["model"]:
+        assert RECORD["shipped"]["model_family"].endswith("+prior")
+    assert "prior" not in DEFAULT_PARAMS

@@ -13,7 +13,8 @@ from ..evaluation import Qrels, Run, evaluate
 from ..evaluation.measures import parse_measure
 from ..feedback import FEEDBACK, make_feedback
 from ..search import Searcher
-from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
+from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model, with_length_prior
+from ..twostage import TwoStageEM
 from ..tuning import cross_validate
 from ._common import (dump_json, format_table, make_parser, positive_int, run,
                       warn_missing_judged)
@@ -31,7 +32,9 @@ read from ir_datasets' local copy, never downloaded), or a path with --format
 ({', '.join(FORMATS)}).
 
 grid: --grid NAME=V1,V2,... (repeatable); NAME is a parameter of --model (mu, lam,
-delta, omega, mass, mu_scale; mu may be 'auto') or of --feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
+delta, omega, mass, mu_scale; mu may be 'auto'; two-stage's lam may be 'auto': λ per
+query by EM), length_prior (the document-length prior β·log|d|, any model) or of
+--feedback (fb_docs, fb_terms, fb_alpha, fb_lambda,
 fb_iterations, fb_tol, fb_threshold, fb_orig_weight, fb_mu, fb_doc_weights, fb_max_df).
 Configurations are the Cartesian product, in the order given; equal training means are
 won by the configuration listed first, so list the default value first.
@@ -73,14 +76,14 @@ def _parse_value(name: str, text: str):
     text = text.strip()
     if not text:
         raise ParameterError(f"--grid {name}: empty value; write e.g. {name}=1,2,3")
-    if name == "mu" and text.lower() == "auto":
+    if name in ("mu", "lam") and text.lower() == "auto":
         return "auto"
     if name in _STR_PARAMS:
         return text
     try:
         value = float(text)
     except ValueError:
-        expect = "a number or 'auto'" if name == "mu" else "a number"
+        expect = "a number or 'auto'" if name in ("mu", "lam") else "a number"
         raise ParameterError(f"--grid {name}: expected {expect}, got {text!r}") from None
     if name in _INT_PARAMS:
         if value != int(value):
@@ -91,7 +94,7 @@ def _parse_value(name: str, text: str):
 
 def parse_grid(specs: list[str], model: str, feedback: str) -> tuple[dict, dict]:
     """``--grid`` specs → ({model param: values}, {feedback param: values})."""
-    model_params = MODELS[model].params
+    model_params = MODELS[model].params + ("length_prior",)
     fb_params = FEEDBACK[feedback].params
     model_grid: dict[str, list] = {}
     fb_grid: dict[str, list] = {}
@@ -113,6 +116,9 @@ def parse_grid(specs: list[str], model: str, feedback: str) -> tuple[dict, dict]
             raise ParameterError(f"--grid {name} is given twice; list all its values in "
                                  f"one --grid {name}=V1,V2")
         parsed = [_parse_value(name, v) for v in values.split(",")]
+        if name == "lam" and "auto" in parsed and model != "two-stage":
+            raise ParameterError(f"--grid lam=auto applies to --model two-stage (λ per "
+                                 f"query by EM), not --model {model}")
         if len(set(parsed)) != len(parsed):
             raise ParameterError(f"--grid {name}: a value is repeated; list each once")
         target[name] = parsed
@@ -142,8 +148,13 @@ def _main(args) -> int:
     # validate every configuration before any work
     configs = []
     for mp in _product(model_grid):
-        check = {k: (1000.0 if v == "auto" else v) for k, v in mp.items()}
-        make_model(args.model, **check)
+        check = {k: (1000.0 if k == "mu" and v == "auto" else 0.5 if v == "auto" else v)
+                 for k, v in mp.items()}
+        with_length_prior(make_model(args.model, **{k: v for k, v in check.items()
+                                                    if k != "length_prior"}),
+                          check.get("length_prior"))
+        if mp.get("lam") == "auto" and mp.get("length_prior"):
+            raise ParameterError("--grid length_prior does not combine with lam=auto")
         for fp in _product(fb_grid):
             feedback = make_feedback(args.feedback, **fp)
             configs.append((mp, fp, feedback))
@@ -162,11 +173,15 @@ def _main(args) -> int:
     labels = []
     for mp, fp, feedback in configs:
         params = dict(mp)
+        prior = params.pop("length_prior", None)
         if params.get("mu") == "auto":
             params["mu"] = cached_mu_estimate(index).mu
-        model = make_model(args.model, index=index, **params)
-        searcher = Searcher(index, model)
-        res = feedback.batch_search_arrays(searcher, texts, args.k)
+        if params.get("lam") == "auto":  # a model per query: TwoStage(mu, λ̂_q)
+            model = TwoStageEM(mu=params.get("mu", 1000.0))
+            res = model.batch_search_arrays(index, texts, args.k, feedback=feedback)
+        else:
+            model = with_length_prior(make_model(args.model, index=index, **params), prior)
+            res = feedback.batch_search_arrays(Searcher(index, model), texts, args.k)
         run_ = Run.from_arrays([queries[i].qid for i in res.query_index.tolist()],
                                index.docids.many(res.doc_numbers), res.scores)
         ev = evaluate(qrels, run_, [measure], complete=True)
