@@ -84,6 +84,9 @@ DEV_SAMPLE = 3
 #: query mass); 0 = no prior
 PRIORS = [0, 0.02, 0.05, 0.1, -0.02, -0.05, -0.1]
 
+#: query-term-frequency treatments (``query_models``); "raw" = the engine's ML model
+QTF = ["raw", "log", "binary"]
+
 #: model families: name -> (model name, grid); grids list the conventional value first
 MODEL_FAMILIES = {
     "dirichlet": ("dirichlet", {"mu": [1000, 500, 250, 2000]}),
@@ -102,6 +105,9 @@ MODEL_FAMILIES = {
     "spud+prior": ("spud", {"omega": [0.8], "prior": PRIORS}),
     "dirichlet+prior": ("dirichlet", {"mu": [1000, 500], "prior": PRIORS}),
     "jm+prior": ("jm", {"lam": [0.7, 0.5], "prior": PRIORS}),
+    # query-term frequency on verbose queries: c(w,q) as is (the ML query model), damped
+    # to 1 + log c(w,q), or ignored (each distinct term once); normalised to mass 1
+    "spud+qtf": ("spud", {"omega": [0.8], "qtf": QTF}),
 }
 
 #: feedback families on top of the shipped model; most conservative value first
@@ -126,8 +132,9 @@ def config_label(model: str, params: dict, fb: str | None = None, fb_params=None
     def fmt(d):
         return ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
                         for k, v in d.items())
-    if params.get("prior") == 0:  # β = 0 is the plain model (same label, same runs)
-        params = {k: v for k, v in params.items() if k != "prior"}
+    # β = 0 and raw query counts are the plain model (same label, same runs)
+    params = {k: v for k, v in params.items()
+              if not (k == "prior" and v == 0) and not (k == "qtf" and v == "raw")}
     text = f"{model}({fmt(params)})"
     if fb:
         text += f"+{fb}({fmt(fb_params or {})})"
@@ -162,6 +169,7 @@ def _setup(name: str):
 def resolve_model(model: str, params: dict, index):
     params = dict(params)
     prior = params.pop("prior", None)
+    params.pop("qtf", None)
     if params.get("mu") == "auto":
         return Dirichlet(mu=cached_mu_estimate(index, store=False).mu)
     return with_length_prior(make_model(model, index=index, **params), prior)
@@ -171,7 +179,7 @@ def run_task(task) -> tuple[str, str, dict]:
     """(collection, label, {qid: AP}) of one configuration on one collection."""
     name, model, params, fb, fb_params = task
     coll, index, qrels = _setup(name)
-    texts = [q.text for q in coll.queries]
+    texts = query_models(index, [q.text for q in coll.queries], params.get("qtf", "raw"))
     if params.get("lam") == "auto":  # two-stage, λ per query by EM
         res = TwoStageEM(mu=params["mu"]).batch_search_arrays(
             index, texts, K, feedback=make_feedback(fb, **fb_params) if fb else None)
@@ -185,6 +193,25 @@ def run_task(task) -> tuple[str, str, dict]:
                           index.docids.many(res.doc_numbers), res.scores)
     ap = evaluate(qrels, run, ["AP"], complete=True).per_query["AP"]
     return name, config_label(model, params, fb, fb_params), {q: float(v) for q, v in ap.items()}
+
+
+def query_models(index, texts: list[str], qtf: str) -> list:
+    """The queries as given (``raw``: the engine's maximum-likelihood model
+    c(w,q)/|q|), or as query models with damped (1 + log c) or binary (1) term counts,
+    normalised to mass 1."""
+    if qtf == "raw":
+        return texts
+    from retrieval.search import QueryModel
+    base = Searcher(index, Dirichlet(), compiled=False)
+    out = []
+    for text in texts:
+        counts = index.analyzer.term_counts(text)
+        known = {t: c for t, c in counts.items() if index.term_id(t) >= 0}
+        w = {t: (1.0 + math.log(c)) if qtf == "log" else 1.0 for t, c in known.items()}
+        total = sum(w.values())
+        out.append(QueryModel.from_weights({t: v / total for t, v in w.items()})
+                   if total else base.query_model(text))
+    return out
 
 
 class Cache:
