@@ -7,10 +7,17 @@ Two-stage smoothing (:class:`retrieval.smoothing.TwoStage`) scores with
 where μ (the first, Dirichlet stage) explains the document's own sampling and λ (the
 second stage) the query's noise. Zhai & Lafferty estimate λ *for each query*: the query
 is a sample of a mixture, over the documents, of each document's first-stage model
-mixed with the collection model, and λ̂_q maximises its likelihood
-(:func:`retrieval.estimation.estimate_query_lambda`, EM from λ = 0.5; the N documents
-are collapsed exactly into the ones containing a query term plus one row per distinct
-length of the rest).
+mixed with the collection model, and λ̂_q maximises its likelihood. Zhai & Lafferty climb it by EM
+(:func:`retrieval.estimation.estimate_query_lambda`); the likelihood is linear in the
+document weights π, so its maximum is that of the best single document, and
+:func:`retrieval.estimation.direct_query_lambda` computes it directly (concave in λ per
+document: a vectorised bisection), which is what is used here. Measured on the
+shared collections (μ = 500, all queries): the direct maximum's log-likelihood is ≥
+EM's on every query (EM stops short: up to 0.048 nats below), λ agrees to 2e-4 except
+on CISI's long queries (up to 0.19 apart, EM not converged after 500 iterations), and
+it is 3-15× faster (cranfield 0.73 s vs 2.26 s, CISI 0.67 s vs 10.5 s for all
+queries). The N documents are collapsed exactly into the ones containing a query term
+plus one row per distinct length of the rest.
 
 Because α_d = (μ + λ|d|)/(|d| + μ) changes with λ, a query is ranked by its own
 resolved model ``TwoStage(mu, lam=λ̂_q)``: :class:`TwoStageEM` estimates every query's λ̂
@@ -42,22 +49,17 @@ class TwoStageEM(Parameters):
     Parameters
     ----------
     mu : float, the first-stage Dirichlet μ (default 1000, as ``TwoStage``)
-    tol, max_iter : the EM's stopping rule (λ changes by less than ``tol``)
 
     Use :meth:`batch_search_arrays` (or :meth:`searchers` for one
     :class:`~retrieval.search.Searcher` per query, each with ``TwoStage(mu, λ̂_q)``).
     """
 
     name = "two-stage"
-    params = ("mu", "tol", "max_iter")
+    params = ("mu",)
 
-    def __init__(self, mu: float = 1000.0, tol: float = 1e-8, max_iter: int = 500):
+    def __init__(self, mu: float = 1000.0):
         self.mu = mu
-        self.tol = tol
-        self.max_iter = max_iter
         check_number("mu (μ)", mu, low=SMALLEST_PARAMETER, hint="typical values are 500-3000")
-        check_number("tol", tol, low=0.0, low_open=True, hint="e.g. 1e-8")
-        check_number("max_iter", max_iter, low=1, integer=True, hint="e.g. 500")
 
     def label(self) -> str:
         return f"{self.name}(mu={self.mu:g},lam=auto)"
@@ -68,8 +70,7 @@ class TwoStageEM(Parameters):
         base = Searcher(index, TwoStage(float(self.mu)), unknown_terms=unknown_terms,
                         compiled=False)
         models = [base.query_model(q) for q in queries]
-        return query_lambdas(index, models, float(self.mu), tol=float(self.tol),
-                             max_iter=int(self.max_iter))
+        return query_lambdas(index, models, float(self.mu))
 
     def searchers(self, index, queries: Sequence[str | QueryModel], **searcher_kwargs
                   ) -> list[Searcher]:

@@ -170,7 +170,8 @@ def test_query_lambdas_on_an_index_match_the_dense_computation():
     docs = [("a", "x y y z"), ("b", "y z z z w"), ("c", "x x w v v v")]
     index = Index.build(docs, analyzer=Analyzer(stopwords="none", stemmer="none"))
     qm = Searcher(index).query_model("x z z nope")
-    got = query_lambdas(index, [qm, Searcher(index).query_model("nope")], mu=3.0)
+    got = query_lambdas(index, [qm, Searcher(index).query_model("nope")], mu=3.0,
+                        method="em")
     dense = np.array([[1, 1], [0, 3], [2, 0]], dtype=float)   # c(x,d), c(z,d)
     want = estimate_query_lambda(dense, [4, 5, 6], [3 / 15, 4 / 15], [1 / 3, 2 / 3], 3.0)
     assert got[0] == want

@@ -57,6 +57,34 @@ def test_em_fixed_point_by_hand_two_documents():
     assert est.lam == pytest.approx(lam, abs=1e-4)
     best = math.log((1 - lam) * 0.5 + lam * 0.1) + math.log((1 - lam) * 0.01 + lam * 0.1)
     assert est.log_likelihood == pytest.approx(best, abs=1e-6)
+    from retrieval.estimation import direct_query_lambda
+    direct = direct_query_lambda(counts, [dl, dl], b, [1.0, 1.0], mu)
+    assert direct.lam == pytest.approx(lam, abs=1e-14)
+    assert direct.log_likelihood == pytest.approx(best, abs=1e-14)
+
+
+def test_direct_lambda_bounds_and_random_cases():
+    from retrieval.estimation import direct_query_lambda
+    b = np.array([0.1, 0.2])
+    # a document below the collection on every term: λ = 1 (a_ij < b_j); above: λ = 0
+    assert direct_query_lambda(np.zeros((1, 2)), [50.0], b, [1.0, 1.0], 1.0).lam == 1.0
+    assert direct_query_lambda(np.array([[5.0, 5.0]]), [10.0], b, [1.0, 1.0], 1.0).lam == 0.0
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n, m, mu = 30, 3, float(rng.uniform(1, 100))
+        counts = rng.integers(0, 3, size=(n, m)).astype(float)
+        dl = counts.sum(1) + rng.integers(1, 80, size=n)
+        pc = rng.uniform(0.001, 0.1, size=m)
+        cq = rng.integers(1, 4, size=m).astype(float)
+        got = direct_query_lambda(counts, dl, pc, cq, mu)
+        em = estimate_query_lambda(counts, dl, pc, cq, mu)
+        assert got.log_likelihood >= em.log_likelihood - 1e-12
+        a = (counts + mu * pc) / (dl[:, None] + mu)
+        grid = np.linspace(0, 1, 4001)
+        brute = max(float(np.max(np.log((1 - g) * a + g * pc) @ cq)) for g in grid)
+        assert brute - 1e-12 <= got.log_likelihood <= brute + 1e-3
+    with pytest.raises(ParameterError):
+        direct_query_lambda(counts, dl, pc, -cq, mu)
 
 
 def test_em_collapsed_rows_equal_the_full_matrix(index):
@@ -65,7 +93,7 @@ def test_em_collapsed_rows_equal_the_full_matrix(index):
     searcher = Searcher(index, TwoStage(3.0))
     for text in ["x z z", "v", "u w w x"]:
         qm = searcher.query_model(text)
-        got = query_lambdas(index, [qm], 3.0, tol=1e-12, max_iter=10_000)[0]
+        got = query_lambdas(index, [qm], 3.0, method="em", tol=1e-12, max_iter=10_000)[0]
         lengths = np.asarray(index.arrays["doc_lengths"], dtype=float)
         want = estimate_query_lambda(dense(index, qm.terms), lengths,
                                      index.p_collection[[index.term_id(t) for t in qm.terms]],
@@ -86,9 +114,14 @@ def test_em_reaches_the_brute_force_maximum(index):
     grid = np.linspace(0, 1, 20001)
     ll = np.array([np.log((1 - g) * p_doc + g * pc) @ np.asarray(qm.weights) for g in grid])
     best = ll.max()
-    est = TwoStageEM(mu=mu, tol=1e-13, max_iter=100_000).estimates(index, ["x y w"])[0]
-    assert est.log_likelihood == pytest.approx(best, abs=1e-6)
-    assert est.lam == pytest.approx(grid[ll.max(axis=1).argmax()], abs=2e-3)
+    from retrieval.estimation import query_lambdas
+    em = query_lambdas(index, [qm], mu, method="em", tol=1e-13, max_iter=100_000)[0]
+    assert em.log_likelihood == pytest.approx(best, abs=1e-6)
+    assert em.lam == pytest.approx(grid[ll.max(axis=1).argmax()], abs=2e-3)
+    direct = TwoStageEM(mu=mu).estimates(index, ["x y w"])[0]
+    assert direct.log_likelihood >= best - 1e-12
+    assert direct.lam == pytest.approx(grid[ll.max(axis=1).argmax()], abs=1e-4)
+    assert direct.lam == pytest.approx(em.lam, abs=1e-4)
 
 
 # -- ranking with each query's λ̂: brute-force cross-entropy ----------------------------
@@ -97,7 +130,7 @@ def test_em_reaches_the_brute_force_maximum(index):
 def test_scores_are_the_cross_entropy_under_each_querys_lambda(index, compiled):
     mu = 2.0
     queries = ["x z z", "v w", "u", "nope", "y y x w"]
-    model = TwoStageEM(mu=mu, tol=1e-12, max_iter=10_000)
+    model = TwoStageEM(mu=mu)
     lams = [e.lam for e in model.estimates(index, queries)]
     res = model.batch_search_arrays(index, queries, 10, candidates="all", compiled=compiled)
     dl = np.asarray(index.arrays["doc_lengths"], dtype=float)
