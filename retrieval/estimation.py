@@ -467,6 +467,19 @@ def query_lambdas(index: Index, query_models, mu: float, *, method: str = "direc
     query is ranked by its own resolved ``TwoStage(mu, lam=λ̂_q)``; a batch is the
     per-query searches (:mod:`retrieval.twostage`).
     """
+    terms = []
+    for qm in query_models:
+        ids = [index.term_id(t) for t in qm.terms]
+        keep = [j for j, i in enumerate(ids) if i >= 0]
+        terms.append((np.array([ids[j] for j in keep], dtype=np.int64),
+                      np.array([qm.weights[j] for j in keep], dtype=np.float64)))
+    return query_lambdas_of_ids(index, terms, mu, method=method, **kwargs)
+
+
+def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "direct",
+                         **kwargs) -> list[LambdaEstimate]:
+    """:func:`query_lambdas` for queries given as (term ids, weights) pairs of arrays
+    (known terms only, e.g. a prepared :class:`~retrieval.search.QueryBatch`'s)."""
     solvers = {"direct": direct_query_lambda, "em": estimate_query_lambda}
     if method not in solvers:
         raise ParameterError(f"method must be 'direct' or 'em', got {method!r}")
@@ -476,16 +489,14 @@ def query_lambdas(index: Index, query_models, mu: float, *, method: str = "direc
     post_docs = np.asarray(index.arrays["postings_docs"])
     post_counts = np.asarray(index.arrays["postings_counts"])
     out = []
-    for qm in query_models:
-        ids = [index.term_id(t) for t in qm.terms]
-        keep = [j for j, i in enumerate(ids) if i >= 0]
-        if not keep:
+    for tids, weights in queries:
+        tids = np.asarray(tids, dtype=np.int64)
+        if len(tids) == 0:
             out.append(LambdaEstimate(0.5, 0, 0.0))
             continue
-        tids = np.array([ids[j] for j in keep], dtype=np.int64)
-        weights = np.array([qm.weights[j] for j in keep], dtype=np.float64)
         counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths)
-        out.append(solve(counts, dl, index.p_collection[tids], weights, mu,
+        out.append(solve(counts, dl, index.p_collection[tids],
+                         np.asarray(weights, dtype=np.float64), mu,
                          multiplicity=mult, **kwargs))
     return out
 

@@ -36,10 +36,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ParameterError, check_number
-from .estimation import LambdaEstimate, query_lambdas
+from .estimation import LambdaEstimate, query_lambdas_of_ids
 from .params import Parameters
 from .search import BatchResult, QueryModel, Searcher
-from .search.ranking import joined
 from .smoothing import SMALLEST_PARAMETER, TwoStage
 
 
@@ -69,8 +68,11 @@ class TwoStageEM(Parameters):
         """λ̂ of each query (text is analysed with the index's analyzer)."""
         base = Searcher(index, TwoStage(float(self.mu)), unknown_terms=unknown_terms,
                         compiled=False)
-        models = [base.query_model(q) for q in queries]
-        return query_lambdas(index, models, float(self.mu))
+        batch = base.prepare(queries)
+        ptr = batch.ptr.tolist()
+        return query_lambdas_of_ids(
+            index, [(batch.term_ids[ptr[j]:ptr[j + 1]], batch.weights[ptr[j]:ptr[j + 1]])
+                    for j in range(len(batch))], float(self.mu))
 
     def searchers(self, index, queries: Sequence[str | QueryModel], **searcher_kwargs
                   ) -> list[Searcher]:
@@ -97,10 +99,19 @@ class TwoStageEM(Parameters):
         if not queries:
             return BatchResult(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
                                np.zeros(0, dtype=np.float64))
-        parts = []
-        for q, searcher in zip(queries, self.searchers(index, queries, **searcher_kwargs)):
-            if feedback is None:
-                parts.append(searcher.batch_search_arrays([q], k))
-            else:
-                parts.append(feedback.batch_search_arrays(searcher, [q], k))
-        return joined(parts, list(range(len(queries))))
+        # the queries that share a λ̂ (most of them: λ̂ = 0 is common) are one batch
+        groups: dict[int, list[int]] = {}
+        searchers = self.searchers(index, queries, **searcher_kwargs)
+        for j, searcher in enumerate(searchers):
+            groups.setdefault(id(searcher), []).append(j)
+        parts, positions = [], []
+        for members in groups.values():
+            searcher, batch = searchers[members[0]], [queries[j] for j in members]
+            res = (searcher.batch_search_arrays(batch, k) if feedback is None
+                   else feedback.batch_search_arrays(searcher, batch, k))
+            parts.append(BatchResult(np.asarray(members, dtype=np.int64)[res.query_index],
+                                     res.doc_numbers, res.scores))
+        q = np.concatenate([p.query_index for p in parts])
+        order = np.argsort(q, kind="stable")  # by query; each query's rows stay ranked
+        return BatchResult(q[order], np.concatenate([p.doc_numbers for p in parts])[order],
+                           np.concatenate([p.scores for p in parts])[order])
