@@ -379,7 +379,14 @@ def report_md(report: dict) -> str:
              "collection (chosen by looking at it) minus the held-out MAP. "
              "Regenerate: `python scripts/choose_defaults.py`.", ""]
     head = "| family | " + " | ".join(HELD_OUT) + " | mean | worst regret | worst vs BM25 |"
-    lines += ["### Ranking models", "", head, "|---|" + "---:|" * (len(HELD_OUT) + 3)]
+    lines += ["### Ranking models", "",
+              "Families beyond the plain models: `two-stage-em` = two-stage with λ per "
+              "query (the maximum of Zhai & Lafferty's EM likelihood; `--model two-stage "
+              "--lam auto`), μ chosen; `+prior` = the model with the document-length prior "
+              f"β·log|d| (`--length-prior`), β ∈ {PRIORS} chosen (0 = none); `spud+qtf` = "
+              f"SPUD with the query's term counts as is, damped (1 + log c) or binary "
+              f"({QTF}).", "",
+              head, "|---|" + "---:|" * (len(HELD_OUT) + 3)]
     if bm25:
         lines.append("| BM25 (bm25s k1=1.2 b=0.75, best analyzer) | " + " | ".join(
             f"{bm25.get(c, float('nan')):.4f}" for c in HELD_OUT) +
