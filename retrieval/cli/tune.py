@@ -108,7 +108,7 @@ def parse_grid(specs: list[str], model: str, feedback: str) -> tuple[dict, dict]
         elif name in fb_params:
             target = fb_grid
         else:
-            takes = ", ".join(model_params + fb_params)
+            takes = ", ".join(MODELS[model].params + fb_params + ("length_prior",))
             raise ParameterError(f"--grid {name} does not apply to --model {model}"
                                  + (f" --feedback {feedback}" if feedback != "none" else "")
                                  + f"; it takes {takes}")
