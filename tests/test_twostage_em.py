@@ -306,6 +306,10 @@ def test_cli_benchmark_and_tune_grids():
                                       "--feedback", "none"])
     labels = [c.label for c in configurations_from_args(args)]
     assert labels == ["spud(omega=0.8)", "spud(omega=0.8)+prior(beta=0.1)"]
+    args = build_parser().parse_args(["cranfield", "--model", "two-stage", "--lam", "auto",
+                                      "--field-weights", "default"])
+    with pytest.raises(ParameterError, match="--field-weights"):
+        configurations_from_args(args)
     args = build_parser().parse_args(["med", "--model", "jm", "--lam", "auto"])
     with pytest.raises(ParameterError, match="two-stage"):
         configurations_from_args(args)

@@ -132,6 +132,9 @@ def configurations_from_args(args) -> list[Configuration]:
     if any(f is not None for f in feedback_grid(args)):
         raise ParameterError("--field-weights does not combine with --feedback; leave one "
                              "of them out")
+    if any(isinstance(m, TwoStageEM) for m in models):
+        raise ParameterError("--lam auto does not combine with --field-weights; give λ "
+                             "as a number")
     weights = [field_weights_arg(spec) for spec in args.field_weights]
     return [Configuration(m, None, w) for w in weights for m in models]
 
