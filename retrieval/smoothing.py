@@ -29,6 +29,10 @@ Dir+           log(1 + c/(μp)) + log(1 + δ/(μp))      μ / (|d| + μ)
 SPUD           log(1 + |d|_u c / (|d| μ' p))          μ' / (|d|_u + μ'),  μ' = m ω/(1−ω)
 =============  ====================================  ==========================
 
+Any model can carry a document-length prior log p(d) = β·log|d| (:class:`LengthPrior`,
+folded into log α_d). Two-stage smoothing with λ estimated per query is
+:mod:`retrieval.twostage` (a model per query, not a single model).
+
 Models that need collection statistics to fix a parameter (``needs_index``: Dirichlet with
 μ = s·avg|d|, SPUD with the background mass m estimated from the collection) are
 *specifications*: :meth:`SmoothingModel.resolved` turns them, given the index, into an
