@@ -93,6 +93,11 @@ def run(searcher, qs, k, **kw):
     return configured(searcher, **kw).batch_search_arrays(qs, k)
 
 
+def untouched(acc) -> bool:
+    """The per-query kernel's accumulator between queries: every entry −0.0."""
+    return bool(np.all(acc == 0.0) and np.all(np.signbit(acc)))
+
+
 def assert_same(a, b):
     assert np.array_equal(a.query_index, b.query_index)
     assert np.array_equal(a.doc_numbers, b.doc_numbers)
@@ -115,8 +120,8 @@ def test_identical_to_numpy_paths(data, model, unknown):
             got = compiled.batch_search_arrays(qs, k)
             assert_same(got, numpy_one)
             assert_same(got, blocks)
-        acc, seen = compiled.tables_.scratch.kacc, compiled.tables_.scratch.kseen
-        assert not acc.any() and not seen.any()   # reset after every query
+        acc = compiled.tables_.scratch.kacc
+        assert untouched(acc)   # reset after every query
 
 
 @pytest.mark.slow
@@ -146,8 +151,7 @@ def test_query_kernel_tables_per_term_or_from_the_vocabulary(data, vocab_max):
         assert_same(got.batch_search_arrays(qs, k), expect)
         assert (got.tables_.vocabulary_tables() is None) == (vocab_max == 0)
         assert set(got.paths_) == {"query_kernel"}
-        acc, seen = got.tables_.scratch.kacc, got.tables_.scratch.kseen
-        assert not acc.any() and not seen.any()   # reset after every query
+        assert untouched(got.tables_.scratch.kacc)   # reset after every query
 
 
 def test_count_rows_equal_count_table(data):
@@ -558,3 +562,32 @@ def test_batched_query_kernel_with_impacts_in_threads_is_identical(data):
         three = parallel.threaded(lambda part: s.rank(s.prepare(part), k), qs, 3)
         assert_same(three, one.batch_search_arrays(qs, k))
     assert set(s.paths_) == {"query_kernel"}
+
+
+def test_negative_zero_weights_are_summed_as_from_zero():
+    """The per-query kernel starts each document's sum from −0.0 (its mark of an
+    untouched document) and adds (acc + w) + 0.0: a document whose weights are all
+    −0.0 or +0.0 is still listed, with the sum bincount computes from 0.0 (+0.0)."""
+    ks = load_kernels()
+    from retrieval.search.compiled import CandidateOutput, QueryScore, RangeScratch
+    post_docs = np.asarray([0, 2, 5, 2, 3], dtype=np.int64)
+    post_counts = np.ones(5, dtype=np.int64)
+    post_ptr = np.asarray([0, 3, 5], dtype=np.int64)
+    log_alpha = np.zeros(6)
+    tie = np.arange(6, dtype=np.int64)
+    from retrieval.search.compiled import IndexColumns, QueryTerms
+    weights = np.asarray([-0.0, 0.0, 1.5, -0.0, -0.0])
+    acc = np.full(4, -0.0)
+    out_d, out_s = np.empty(5, dtype=np.int64), np.empty(5)
+    n = ks.accumulate_top_chunked(
+        RangeScratch(acc, np.empty(5, dtype=np.int64), np.empty(5)),
+        IndexColumns(post_ptr, post_docs, post_counts, log_alpha, tie),
+        QueryTerms(np.asarray([0, 3]), np.asarray([3, 5]), weights, np.zeros((0, 0)),
+                   False, np.ones(2), True),
+        QueryScore(np.inf, 1.0, 0.0, 5), CandidateOutput(out_d, out_s))
+    got = dict(zip(out_d[:n].tolist(), out_s[:n].tolist()))
+    assert got == {0: 0.0, 2: 0.0, 3: 0.0, 5: 1.5}
+    assert not any(np.signbit(out_s[:n]))          # +0.0, as 0.0 + (−0.0) in numpy
+    expect = np.bincount([0, 2, 5, 2, 3], weights=weights, minlength=6)
+    assert np.array_equal(np.signbit(expect[[0, 2, 3]]), [False] * 3)
+    assert untouched(acc)

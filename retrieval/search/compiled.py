@@ -122,10 +122,9 @@ class BatchOutput(NamedTuple):
 
 
 class RangeScratch(NamedTuple):
-    """The per-query kernel's range accumulator, marks, candidate list (room for one more
-    entry than the range) and heap of k scores."""
+    """The per-query kernel's range accumulator (all −0.0 between queries: untouched),
+    candidate list (room for one more entry than the range) and heap of k scores."""
     acc: np.ndarray
-    seen: np.ndarray
     cand: np.ndarray
     heap: np.ndarray
 
@@ -282,8 +281,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     n_docs = tables.n_docs
     size = min(n_docs, t.kernel_range)
     if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.zeros(size, dtype=np.float64)
-        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kacc = np.full(size, -0.0, dtype=np.float64)
         local.kcand = np.empty(size + 1, dtype=np.int64)
     terms = _query_terms(tables, prep)
     post_docs = tables.post_docs
@@ -298,7 +296,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     if not (prep.mass > 0 and math.isfinite(bound)) or not skips_by_bound(t, k, n_docs):
         bound = math.inf    # no skipping
     m = kernels.accumulate_top_chunked(
-        RangeScratch(local.kacc, local.kseen, local.kcand, heap), index_columns(tables), terms,
+        RangeScratch(local.kacc, local.kcand, heap), index_columns(tables), terms,
         QueryScore(bound, float(prep.mass), float(prep.constant), len(heap)),
         CandidateOutput(out_docs, local.out_scores))
     # rank them by the batch kernel's bucket selection (same order as rank_order)
@@ -331,8 +329,7 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
     n_docs = tables.n_docs
     size = min(n_docs, t.kernel_range)
     if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.zeros(size, dtype=np.float64)
-        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kacc = np.full(size, -0.0, dtype=np.float64)
         local.kcand = np.empty(size + 1, dtype=np.int64)
     lo, hi = batch.ptr[queries], batch.ptr[queries + 1]
     n_t = hi - lo
@@ -370,7 +367,7 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
         BatchQueries(q_ptr, term_ids, batch.weights[sel], mass,
                      batch.constant[queries].astype(np.float64)),
         counts, impacts, k, index_columns(tables),
-        bounds, (local.kacc, local.kseen, local.kcand), local.rank,
+        bounds, (local.kacc, local.kcand), local.rank,
         (out_docs, local.out_scores), out)
     return np.repeat(queries, out.n), out.docs[:total], out.scores[:total]
 
