@@ -3,10 +3,14 @@
 time for small and mid-size ones), the named tuples that group the kernels' arguments,
 and the lazy loader of the kernels module.
 
-The matched weights are computed here by numpy, exactly as on the numpy paths
-(:meth:`~retrieval.search.tables.SearchTables.weights`, or per-term tables over the
-counts for count-only models); the kernels add them in query-term order and score each
-document with the numpy paths' expression, so scores are bit-identical.
+The matched weights are computed by numpy, exactly as on the numpy paths: per-term
+tables over the counts for count-only models (Dirichlet), per-posting impacts m_w(d)
+(:meth:`~retrieval.search.tables.SearchTables.impacts`, computed once per searcher for
+each term queried) for the models whose weight depends on the document (SPUD, JM,
+two-stage, AD), or — when the impacts would pass ``impact_max_bytes`` — the products
+of :meth:`~retrieval.search.tables.SearchTables.weights` for every query; the kernels
+add them in query-term order and score each document with the numpy paths' expression,
+so scores are bit-identical.
 """
 
 from __future__ import annotations
