@@ -110,6 +110,11 @@ class SearchTables:
         is 8 bytes a posting of the terms ever queried (at most 8 bytes a posting of
         the index). A lock makes concurrent batches (``jobs=2``) fill each term once.
         """
+        done = self.impacts_filled
+        if done is not None:
+            ids = np.asarray(term_ids, dtype=np.int64)
+            if done[ids].all():   # every term filled (flags are set after the values)
+                return self._impacts
         with self._impacts_lock:
             if self._impacts is None:
                 self._impacts = np.empty(len(self.post_docs), dtype=np.float64)
