@@ -9,6 +9,10 @@ checks that every j gives the same index and the same rankings, and prints a Mar
 table of times and speed-ups (writes it with a JSON file when ``--out`` is given).
 
     python scripts/bench_jobs.py --corpus /tmp/syn100k --jobs 1,2
+
+With ``--index`` the search runs on that built index (no builds: for 1M documents) and
+``--model default`` ranks with the engine's default model (SPUD) instead of Dirichlet
+μ=1000. Search times are wall times (threads); the load average is recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from retrieval import Analyzer, Dirichlet, Searcher  # noqa: E402
+from retrieval import Analyzer, Dirichlet, Index, Searcher  # noqa: E402
+from retrieval.smoothing import default_model  # noqa: E402
 from retrieval.errors import InputError  # noqa: E402
 from retrieval.index import IndexBuilder  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the report helper
@@ -45,6 +50,15 @@ def read_corpus(folder: Path):
     return docs, queries
 
 
+def read_queries(folder: Path) -> list[str]:
+    """The query texts of a make_corpus.py folder's queries.tsv."""
+    if not (folder / "queries.tsv").is_file():
+        raise InputError("no queries.tsv here; make a corpus with scripts/make_corpus.py "
+                         "--docs N --out FOLDER", path=folder)
+    with open(folder / "queries.tsv", encoding="utf-8") as fh:
+        return [line.rstrip("\n").split("\t", 1)[1] for line in fh if line.strip()]
+
+
 def best_of(repeat: int, fn):
     times, out = [], None
     for _ in range(repeat):
@@ -60,23 +74,36 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", default="1,2", help="comma-separated worker counts")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
+    p.add_argument("--index", type=Path,
+                   help="search this built index (the corpus's queries) instead of building")
+    p.add_argument("--model", choices=("dirichlet", "default"), default="dirichlet",
+                   help="Dirichlet μ=1000 (default) or the engine's default model (SPUD)")
     args = p.parse_args(argv)
     jobs = [int(j) for j in args.jobs.split(",")]
-    docs, queries = read_corpus(args.corpus)
+    if args.index is not None:
+        docs, queries = None, read_queries(args.corpus)
+        opened = Index.open(args.index)
+    else:
+        docs, queries = read_corpus(args.corpus)
     rows, ref_index, ref_runs = [], None, {}
     for j in jobs:
         def build():
             b = IndexBuilder(Analyzer("lucene", "porter"), store_text=False)
             b.add_documents(docs, jobs=j)
             return b.finish()
-        build_s, index = best_of(1, build)
+        if docs is None:
+            build_s, index = None, opened
+        else:
+            build_s, index = best_of(1, build)
         if ref_index is None:
             ref_index = index
-        else:
+        elif docs is not None:
             for name, arr in ref_index.arrays.items():
                 assert np.array_equal(arr, index.arrays[name]), f"jobs={j}: {name} differs"
-        searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
-        row = {"jobs": j, "build_s": build_s}
+        model = default_model(index) if args.model == "default" else Dirichlet(mu=1000)
+        searcher = Searcher(index, model, compiled=True)
+        row = {"jobs": j, "build_s": build_s, "model": model.label(),
+               "loadavg": os.getloadavg()[0]}
         for k in (10, 1000):
             searcher.batch_search_arrays(queries[:50], k, jobs=j)       # warm-up
             secs, res = best_of(args.repeat,
@@ -88,17 +115,22 @@ def main(argv=None) -> int:
             else:
                 ref_runs[k] = res
             row[f"qps_k{k}"] = len(queries) / secs
+        row["loadavg_end"] = os.getloadavg()[0]
         rows.append(row)
         del index, searcher
     base = rows[0]
-    lines = [f"### jobs scaling: {len(docs):,} documents, {len(queries):,} queries "
-             f"({os.cpu_count()} cores)", "",
-             "| jobs | build s | speed-up | q/s k=10 | speed-up | q/s k=1000 | speed-up |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"### jobs scaling: {ref_index.num_docs:,} documents, {len(queries):,} queries "
+             f"({os.cpu_count()} cores), {base['model']}", "",
+             "| jobs | build s | speed-up | q/s k=10 | speed-up | q/s k=1000 | speed-up "
+             "| load |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['jobs']} | {r['build_s']:.1f} | {base['build_s'] / r['build_s']:.2f}× "
+        built = (f"{r['build_s']:.1f} | {base['build_s'] / r['build_s']:.2f}×"
+                 if r["build_s"] else "– | –")
+        lines.append(f"| {r['jobs']} | {built} "
                      f"| {r['qps_k10']:,.0f} | {r['qps_k10'] / base['qps_k10']:.2f}× "
-                     f"| {r['qps_k1000']:,.0f} | {r['qps_k1000'] / base['qps_k1000']:.2f}× |")
+                     f"| {r['qps_k1000']:,.0f} | {r['qps_k1000'] / base['qps_k1000']:.2f}× "
+                     f"| {r['loadavg']:.1f}–{r['loadavg_end']:.1f} |")
     lines.append("")
     lines.append("Same index and bit-identical rankings for every jobs value (checked).")
     text = "\n".join(lines) + "\n"

@@ -102,6 +102,13 @@ FAMILY = {"ours": "ours", "ours-columnar": "ours", "ours-arrays": "ours", "bm25s
 METHODS = {"ours": ["qld_mu1000"], "bm25s": ["bm25_lucene_k1.5_b0.75"],
            "pisa": ["qld_mu1000", "bm25_k0.9_b0.4"], "tantivy": ["bm25_k1.2_b0.75"],
            "rank_bm25": ["bm25okapi_k1.5_b0.75"]}
+#: rows with more methods than their family's first: the engine's default model (SPUD
+#: ω=0.8, ``retrieval.smoothing.default_model``) beside Dirichlet μ=1000 on the public
+#: columnar path, so issue 16's speed budget (default model ≤ 1.5× Dirichlet's query time)
+#: is visible in the tables
+ROW_METHODS = {"ours-columnar": ["qld_mu1000", "spud_omega0.8"]}
+#: the default model's method label (the CLI row runs it: no --model given)
+DEFAULT_METHOD = "spud_omega0.8"
 #: the rows of the "engine ÷ peer" headline table: (engine row, peer row, method)
 HEADLINE = [("ours-columnar", "bm25s", None), ("ours-columnar", "pisa", "qld_mu1000"),
             ("ours-columnar", "pisa", "bm25_k0.9_b0.4"), ("ours-columnar", "tantivy", None),
@@ -365,9 +372,12 @@ def _ours(spec: dict, res: dict):
     import importlib.util
     from retrieval import Dirichlet, Index, Searcher
     from retrieval.results import columnar, docid_table
+    from retrieval.smoothing import default_model
     system = spec["system"]
     index = Index.open(spec["index"])
-    searcher = Searcher(index, Dirichlet(mu=1000), compiled=True)
+    # "qld": Dirichlet μ=1000 (as PISA's QLD row); "spud": the engine's default model
+    model = default_model(index) if spec["method"] == "spud" else Dirichlet(mu=1000)
+    searcher = Searcher(index, model, compiled=True)
     # a long-running process: a first search loads the compiled kernels (numba) now, so
     # their one-off loading counts in open_s, not in the query times
     searcher.batch_search_arrays(["warm up"], 1)
@@ -748,7 +758,7 @@ def bench_corpus(corpus: Path, label: str, args, work_root: Path) -> dict:
         for mode in modes_of(system):
             family = FAMILY[system]
             build = builds[(family, mode)]
-            for method in METHODS[family]:
+            for method in ROW_METHODS.get(system, METHODS[family]):
                 row = {"system": system, "mode": mode, "method": method, "build": build}
                 rows.append(row)
                 if "error" not in build:
@@ -776,7 +786,7 @@ def bench_corpus(corpus: Path, label: str, args, work_root: Path) -> dict:
     if "ours-cli" in args.systems and "default" in args.modes:
         log(f"[{label}] ours-cli: retrieval index / retrieval search")
         r = run_cli(corpus, work, ks, args.timeout)
-        rows.append({"system": "ours-cli", "mode": "default", "method": "qld_mu1000", **r})
+        rows.append({"system": "ours-cli", "mode": "default", "method": DEFAULT_METHOD, **r})
     if not args.keep_indexes:
         for path in work.glob("index-*"):
             shutil.rmtree(path, ignore_errors=True)
@@ -872,6 +882,33 @@ def headline(res: dict) -> list[str]:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + lines)
 
 
+def budget(res: dict) -> list[str]:
+    """Issue 16's speed budget: the default model's (SPUD) query time ÷ Dirichlet's, on
+    the public columnar path, per analyzer mode and k (≤ 1.5 is within budget)."""
+    lines = []
+    for mode in MODES:
+        d = _find(res, "ours-columnar", mode, "qld_mu1000")
+        sp = _find(res, "ours-columnar", mode, DEFAULT_METHOD)
+        if not d or not sp:
+            continue
+        cells = [f"ours-columnar · {mode}"]
+        for k in res["k"]:
+            for key in ("cpu_qps", "qps"):
+                a = _g(d, "query", "k", str(k), key)
+                b = _g(sp, "query", "k", str(k), key)
+                rr = _ratio(a, b)
+                cells.append(f"{_fmt(rr)}× ({_fmt(b)} vs {_fmt(a)} q/s)" if rr else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    head = ["default model (SPUD ω=0.8) query time ÷ Dirichlet μ=1000's"]
+    for k in res["k"]:
+        head += [f"by CPU time k={k}", f"by wall time k={k}"]
+    return (["", "The default model's cost (issue 16's budget: at most 1.5×): its query "
+             "time ÷ Dirichlet's on the same index and path; < 1 means SPUD is faster.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + lines)
+
+
 def markdown(res: dict) -> str:
     info, ks = res["info"], res["k"]
     lines = [f"### {res['label']}: {info['documents']:,} documents, {info['queries']:,} queries "
@@ -905,6 +942,7 @@ def markdown(res: dict) -> str:
             cells[0] += " †"
         lines.append("| " + " | ".join(cells) + " |")
     lines += headline(res)
+    lines += budget(res)
     # ratios to this engine's public API in the same mode
     ref = {r["mode"]: r for r in res["rows"] if r["system"] == "ours"}
     peers = [r for r in res["rows"] if r["system"] != "ours" and r["mode"] in ref]

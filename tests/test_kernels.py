@@ -15,6 +15,7 @@ from retrieval import (AbsoluteDiscount, Analyzer, Dirichlet, Index, JelinekMerc
                        QueryModel, Searcher, TwoStage)
 from retrieval.search import Thresholds, load_kernels
 from retrieval.search.compiled import RankScratch, import_kernels
+from retrieval.smoothing import SPUD, DirichletPlus, default_model
 
 numba = pytest.importorskip("numba", reason="numba is not installed (the optional "
                                              "'fast' extra): the compiled path is unused")
@@ -24,7 +25,11 @@ DEFAULT = Thresholds()
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
 MODELS = [Dirichlet(mu=1000), Dirichlet(mu=5), JelinekMercer(lam=0.5),
-          AbsoluteDiscount(delta=0.7), TwoStage(mu=1000, lam=0.5), TwoStage(mu=50, lam=0.0)]
+          AbsoluteDiscount(delta=0.7), TwoStage(mu=1000, lam=0.5), TwoStage(mu=50, lam=0.0),
+          SPUD(omega=0.8, mass=40.0), SPUD(omega=0.8), DirichletPlus(mu=1000, delta=0.05)]
+#: models whose matched weight depends on the document: served as per-posting impacts
+DOC_MODELS = [SPUD(omega=0.8), JelinekMercer(lam=0.5), AbsoluteDiscount(delta=0.7),
+              TwoStage(mu=1000, lam=0.5)]
 KS = (1, 3, 10, 1000)
 
 
@@ -88,6 +93,11 @@ def run(searcher, qs, k, **kw):
     return configured(searcher, **kw).batch_search_arrays(qs, k)
 
 
+def untouched(acc) -> bool:
+    """The per-query kernel's accumulator between queries: every entry −0.0."""
+    return bool(np.all(acc == 0.0) and np.all(np.signbit(acc)))
+
+
 def assert_same(a, b):
     assert np.array_equal(a.query_index, b.query_index)
     assert np.array_equal(a.doc_numbers, b.doc_numbers)
@@ -110,8 +120,8 @@ def test_identical_to_numpy_paths(data, model, unknown):
             got = compiled.batch_search_arrays(qs, k)
             assert_same(got, numpy_one)
             assert_same(got, blocks)
-        acc, seen = compiled.tables_.scratch.kacc, compiled.tables_.scratch.kseen
-        assert not acc.any() and not seen.any()   # reset after every query
+        acc = compiled.tables_.scratch.kacc
+        assert untouched(acc)   # reset after every query
 
 
 @pytest.mark.slow
@@ -141,8 +151,7 @@ def test_query_kernel_tables_per_term_or_from_the_vocabulary(data, vocab_max):
         assert_same(got.batch_search_arrays(qs, k), expect)
         assert (got.tables_.vocabulary_tables() is None) == (vocab_max == 0)
         assert set(got.paths_) == {"query_kernel"}
-        acc, seen = got.tables_.scratch.kacc, got.tables_.scratch.kseen
-        assert not acc.any() and not seen.any()   # reset after every query
+        assert untouched(got.tables_.scratch.kacc)   # reset after every query
 
 
 def test_count_rows_equal_count_table(data):
@@ -463,3 +472,122 @@ def test_batched_query_kernel_in_threads_is_identical(data):
         three = parallel.threaded(lambda part: s.rank(s.prepare(part), k), qs, 3)
         assert_same(three, one)
     assert set(s.paths_) == {"query_kernel"}
+
+
+@pytest.mark.parametrize("model", DOC_MODELS, ids=repr)
+def test_impacts_paths_identical_to_numpy(data, model):
+    """Models whose weight depends on |d| or |d|_u: the per-posting impacts (batched
+    per-query kernel, one-query kernel, batch kernel) and the fallback that computes the
+    weights by numpy for every query (impact_max_bytes = 0) are bit-identical to the
+    numpy paths, ties included."""
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(31))
+    s = Searcher(index, model, pruning=False)
+    for k in (1, 10, 1000):
+        expect = run(s, qs, k, compiled=False, per_query=False)
+        batched = configured(s, compiled=True, kernel_range=97)
+        assert_same(batched.batch_search_arrays(qs, k), expect)
+        assert batched.tables_.impacts_fit() and set(batched.paths_) == {"query_kernel"}
+        assert_same(run(s, qs, k, compiled=True, kernel_range=97, impact_max_bytes=0),
+                    expect)
+        for heap_max_k in (0, 10**9):
+            assert_same(run_batch(s, qs, k, heap_max_k=heap_max_k), expect)
+            assert_same(run_batch(s, qs, k, heap_max_k=heap_max_k, impact_max_bytes=0),
+                        expect)
+
+
+def test_one_query_kernel_with_impacts(data):
+    """The one-query driver (query_kernel) reads the same impacts."""
+    from retrieval.search import compiled as comp
+    index, words, rng = data
+    s = Searcher(index, default_model(index), pruning=False)
+    qs = queries(words, np.random.default_rng(32), n=10)
+    expect = run(s, qs, 10, compiled=False)
+    batch = s.prepare(qs)
+    ks = load_kernels()
+    for j in range(len(qs)):
+        prep = batch.prep(j)
+        if not len(prep.term_ids):
+            continue
+        d, sc = comp.query_kernel(s.tables_, Thresholds(kernel_range=64), prep, 10, ks)
+        sel = expect.query_index == j
+        assert np.array_equal(d, expect.doc_numbers[sel])
+        assert np.array_equal(sc, expect.scores[sel])
+
+
+def test_impacts_are_the_models_matched_weights_filled_per_term(data):
+    """impacts(): bit-identical to matched_weight of each posting, computed only for the
+    terms asked for, once (the array is not recomputed for a term already done)."""
+    index, words, rng = data
+    model = SPUD(omega=0.8, mass=40.0)
+    tables = Searcher(index, model).tables_
+    ptr, docs = tables.post_ptr, tables.post_docs
+    first = np.asarray([3, 1, 3], dtype=np.int64)
+    imp = tables.impacts(first)
+    assert set(np.flatnonzero(tables.impacts_filled).tolist()) == {1, 3}
+    for t in (1, 3):
+        s, e = int(ptr[t]), int(ptr[t + 1])
+        d = docs[s:e]
+        want = model.matched_weight(tables.post_counts[s:e], tables.doc_len[d],
+                                    tables.doc_unique[d], tables.p_collection[t])
+        assert np.array_equal(imp[s:e], want)
+    s1 = int(ptr[1])
+    imp[s1] = -1.0      # a term already done is not computed again
+    assert tables.impacts(np.asarray([1, 5]))[s1] == -1.0
+    assert tables.impacts_filled[5]
+
+
+def test_impacts_not_used_for_count_tables(data):
+    """Dirichlet (count-only, small counts) keeps the count tables; with the tables off
+    (table_max_count=-1) its per-posting weights come from the impacts."""
+    index, words, rng = data
+    assert not Searcher(index, Dirichlet(mu=1000)).tables_.impacts_fit()
+    assert Searcher(index, Dirichlet(mu=1000),
+                    thresholds=Thresholds(table_max_count=-1)).tables_.impacts_fit()
+    assert not Searcher(index, SPUD(omega=0.8),
+                        thresholds=Thresholds(impact_max_bytes=0)).tables_.impacts_fit()
+
+
+def test_batched_query_kernel_with_impacts_in_threads_is_identical(data):
+    """Three threads at once fill the impacts of new terms (under the lock) and rank
+    with them: the one-thread results."""
+    from retrieval.search import parallel
+    index, words, rng = data
+    qs = queries(words, np.random.default_rng(33), n=40)
+    one = configured(Searcher(index, default_model(index), pruning=False), compiled=True,
+                     kernel_range=128)
+    s = configured(Searcher(index, default_model(index), pruning=False), compiled=True,
+                   kernel_range=128)
+    for k in (10, 1000):
+        three = parallel.threaded(lambda part: s.rank(s.prepare(part), k), qs, 3)
+        assert_same(three, one.batch_search_arrays(qs, k))
+    assert set(s.paths_) == {"query_kernel"}
+
+
+def test_negative_zero_weights_are_summed_as_from_zero():
+    """The per-query kernel starts each document's sum from −0.0 (its mark of an
+    untouched document) and adds (acc + w) + 0.0: a document whose weights are all
+    −0.0 or +0.0 is still listed, with the sum bincount computes from 0.0 (+0.0)."""
+    ks = load_kernels()
+    from retrieval.search.compiled import CandidateOutput, QueryScore, RangeScratch
+    post_docs = np.asarray([0, 2, 5, 2, 3], dtype=np.int64)
+    post_counts = np.ones(5, dtype=np.int64)
+    post_ptr = np.asarray([0, 3, 5], dtype=np.int64)
+    log_alpha = np.zeros(6)
+    tie = np.arange(6, dtype=np.int64)
+    from retrieval.search.compiled import IndexColumns, QueryTerms
+    weights = np.asarray([-0.0, 0.0, 1.5, -0.0, -0.0])
+    acc = np.full(4, -0.0)
+    out_d, out_s = np.empty(5, dtype=np.int64), np.empty(5)
+    n = ks.accumulate_top_chunked(
+        RangeScratch(acc, np.empty(5, dtype=np.int64), np.empty(5)),
+        IndexColumns(post_ptr, post_docs, post_counts, log_alpha, tie),
+        QueryTerms(np.asarray([0, 3]), np.asarray([3, 5]), weights, np.zeros((0, 0)),
+                   False, np.ones(2), True),
+        QueryScore(np.inf, 1.0, 0.0, 5), CandidateOutput(out_d, out_s))
+    got = dict(zip(out_d[:n].tolist(), out_s[:n].tolist()))
+    assert got == {0: 0.0, 2: 0.0, 3: 0.0, 5: 1.5}
+    assert not any(np.signbit(out_s[:n]))          # +0.0, as 0.0 + (−0.0) in numpy
+    expect = np.bincount([0, 2, 5, 2, 3], weights=weights, minlength=6)
+    assert np.array_equal(np.signbit(expect[[0, 2, 3]]), [False] * 3)
+    assert untouched(acc)

@@ -89,8 +89,13 @@ def test_bench_speed_tiny(tmp_path):
     proc = _run(BENCH, "--tiny", "--systems", "ours,ours-columnar,ours-arrays,ours-cli",
                 "--out", out, "--work", tmp_path / "work", timeout=240)
     for row in ("ours · common", "ours-columnar · common", "ours-arrays · common",
-                "ours · default", "ours-cli · default"):
+                "ours · default"):
         assert f"| {row} · qld_mu1000 |" in proc.stdout
+    # the engine's default model (SPUD) beside Dirichlet, and its budget table; the CLI
+    # runs the default model
+    for row in ("ours-columnar · default", "ours-cli · default"):
+        assert f"| {row} · spud_omega0.8 |" in proc.stdout
+    assert "| ours-columnar · default | " in proc.stdout.split("budget: at most 1.5×")[1]
     data = json.loads((out / "tiny.json").read_text())
     assert data["info"]["documents"] == 300
     rows = {(r["system"], r["mode"]): r for r in data["rows"]}
@@ -135,6 +140,11 @@ def test_bench_speed_rounds_and_headline():
          "query": {"k": {"10": {"qps": 600.0}}}}]}
     lines = bench.headline(res)
     assert any("0.50× (300 vs 600)" in line for line in lines)
+    # issue 16's budget: SPUD's query time ÷ Dirichlet's (here 300 vs 200 q/s: 1.5×)
+    res["rows"].append({"build": {}, "system": "ours-columnar", "mode": "default",
+                        "method": "spud_omega0.8", "query": {"k": {"10": {"qps": 200.0}}}})
+    assert bench.headline(res) == lines
+    assert any("1.50× (200 vs 300 q/s)" in line for line in bench.budget(res))
     rounds[0]["queries"] = 100
     for r, c in zip(rounds, (0.5, 0.25, 1.0)):
         r["k"]["10"].update(batch_cpu_s=c, cpu={"p50_ms": c, "p95_ms": c, "p99_ms": c})

@@ -3,10 +3,14 @@
 time for small and mid-size ones), the named tuples that group the kernels' arguments,
 and the lazy loader of the kernels module.
 
-The matched weights are computed here by numpy, exactly as on the numpy paths
-(:meth:`~retrieval.search.tables.SearchTables.weights`, or per-term tables over the
-counts for count-only models); the kernels add them in query-term order and score each
-document with the numpy paths' expression, so scores are bit-identical.
+The matched weights are computed by numpy, exactly as on the numpy paths: per-term
+tables over the counts for count-only models (Dirichlet), per-posting impacts m_w(d)
+(:meth:`~retrieval.search.tables.SearchTables.impacts`, computed once per searcher for
+each term queried) for the models whose weight depends on the document (SPUD, JM,
+two-stage, AD), or — when the impacts would pass ``impact_max_bytes`` — the products
+of :meth:`~retrieval.search.tables.SearchTables.weights` for every query; the kernels
+add them in query-term order and score each document with the numpy paths' expression,
+so scores are bit-identical.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from .tables import SearchTables
 
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)
 _NO_TABLES = np.zeros((0, 0), dtype=np.float64)
+_NO_INTS = np.zeros(0, dtype=np.int64)
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -78,13 +83,15 @@ class BatchQueries(NamedTuple):
 
 class PostingWeights(NamedTuple):
     """Per-posting matched weights: tables over the counts (``use_tables``; term
-    position p's table starts at tab_ptr[p]) or products computed by numpy (term
-    position p's start at w_ptr[p])."""
+    position p's table starts at tab_ptr[p]), products computed by numpy (term
+    position p's start at w_ptr[p]), or (``scaled``) the index-wide impacts m_w(d)
+    times q_w (w_ptr[p] = the term's first posting)."""
     tab_ptr: np.ndarray
     tab_vals: np.ndarray
     use_tables: bool
     weights: np.ndarray
     w_ptr: np.ndarray
+    scaled: bool
 
 
 class Selection(NamedTuple):
@@ -119,21 +126,24 @@ class BatchOutput(NamedTuple):
 
 
 class RangeScratch(NamedTuple):
-    """The per-query kernel's range accumulator, marks, candidate list (room for one more
-    entry than the range) and heap of k scores."""
+    """The per-query kernel's range accumulator (all −0.0 between queries: untouched),
+    candidate list (room for one more entry than the range) and heap of k scores."""
     acc: np.ndarray
-    seen: np.ndarray
     cand: np.ndarray
     heap: np.ndarray
 
 
 class QueryTerms(NamedTuple):
-    """One query's posting slices and their weights (or per-term count tables)."""
+    """One query's posting slices and their weights: per-term count tables
+    (``use_tables``), the concatenated products q_w·m_w(d) (``scale`` all 1.0), or
+    (``direct``) the index-wide impacts m_w(d) with ``scale`` = q_w."""
     starts: np.ndarray
     ends: np.ndarray
     weights: np.ndarray
     tables: np.ndarray
     use_tables: bool
+    scale: np.ndarray
+    direct: bool
 
 
 class CountTables(NamedTuple):
@@ -219,6 +229,10 @@ def rank_scratch(room: int, kernels) -> RankScratch:
 def _query_terms(tables: SearchTables, prep) -> QueryTerms:
     ids = prep.term_ids
     starts, ends = tables.post_ptr[ids], tables.post_ptr[ids + 1]
+    ones = np.ones(len(ids), dtype=np.float64)
+    if tables.impacts_fit():
+        return QueryTerms(starts, ends, tables.impacts(ids), _NO_TABLES, False,
+                          np.ascontiguousarray(prep.weights, dtype=np.float64), True)
     if not tables.model.uses and tables.table_ok():
         # count-only weights: the kernel reads them from per-term tables over the
         # counts, the same values SearchTables.weights computes (see there)
@@ -228,17 +242,18 @@ def _query_terms(tables: SearchTables, prep) -> QueryTerms:
             # by the same vector expression) and multiplied by q_w in one numpy step: no
             # Python loop per term (measured: see count_rows)
             return QueryTerms(starts, ends, _NO_WEIGHTS,
-                              count_rows(tables, vocab, ids, prep.weights), True)
+                              count_rows(tables, vocab, ids, prep.weights), True, ones,
+                              False)
         tabs = np.empty((len(ids), tables.max_count() + 1), dtype=np.float64)
         for i, (tid, qw) in enumerate(zip(ids.tolist(), prep.weights.tolist())):
             tabs[i] = tables.count_table(tid, qw)
-        return QueryTerms(starts, ends, _NO_WEIGHTS, tabs, True)
+        return QueryTerms(starts, ends, _NO_WEIGHTS, tabs, True, ones, False)
     w_parts = []
     for tid, qw, s, e in zip(ids.tolist(), prep.weights.tolist(), starts.tolist(),
                              ends.tolist()):
         w_parts.append(tables.weights(tid, qw, slice(s, e), tables.post_docs[s:e]))
     w = np.concatenate(w_parts) if len(w_parts) > 1 else w_parts[0]
-    return QueryTerms(starts, ends, w, _NO_TABLES, False)
+    return QueryTerms(starts, ends, w, _NO_TABLES, False, ones, False)
 
 
 def count_rows(tables: SearchTables, vocab, ids: np.ndarray, qw: np.ndarray) -> np.ndarray:
@@ -270,8 +285,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     n_docs = tables.n_docs
     size = min(n_docs, t.kernel_range)
     if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.zeros(size, dtype=np.float64)
-        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kacc = np.full(size, -0.0, dtype=np.float64)
         local.kcand = np.empty(size + 1, dtype=np.int64)
     terms = _query_terms(tables, prep)
     post_docs = tables.post_docs
@@ -286,7 +300,7 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     if not (prep.mass > 0 and math.isfinite(bound)) or not skips_by_bound(t, k, n_docs):
         bound = math.inf    # no skipping
     m = kernels.accumulate_top_chunked(
-        RangeScratch(local.kacc, local.kseen, local.kcand, heap), index_columns(tables), terms,
+        RangeScratch(local.kacc, local.kcand, heap), index_columns(tables), terms,
         QueryScore(bound, float(prep.mass), float(prep.constant), len(heap)),
         CandidateOutput(out_docs, local.out_scores))
     # rank them by the batch kernel's bucket selection (same order as rank_order)
@@ -298,7 +312,11 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
 
 def queries_kernel_fits(tables: SearchTables) -> bool:
     """Whether :func:`queries_kernel` serves this model and index: count-only weights
-    with the vocabulary tables (Dirichlet, the default); others go query by query."""
+    with the vocabulary tables (Dirichlet), or per-posting impacts (the models whose
+    weight depends on the document: SPUD, the default, JM, two-stage, AD) within
+    impact_max_bytes; others go query by query."""
+    if tables.impacts_fit():
+        return True
     return (not tables.model.uses and tables.table_ok()
             and tables.vocabulary_tables() is not None)
 
@@ -315,8 +333,7 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
     n_docs = tables.n_docs
     size = min(n_docs, t.kernel_range)
     if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.zeros(size, dtype=np.float64)
-        local.kseen = np.zeros(size, dtype=np.uint8)
+        local.kacc = np.full(size, -0.0, dtype=np.float64)
         local.kcand = np.empty(size + 1, dtype=np.int64)
     lo, hi = batch.ptr[queries], batch.ptr[queries + 1]
     n_t = hi - lo
@@ -339,15 +356,22 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
         local.out_scores = np.empty(room, dtype=np.float64)
     if getattr(local, "rank", None) is None or len(local.rank.hs) < most + 1:
         local.rank = rank_scratch(max(most + 1, 1024), kernels)
-    vocab = tables.vocabulary_tables()
+    term_ids = batch.term_ids[sel]
+    if tables.impacts_fit():
+        counts = CountTables(_NO_INTS, _NO_WEIGHTS, _NO_INTS)
+        impacts = (tables.impacts(term_ids), True)
+    else:
+        vocab = tables.vocabulary_tables()
+        counts = CountTables(vocab[0], vocab[1], tables.max_counts())
+        impacts = (_NO_WEIGHTS, False)
     cap = int(np.minimum(sizes[queries], k).sum())
     out = BatchOutput(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.float64),
                       np.zeros(len(queries), dtype=np.int64))
     total = kernels.queries_top_k(
-        BatchQueries(q_ptr, batch.term_ids[sel], batch.weights[sel], mass,
+        BatchQueries(q_ptr, term_ids, batch.weights[sel], mass,
                      batch.constant[queries].astype(np.float64)),
-        CountTables(vocab[0], vocab[1], tables.max_counts()), k, index_columns(tables),
-        bounds, (local.kacc, local.kseen, local.kcand), local.rank,
+        counts, impacts, k, index_columns(tables),
+        bounds, (local.kacc, local.kcand), local.rank,
         (out_docs, local.out_scores), out)
     return np.repeat(queries, out.n), out.docs[:total], out.scores[:total]
 
@@ -397,7 +421,7 @@ def _posting_weights(tables: SearchTables, tids, qw) -> PostingWeights:
         tables.doc_len[docs] if "doc_len" in uses else None,
         tables.doc_unique[docs] if "doc_unique" in uses else None,
         np.repeat(tables.p_collection[tids], lens))
-    return PostingWeights(w_ptr, _NO_WEIGHTS, False, np.repeat(qw, lens) * mw, w_ptr)
+    return PostingWeights(w_ptr, _NO_WEIGHTS, False, np.repeat(qw, lens) * mw, w_ptr, False)
 
 
 def batch_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray,
@@ -422,11 +446,12 @@ def batch_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray
         found = _count_tables_of(tables, batch, queries, sizes)
     selection = Selection(kk, select,
                           max(1, math.ceil(n_docs * t.kernel_dense_postings_per_doc)))
+    impacts = found is None and tables.impacts_fit()
     columns = index_columns(tables)
     out_q, out_d, out_s = [], [], []
     start = 0
     while start < len(queries):
-        if found is not None:
+        if found is not None or impacts:
             stop = len(queries)
         else:  # blocks of about kernel_batch_postings postings
             csum = np.cumsum(sizes[queries[start:]])
@@ -443,7 +468,10 @@ def batch_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray
         qw = batch.weights[sel]
         if found is not None:
             weights = PostingWeights(found[0][sel], found[1], True, _NO_WEIGHTS,
-                                     np.zeros(len(tids), dtype=np.int64))
+                                     np.zeros(len(tids), dtype=np.int64), False)
+        elif impacts:
+            weights = PostingWeights(_NO_INTS, _NO_WEIGHTS, False, tables.impacts(tids),
+                                     tables.post_ptr[tids].astype(np.int64), True)
         else:
             weights = _posting_weights(tables, tids, qw)
         cap = int(np.minimum(sizes[block], kk).sum())

@@ -109,6 +109,11 @@ class Thresholds:
     #: document (measured, NFCorpus's RM3 and divmin queries: 5,900 and 61,000 postings
     #: on 3,162 documents, accumulation and scoring 24 → 18 and 193 → 130 µs a query)
     kernel_dense_postings_per_doc: float = 0.5
+    #: models whose matched weight depends on the document (SPUD, JM, two-stage, AD) are
+    #: served to the kernels as per-posting float64 impacts, computed once per searcher
+    #: for each term queried, while the index's postings × 8 bytes is at most this (2 GiB:
+    #: ~270M postings); above it the weights are computed by numpy for every batch
+    impact_max_bytes: int = 2 << 30
     #: the token → term id memo of a searcher is cleared when it reaches this size
     token_memo: int = 1_000_000
 

@@ -44,6 +44,10 @@ class SearchTables:
         self._max_count: int | None = None
         self._la_max: float | None = None
         self._bounds: tuple[TermBounds, np.ndarray, BlockMaxima] | None = None
+        self._impacts: np.ndarray | None = None
+        #: which terms' impacts :meth:`impacts` has computed (None before its first use)
+        self.impacts_filled: np.ndarray | None = None
+        self._impacts_lock = threading.Lock()
 
     # -- matched weights ------------------------------------------------------------
     def weights(self, tid: int, qw: float, where, docs) -> np.ndarray:
@@ -80,6 +84,60 @@ class SearchTables:
         if not docs_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         return np.concatenate(docs_parts), np.concatenate(w_parts)
+
+    # -- per-posting impacts (models whose weight depends on the document) ------------
+    def impacts_fit(self) -> bool:
+        """Whether this model's matched weights are served as per-posting impacts
+        (:meth:`impacts`): models that read |d| or |d|_u (SPUD, JM, two-stage, AD) and
+        count-only ones whose counts are too large for the count tables, while the
+        impacts take at most impact_max_bytes (8 bytes a posting)."""
+        if not self.model.uses and self.table_ok():
+            return False
+        return 8 * len(self.post_docs) <= self.thresholds.impact_max_bytes
+
+    def impacts(self, term_ids: np.ndarray) -> np.ndarray:
+        """m_w(d) of every posting (float64, indexed like ``post_docs``), computed for
+        the postings of ``term_ids`` if not yet done; other terms' entries are
+        undefined until asked for.
+
+        The values are :meth:`SmoothingModel.matched_weight` of each posting, the vector
+        expression every numpy path evaluates (:meth:`weights` multiplies the same
+        values by q_w), so a kernel's q_w·impact is bit-identical to those paths'
+        per-posting product. Computed once per (index generation, model) — this object
+        is both — by one vector call for the batch's new terms (no Python loop per
+        term or posting), into an N_postings-long array allocated with ``np.empty``:
+        the operating system commits its pages only as terms are filled, so memory
+        is 8 bytes a posting of the terms ever queried (at most 8 bytes a posting of
+        the index). A lock makes concurrent batches (``jobs=2``) fill each term once.
+        """
+        done = self.impacts_filled
+        if done is not None:
+            ids = np.asarray(term_ids, dtype=np.int64)
+            if done[ids].all():   # every term filled (flags are set after the values)
+                return self._impacts
+        with self._impacts_lock:
+            if self._impacts is None:
+                self._impacts = np.empty(len(self.post_docs), dtype=np.float64)
+                self.impacts_filled = np.zeros(len(self.post_ptr) - 1, dtype=bool)
+            done = self.impacts_filled
+            ids = np.asarray(term_ids, dtype=np.int64)
+            need = np.unique(ids[~done[ids]])
+            if len(need):
+                ptr = self.post_ptr
+                starts, ends = ptr[need], ptr[need + 1]
+                lens = ends - starts
+                first = np.cumsum(lens) - lens
+                pidx = np.repeat(starts - first, lens) + np.arange(int(lens.sum()),
+                                                                   dtype=np.int64)
+                docs = self.post_docs[pidx]
+                uses = self.model.uses
+                self._impacts[pidx] = self.model.matched_weight(
+                    self.post_counts[pidx],
+                    self.doc_len[docs] if "doc_len" in uses else None,
+                    self.doc_unique[docs] if "doc_unique" in uses else None,
+                    np.repeat(self.p_collection[need], lens))
+                done[need] = True
+            return self._impacts
 
     def max_count(self) -> int:
         """The largest c(w,d) of the index (above table_max_count if a count is < 0)."""
