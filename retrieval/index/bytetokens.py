@@ -162,22 +162,29 @@ class ByteTokenMemo:
         self.tids = np.zeros(0, dtype=np.int64)
 
     def chunk_terms(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
-                    long_token: Callable[[bytes | str], int]):
+                    long_token: Callable[[bytes | str], int],
+                    new_tokens: Callable[[list], list[int]] | None = None):
         """(document of each token, term id of each token) for ``texts`` (all ASCII, or
         any: see step 1), or None when a key collision was found (then nothing was
         changed: use the per-token path).
 
         ``new_token(token)`` analyses a token not seen before (returns its term id, −1 for
-        a stop word); ``long_token(token)`` maps a token of more than 16 bytes. Tokens
-        are given as ``bytes`` when ASCII, else as ``str``."""
+        a stop word); ``new_tokens(tokens)``, when given, does the same for a list of
+        them at once (fewer calls per token); ``long_token(token)`` maps a token of more
+        than 16 bytes. Tokens are given as ``bytes`` when ASCII, else as ``str``."""
+        if new_tokens is None:
+            def new_tokens(tokens):
+                return list(map(new_token, tokens))
         if all(map(str.isascii, texts)):
             buf, starts, ends, doc = _ascii_spans(texts)
+            is_ascii = True
         else:
             buf, starts, ends, doc = _unicode_spans(texts)
-        tids = self._span_terms(buf, starts, ends, new_token, long_token)
+            is_ascii = False
+        tids = self._span_terms(buf, starts, ends, new_tokens, long_token, is_ascii)
         return None if tids is None else (doc, tids)
 
-    def _span_terms(self, buf: bytes, starts, ends, new_token, long_token):
+    def _span_terms(self, buf: bytes, starts, ends, new_tokens, long_token, is_ascii):
         n_tok = len(starts)
         tids = np.empty(n_tok, dtype=np.int64)
         if not n_tok:
@@ -189,7 +196,6 @@ class ByteTokenMemo:
         s_len = size[short]
         w0 = words[s_pos] & _MASK0[s_len]
         w1 = words[s_pos + 8] & _MASK1[s_len]
-        del s_pos, s_len
         key = w0 * K0 + w1 * K1
         ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
         del key
@@ -209,32 +215,34 @@ class ByteTokenMemo:
         utids[found] = self.tids[pos[found]]
         new = np.flatnonzero(~found)
         if len(new):
-            raw = [a.to_bytes(8, "little") + b.to_bytes(8, "little")
-                   for a, b in zip(uw0[new].tolist(), uw1[new].tolist())]
-            utids[new] = np.fromiter((new_token(_token(r.rstrip(b"\0"))) for r in raw),
-                                     dtype=np.int64, count=len(new))
+            at_first = first[new]
+            toks = _tokens(buf, s_pos[at_first], s_len[at_first], is_ascii)
+            utids[new] = new_tokens(toks)
+            del toks
             at = pos[new]  # ukey is sorted, so these insertion points are ascending
             self.keys = np.insert(self.keys, at, ukey[new])
             self.w0 = np.insert(self.w0, at, uw0[new])
             self.w1 = np.insert(self.w1, at, uw1[new])
             self.tids = np.insert(self.tids, at, utids[new])
+        del s_pos, s_len
         tids[short] = utids[inv]
         if not short.all():
             longs = np.flatnonzero(~short)
-            tids[longs] = np.fromiter(
-                (long_token(_token(buf[s:e])) for s, e in zip(starts[longs].tolist(),
-                                                              ends[longs].tolist())),
-                dtype=np.int64, count=len(longs))
+            toks = _tokens(buf, starts[longs], size[longs], is_ascii)
+            ids = {tok: long_token(tok) for tok in dict.fromkeys(toks)}  # each one once
+            tids[longs] = np.fromiter(map(ids.__getitem__, toks), dtype=np.int64,
+                                      count=len(toks))
         return tids
 
     def chunk_counts(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
-                     token_id: Callable[[bytes | str], int]):
+                     token_id: Callable[[bytes | str], int],
+                     new_tokens: Callable[[list], list[int]] | None = None):
         """Sorted unique keys ``(document << 32) | (term id + 1)`` (term id −1: a stop
         word) and their counts for ``texts``, slice by slice (module docstring,
         "Bounded memory"); ``token_id`` maps any token (the per-token fallback)."""
         keys_parts, count_parts = [], []
         for docs, pieces in _slices(texts):
-            got = self.chunk_terms(pieces, new_token, token_id)
+            got = self.chunk_terms(pieces, new_token, token_id, new_tokens)
             if got is None:  # a key collision: the regex tokenizer, token by token
                 token_lists = [count_tokens(p) for p in pieces]
                 flat = [t for tl in token_lists for t in tl]
@@ -258,9 +266,13 @@ class ByteTokenMemo:
         return keys, counts
 
 
-def _token(raw: bytes) -> bytes | str:
-    """A token as :func:`~retrieval.analysis.count_tokens` gives it: ASCII as bytes."""
-    return raw if raw.isascii() else raw.decode("utf-8", "surrogatepass")
+def _tokens(buf: bytes, starts: np.ndarray, lengths: np.ndarray, is_ascii: bool) -> list:
+    """The tokens at ``starts`` (byte offsets) of ``buf`` as
+    :func:`~retrieval.analysis.count_tokens` gives them: ASCII as bytes, others as str."""
+    toks = [buf[s:s + n] for s, n in zip(starts.tolist(), lengths.tolist())]
+    if is_ascii:
+        return toks
+    return [t if t.isascii() else t.decode("utf-8", "surrogatepass") for t in toks]
 
 
 def _slices(texts: Sequence[str], limit: int | None = None):
