@@ -154,3 +154,12 @@ def test_english_snowball_terms_equal_nltk(word):
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyzY0123456789'", max_size=14))
 def test_english_snowball_terms_equal_nltk_on_random_words(word):
     assert Analyzer("none", "snowball").term(word) == _nltk_english().stem(word)
+
+
+@given(st.lists(st.text(alphabet="abcdeilnorstuyY0129'äß检", max_size=10), max_size=30))
+def test_terms_equals_term_for_each_token(tokens):
+    for cfg in (("smart", "snowball", "english"), ("snowball", "snowball", "german"),
+                ("lucene", "porter", "english"), ("none", "none", "english")):
+        batch, one = Analyzer(*cfg), Analyzer(*cfg)
+        assert batch.terms(tokens) == [one.term(t) for t in tokens]
+        assert batch.terms(tokens) == [one.term(t) for t in tokens]  # from the memo
