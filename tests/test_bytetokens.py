@@ -76,6 +76,10 @@ def test_the_class_table_is_the_regex():
         ch = chr(cp)
         assert (cls[cp] > 0) == ch.isalnum(), hex(cp)
     assert cls[ord("信")] == 2 and cls[ord("a")] == 1
+    # the whole table: letters/digits are what str.isalnum says (the regex's [^\W_])
+    every = (chr(cp) for cp in range(0x110000))
+    alnum = np.fromiter(map(str.isalnum, every), dtype=bool, count=0x110000)
+    assert np.array_equal(cls > 0, alnum)
 
 
 @pytest.mark.parametrize("text", ["ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "e\u0301cole", "한국어 信息检索"])

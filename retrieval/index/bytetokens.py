@@ -76,13 +76,16 @@ _CLASSES_LOCK = threading.Lock()
 def code_point_classes() -> np.ndarray:
     """uint8 class of every code point: 0 separator, 1 letter or digit, 2 CJK letter.
 
-    Made once per process (≈ 0.2 s) by running the tokenizer's regular expression over
+    Made once per process (≈ 0.05 s) by running the tokenizer's regular expression over
     all code points, so the table agrees with it by construction."""
     global _CLASSES
     if _CLASSES is None:
         with _CLASSES_LOCK:
             if _CLASSES is None:
-                every = "".join(map(chr, range(0x110000))).replace("\x01", "\x00")
+                points = np.arange(0x110000, dtype=np.uint32)
+                points[1] = 0   # so that a 1 below can only be a mark
+                # every code point as one string (≈ 3 ms; a join of chr() took 0.2 s)
+                every = points.tobytes().decode("utf-32-le", "surrogatepass")
                 marked = re.sub(r"[^\W_]", "\x01", every)
                 cls = (np.frombuffer(marked.encode("utf-32-le", "surrogatepass"),
                                      dtype=np.uint32) == 1).astype(np.uint8)
