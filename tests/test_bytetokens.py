@@ -85,3 +85,20 @@ def test_the_class_table_is_the_regex():
 @pytest.mark.parametrize("text", ["ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "e\u0301cole", "한국어 信息检索"])
 def test_context_and_length_changing_lowercase(text):
     assert Counter(_spans_tokens([text])[0]) == Counter(tokenize(text))
+
+
+def test_ascii_lines_of_a_non_ascii_document_count_as_its_tokens():
+    """A non-ASCII document's ASCII lines take the ASCII path (_slices); the counts are
+    those of the whole text, whatever sits at the line ends."""
+    text = ("plain line one\nΟΔΟΣ\n\u0301start combining\ncafé au lait\nİstanbul x\n"
+            "plain running line\n信息检索 and more\r\nlast KELVIN \u212a\n\nend")
+    plain, other = BT._ascii_lines(text)
+    assert plain.isascii() and "plain running line" in plain and "café" in other
+    for analyzer in (Analyzer("none", "none"), Analyzer()):
+        b = IndexBuilder(analyzer, store_text=False)
+        b.add_documents([("d", text), ("e", "only ascii\nlines")])
+        index = b.finish()
+        for i, t in enumerate((text, "only ascii\nlines")):
+            terms, counts = index.document_vector(i)
+            got = {index.vocabulary[int(x)]: int(c) for x, c in zip(terms, counts)}
+            assert got == dict(Counter(analyzer.analyze(t)))
