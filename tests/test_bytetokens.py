@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from retrieval import Analyzer
@@ -102,3 +102,39 @@ def test_ascii_lines_of_a_non_ascii_document_count_as_its_tokens():
             terms, counts = index.document_vector(i)
             got = {index.vocabulary[int(x)]: int(c) for x, c in zip(terms, counts)}
             assert got == dict(Counter(analyzer.analyze(t)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1).map(lambda v: v * 0x9E3779B97F4A7C15 % 2**64),
+                max_size=200), st.integers(0, 5))
+def test_grouping_by_sorting_is_numpy_unique_when_the_top_bits_differ(values, repeat):
+    keys = np.asarray(values * (1 + repeat), dtype=np.uint64)
+    want = np.unique(keys, return_index=True, return_inverse=True)
+    got = BT._group_by_sorting(keys)
+    assume(len(np.unique(keys >> np.uint64(24))) == len(want[0]))  # else: next test
+    for w, g in zip(want, got):
+        assert np.array_equal(w.reshape(-1), g.reshape(-1))
+
+
+def test_keys_merged_by_the_coarse_grouping_are_split_again(monkeypatch):
+    """Keys that share their top 40 bits form one group under _group_by_sorting; the
+    words check catches it and numpy.unique groups them instead: same counts."""
+    keys = np.asarray([5, 6, 5], dtype=np.uint64)
+    ukey, first, inv = BT._group_by_sorting(keys)
+    assert len(ukey) == 1 and list(inv) == [0, 0, 0]
+    calls = []
+
+    def lumped(keys):
+        calls.append(len(keys))
+        n = len(keys)
+        return keys[:1], np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
+    monkeypatch.setattr(BT, "_group_by_sorting", lumped)
+    texts = ["glacier ice flows", "ice ice baby"]
+    b = IndexBuilder(Analyzer("none", "none"), store_text=False)
+    b.add_documents([(str(i), t) for i, t in enumerate(texts)])
+    index = b.finish()
+    assert calls
+    for i, text in enumerate(texts):
+        terms, counts = index.document_vector(i)
+        got = {index.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
+        assert got == dict(Counter(text.split()))
