@@ -138,3 +138,12 @@ def test_keys_merged_by_the_coarse_grouping_are_split_again(monkeypatch):
         terms, counts = index.document_vector(i)
         got = {index.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
         assert got == dict(Counter(text.split()))
+
+
+def test_slices_split_mixed_documents_and_keep_large_ones_whole(monkeypatch):
+    monkeypatch.setattr(BT, "SPLIT_CHARS", 50)
+    small = "ascii line\nnon-ascii é line\nmore ascii"
+    large = "é\n" + "x " * 40
+    out = list(BT._slices([small, large], limit=1000))
+    assert [(list(d), p) for d, p in out] == [
+        ([0], ["ascii line\nmore ascii"]), ([0, 1], ["non-ascii é line", large])]

@@ -317,41 +317,67 @@ def _tokens(buf: bytes, starts: np.ndarray, lengths: np.ndarray, is_ascii: bool)
     return [t if t.isascii() else t.decode("utf-8", "surrogatepass") for t in toks]
 
 
+#: a non-ASCII document of more characters than this is not split into ASCII and other
+#: lines (:func:`_slices`): the split copies a document, so its memory stays bounded
+SPLIT_CHARS = 4 * SLICE_CHARS
+
+
 def _slices(texts: Sequence[str], limit: int | None = None):
     """Yield (document numbers as an int64 array, texts) of at most ``limit`` characters
     each, ASCII and other text apart; a longer document is cut after a space or a
     line break (none of the tokenizer's rules crosses one).
 
-    The ASCII lines of a non-ASCII document go with the ASCII texts
-    (:func:`_ascii_lines`): on the real folder of ``scripts/bench_realtext.py`` 39% of
-    the documents hold a non-ASCII character but only 0.2% of their characters are
-    one, and the Unicode path costs ≈ 6x the ASCII path per character."""
+    The ASCII lines of a non-ASCII document (of at most :data:`SPLIT_CHARS`) go with
+    the ASCII texts (:func:`_ascii_lines`): on the real folder of
+    ``scripts/bench_realtext.py`` 39% of the documents hold a non-ASCII character but
+    only 0.2% of their characters are one, and the Unicode path costs ≈ 6x the ASCII
+    path per character. Memory: two slices being filled and one document's parts."""
     limit = SLICE_CHARS if limit is None else limit
-    plain: list[tuple[int, str]] = []
-    other: list[tuple[int, str]] = []
+    slices = {True: _Slice(), False: _Slice()}
     for i, text in enumerate(texts):
-        if text.isascii():
-            plain.append((i, text))
-        else:
-            ascii_part, rest = _ascii_lines(text)
-            if ascii_part:
-                plain.append((i, ascii_part))
-            other.append((i, rest))
-    for parts in (plain, other):
-        docs: list[int] = []
-        pieces: list[str] = []
-        size = 0
-        for i, text in parts:
-            for piece in _cut(text, limit):
-                if pieces and size + len(piece) > limit:
-                    yield np.asarray(docs, dtype=np.int64), pieces
-                    docs, pieces, size = [], [], 0
-                docs.append(i)
-                pieces.append(piece)
-                size += len(piece) + 1
-        if pieces:
-            yield np.asarray(docs, dtype=np.int64), pieces
-        parts.clear()
+        for is_ascii, part in _parts(text):
+            pending = slices[is_ascii]
+            for piece in _cut(part, limit):
+                if pending.pieces and pending.size + len(piece) > limit:
+                    yield pending.take()
+                pending.add(i, piece)
+    for pending in slices.values():
+        if pending.pieces:
+            yield pending.take()
+
+
+class _Slice:
+    """The documents and pieces of a slice being filled."""
+
+    def __init__(self) -> None:
+        self.docs: list[int] = []
+        self.pieces: list[str] = []
+        self.size = 0
+
+    def add(self, doc: int, piece: str) -> None:
+        self.docs.append(doc)
+        self.pieces.append(piece)
+        self.size += len(piece) + 1
+
+    def take(self) -> tuple[np.ndarray, list[str]]:
+        out = np.asarray(self.docs, dtype=np.int64), self.pieces
+        self.docs, self.pieces, self.size = [], [], 0
+        return out
+
+
+def _parts(text: str):
+    """(is ASCII, text) parts of one document: the document itself when it is ASCII or
+    longer than :data:`SPLIT_CHARS`, else its ASCII lines and its other lines."""
+    if text.isascii():
+        yield True, text
+    elif len(text) > SPLIT_CHARS:
+        yield False, text
+    else:
+        plain, other = _ascii_lines(text)
+        if plain:
+            yield True, plain
+        del plain
+        yield False, other
 
 
 def _ascii_lines(text: str) -> tuple[str, str]:
