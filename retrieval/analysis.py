@@ -31,7 +31,9 @@ The pipeline, in order:
 5. **Stem** with NLTK: ``none``; ``porter`` (the original 1980 algorithm,
    ``PorterStemmer(mode=ORIGINAL_ALGORITHM)``, English only); ``snowball`` (NLTK's
    Snowball stemmer for ``language``; English is Porter2). Each distinct token is
-   stemmed once: the token → term mapping is memoised. The stemmer is made once per
+   stemmed once: the token → term mapping is memoised; an English word that ends with
+   no suffix the Snowball stemmer acts on is its own stem and skips the stemmer
+   (:data:`ENGLISH_SNOWBALL_SUFFIXES`). The stemmer is made once per
    process (behind a lock, so threads opening indexes at once are safe).
 6. **Fold diacritics** of the stemmed term (decompose, drop combining marks, recompose)
    for the languages whose Lucene analyzer normalises them (:data:`FOLDING_LANGUAGES`):
@@ -285,12 +287,35 @@ def stemmer_function(name: str, language: str):
     return stem
 
 
+#: every suffix that a step of NLTK's English Snowball stemmer (``EnglishStemmer.stem``)
+#: tests a word or its regions for, and ``y`` (step 1c). A lowercase ASCII word of
+#: letters and digits that ends with none of them passes every step unchanged: steps 0–5
+#: only act when the word (or its region R1/R2, itself an ending of the word) ends with
+#: one of these; the special words all end with one; the ``y`` → ``Y`` marking is undone
+#: at the end. So such a word is its own stem, and the stemmer is not called for it: on
+#: the real folder of ``scripts/bench_realtext.py`` that is 57% of the distinct tokens
+#: (hex digests, names, words ending in ``t``/``k``/``o``/``a``/a digit …) and 0.75 of
+#: 1.4 CPU s of stemming. Tested against NLTK on random words, the special words and
+#: NLTK's own suffix lists (tests/test_analysis.py).
+ENGLISH_SNOWBALL_SUFFIXES = (
+    "'", "'s", "'s'", "able", "abli", "al", "alism", "aliti", "alize", "alli", "ance",
+    "anci", "ant", "ate", "ation", "ational", "ative", "ator", "biliti", "bli", "e", "ed",
+    "edly", "eed", "eedly", "ement", "ence", "enci", "ent", "entli", "er", "ful", "fulli",
+    "fulness", "ible", "ic", "ical", "icate", "iciti", "ied", "ies", "ing", "ingly", "ion",
+    "ism", "iti", "ive", "iveness", "iviti", "ization", "ize", "izer", "l", "lessli", "li",
+    "ment", "ness", "ogi", "ous", "ousli", "ousness", "s", "ss", "sses", "tional", "us",
+    "y")
+
+
 def default_stopwords(language: str) -> str:
     """The stop list used when none is chosen: SMART for English (measured, see the
     README), the Snowball list for other languages, ``none`` where there is none."""
     if language == DEFAULT_LANGUAGE:
         return DEFAULT_STOPWORDS
     return "snowball" if language in SNOWBALL_STOPLISTS else "none"
+
+
+_MISSING = object()
 
 
 def _check_choice(what: str, value, choices) -> None:
@@ -331,6 +356,9 @@ class Analyzer:
         self._stop = stopword_set(self.stopwords_, language)
         self._stem = stemmer_function(stemmer, language)
         self._fold = language in FOLDING_LANGUAGES
+        # endings that can change an English Snowball stem (see ENGLISH_SNOWBALL_SUFFIXES)
+        self._changing = ENGLISH_SNOWBALL_SUFFIXES \
+            if stemmer == "snowball" and language == "english" else None
         self._memo: dict[str, str | None] = {}
 
     @property
@@ -383,6 +411,9 @@ class Analyzer:
             # every NLTK stemmer returns a run of ASCII digits unchanged (tested): not
             # calling it saves a fifth of the stemming on code and changelogs
             term = token
+        elif (self._changing is not None and not token.endswith(self._changing)
+              and token.isascii() and token.isalnum() and token.islower()):
+            term = token  # its own stem (see ENGLISH_SNOWBALL_SUFFIXES)
         else:
             term = self._stem(token)
             if not term:  # a stemmer never should, but an empty term is no term
@@ -391,6 +422,29 @@ class Analyzer:
             term = fold_diacritics(term) or term
         self._memo[token] = term
         return term
+
+    def terms(self, tokens) -> list[str | None]:
+        """:meth:`term` of each token, in order (the same memo and results), with less
+        work per token: the index builder analyses the new distinct tokens of a chunk
+        at once. Tokens that are their own term under the English Snowball stemmer (a
+        run of ASCII digits, or see :data:`ENGLISH_SNOWBALL_SUFFIXES`) are settled here;
+        the others go through :meth:`term`."""
+        memo = self._memo
+        stop = self._stop
+        changing = self._changing
+        term = self.term
+        out = []
+        for token in tokens:
+            got = memo.get(token, _MISSING)
+            if got is _MISSING:
+                if changing is not None and token not in stop and token.isascii() and (
+                        token.isdigit() or (not token.endswith(changing)
+                                            and token.isalnum() and token.islower())):
+                    got = memo[token] = token   # English: no folding
+                else:
+                    got = term(token)
+            out.append(got)
+        return out
 
     def analyze(self, text: str) -> list[str]:
         """The terms of ``text`` in order (stop words removed)."""

@@ -123,3 +123,43 @@ assert hasattr(nltk, "word_tokenize")  # the user's nltk is the whole package
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _nltk_english():
+    from retrieval.analysis import stemmer_function
+    return stemmer_function("snowball", "english").__self__  # NLTK's EnglishStemmer
+
+
+def test_the_skipped_endings_cover_every_suffix_of_nltks_english_stemmer():
+    """ENGLISH_SNOWBALL_SUFFIXES holds every suffix list of NLTK's EnglishStemmer, and
+    every special word ends with one of them (so none skips the stemmer)."""
+    from retrieval.analysis import ENGLISH_SNOWBALL_SUFFIXES
+    stemmer = _nltk_english()
+    names = [n for n in dir(stemmer) if n.endswith("_suffixes")]
+    assert len(names) >= 7
+    for name in names:
+        assert set(getattr(stemmer, name)) <= set(ENGLISH_SNOWBALL_SUFFIXES), name
+    special = stemmer._EnglishStemmer__special_words
+    assert special and all(w.endswith(ENGLISH_SNOWBALL_SUFFIXES) for w in special)
+
+
+@pytest.mark.parametrize("word", ["test", "bak", "0x1f", "abc123", "deadbeef4", "atlas",
+                                  "sky", "ugly", "news", "howe", "proceeds", "yak", "ayo",
+                                  "mayhap", "generalization", "communautx", "Test", "ABC",
+                                  "x", "ok", "a1b2c3d", "kayak", "yoyo"])
+def test_english_snowball_terms_equal_nltk(word):
+    assert Analyzer("none", "snowball").term(word) == _nltk_english().stem(word)
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyzY0123456789'", max_size=14))
+def test_english_snowball_terms_equal_nltk_on_random_words(word):
+    assert Analyzer("none", "snowball").term(word) == _nltk_english().stem(word)
+
+
+@given(st.lists(st.text(alphabet="abcdeilnorstuyY0129'äß检", max_size=10), max_size=30))
+def test_terms_equals_term_for_each_token(tokens):
+    for cfg in (("smart", "snowball", "english"), ("snowball", "snowball", "german"),
+                ("lucene", "porter", "english"), ("none", "none", "english")):
+        batch, one = Analyzer(*cfg), Analyzer(*cfg)
+        assert batch.terms(tokens) == [one.term(t) for t in tokens]
+        assert batch.terms(tokens) == [one.term(t) for t in tokens]  # from the memo

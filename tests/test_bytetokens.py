@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from retrieval import Analyzer
@@ -76,8 +76,74 @@ def test_the_class_table_is_the_regex():
         ch = chr(cp)
         assert (cls[cp] > 0) == ch.isalnum(), hex(cp)
     assert cls[ord("信")] == 2 and cls[ord("a")] == 1
+    # the whole table: letters/digits are what str.isalnum says (the regex's [^\W_])
+    every = (chr(cp) for cp in range(0x110000))
+    alnum = np.fromiter(map(str.isalnum, every), dtype=bool, count=0x110000)
+    assert np.array_equal(cls > 0, alnum)
 
 
 @pytest.mark.parametrize("text", ["ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "e\u0301cole", "한국어 信息检索"])
 def test_context_and_length_changing_lowercase(text):
     assert Counter(_spans_tokens([text])[0]) == Counter(tokenize(text))
+
+
+def test_ascii_lines_of_a_non_ascii_document_count_as_its_tokens():
+    """A non-ASCII document's ASCII lines take the ASCII path (_slices); the counts are
+    those of the whole text, whatever sits at the line ends."""
+    text = ("plain line one\nΟΔΟΣ\n\u0301start combining\ncafé au lait\nİstanbul x\n"
+            "plain running line\n信息检索 and more\r\nlast KELVIN \u212a\n\nend")
+    plain, other = BT._ascii_lines(text)
+    assert plain.isascii() and "plain running line" in plain and "café" in other
+    for analyzer in (Analyzer("none", "none"), Analyzer()):
+        b = IndexBuilder(analyzer, store_text=False)
+        b.add_documents([("d", text), ("e", "only ascii\nlines")])
+        index = b.finish()
+        for i, t in enumerate((text, "only ascii\nlines")):
+            terms, counts = index.document_vector(i)
+            got = {index.vocabulary[int(x)]: int(c) for x, c in zip(terms, counts)}
+            assert got == dict(Counter(analyzer.analyze(t)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1).map(lambda v: v * 0x9E3779B97F4A7C15 % 2**64),
+                max_size=200), st.integers(0, 5))
+def test_grouping_by_sorting_is_numpy_unique_when_the_top_bits_differ(values, repeat):
+    keys = np.asarray(values * (1 + repeat), dtype=np.uint64)
+    want = np.unique(keys, return_index=True, return_inverse=True)
+    got = BT._group_by_sorting(keys)
+    assume(len(np.unique(keys >> np.uint64(24))) == len(want[0]))  # else: next test
+    for w, g in zip(want, got):
+        assert np.array_equal(w.reshape(-1), g.reshape(-1))
+
+
+def test_keys_merged_by_the_coarse_grouping_are_split_again(monkeypatch):
+    """Keys that share their top 40 bits form one group under _group_by_sorting; the
+    words check catches it and numpy.unique groups them instead: same counts."""
+    keys = np.asarray([5, 6, 5], dtype=np.uint64)
+    ukey, first, inv = BT._group_by_sorting(keys)
+    assert len(ukey) == 1 and list(inv) == [0, 0, 0]
+    calls = []
+
+    def lumped(keys):
+        calls.append(len(keys))
+        n = len(keys)
+        return keys[:1], np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
+    monkeypatch.setattr(BT, "_group_by_sorting", lumped)
+    texts = ["glacier ice flows", "ice ice baby"]
+    b = IndexBuilder(Analyzer("none", "none"), store_text=False)
+    b.add_documents([(str(i), t) for i, t in enumerate(texts)])
+    index = b.finish()
+    assert calls
+    for i, text in enumerate(texts):
+        terms, counts = index.document_vector(i)
+        got = {index.vocabulary[int(t)]: int(c) for t, c in zip(terms, counts)}
+        assert got == dict(Counter(text.split()))
+
+
+def test_slices_split_mixed_documents_and_keep_large_ones_whole(monkeypatch):
+    monkeypatch.setattr(BT, "SPLIT_CHARS", 50)
+    small = "ascii line\nnon-ascii é line\nmore ascii"
+    large = "é\n" + "x " * 40
+    out = list(BT._slices([small, large], limit=1000))
+    assert [(list(d), p) for d, p in out] == [
+        ([0], ["ascii line\nmore ascii"]), ([0, 1], ["non-ascii é line", large])]

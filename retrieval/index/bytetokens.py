@@ -6,9 +6,10 @@
 its term id is one dictionary look-up per token — the two costs that dominate building a
 large index. :class:`ByteTokenMemo` gets the same tokens and term ids from numpy arrays:
 
-1. **Spans.** The texts are split into ASCII and non-ASCII documents (the choice is made
-   per document, not per chunk: one accented letter does not send 2,000 documents down
-   the per-token path).
+1. **Spans.** The texts are split into ASCII and non-ASCII text (the choice is made
+   per line, not per chunk or document: one accented letter does not send 2,000
+   documents, nor the rest of its own document, down the slower path; see
+   :func:`_slices`).
    *ASCII documents* are joined by spaces and translated once; token starts and ends
    are where the bytes change from space to non-space and back.
    *Other documents* are normalised and lowercased exactly as
@@ -47,10 +48,12 @@ on random Unicode text with hypothesis).
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
+from itertools import compress
 
 import numpy as np
 
@@ -76,13 +79,16 @@ _CLASSES_LOCK = threading.Lock()
 def code_point_classes() -> np.ndarray:
     """uint8 class of every code point: 0 separator, 1 letter or digit, 2 CJK letter.
 
-    Made once per process (≈ 0.2 s) by running the tokenizer's regular expression over
+    Made once per process (≈ 0.05 s) by running the tokenizer's regular expression over
     all code points, so the table agrees with it by construction."""
     global _CLASSES
     if _CLASSES is None:
         with _CLASSES_LOCK:
             if _CLASSES is None:
-                every = "".join(map(chr, range(0x110000))).replace("\x01", "\x00")
+                points = np.arange(0x110000, dtype=np.uint32)
+                points[1] = 0   # so that a 1 below can only be a mark
+                # every code point as one string (≈ 3 ms; a join of chr() took 0.2 s)
+                every = points.tobytes().decode("utf-32-le", "surrogatepass")
                 marked = re.sub(r"[^\W_]", "\x01", every)
                 cls = (np.frombuffer(marked.encode("utf-32-le", "surrogatepass"),
                                      dtype=np.uint32) == 1).astype(np.uint8)
@@ -162,22 +168,29 @@ class ByteTokenMemo:
         self.tids = np.zeros(0, dtype=np.int64)
 
     def chunk_terms(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
-                    long_token: Callable[[bytes | str], int]):
+                    long_token: Callable[[bytes | str], int],
+                    new_tokens: Callable[[list], list[int]] | None = None):
         """(document of each token, term id of each token) for ``texts`` (all ASCII, or
         any: see step 1), or None when a key collision was found (then nothing was
         changed: use the per-token path).
 
         ``new_token(token)`` analyses a token not seen before (returns its term id, −1 for
-        a stop word); ``long_token(token)`` maps a token of more than 16 bytes. Tokens
-        are given as ``bytes`` when ASCII, else as ``str``."""
+        a stop word); ``new_tokens(tokens)``, when given, does the same for a list of
+        them at once (fewer calls per token); ``long_token(token)`` maps a token of more
+        than 16 bytes. Tokens are given as ``bytes`` when ASCII, else as ``str``."""
+        if new_tokens is None:
+            def new_tokens(tokens):
+                return list(map(new_token, tokens))
         if all(map(str.isascii, texts)):
             buf, starts, ends, doc = _ascii_spans(texts)
+            is_ascii = True
         else:
             buf, starts, ends, doc = _unicode_spans(texts)
-        tids = self._span_terms(buf, starts, ends, new_token, long_token)
+            is_ascii = False
+        tids = self._span_terms(buf, starts, ends, new_tokens, long_token, is_ascii)
         return None if tids is None else (doc, tids)
 
-    def _span_terms(self, buf: bytes, starts, ends, new_token, long_token):
+    def _span_terms(self, buf: bytes, starts, ends, new_tokens, long_token, is_ascii):
         n_tok = len(starts)
         tids = np.empty(n_tok, dtype=np.int64)
         if not n_tok:
@@ -189,14 +202,15 @@ class ByteTokenMemo:
         s_len = size[short]
         w0 = words[s_pos] & _MASK0[s_len]
         w1 = words[s_pos + 8] & _MASK1[s_len]
-        del s_pos, s_len
         key = w0 * K0 + w1 * K1
-        ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        del key
-        uw0, uw1 = w0[first], w1[first]
-        if not (np.array_equal(uw0[inv], w0) and np.array_equal(uw1[inv], w1)):
+        for grouping in (_group_by_sorting, _group_by_unique):
+            ukey, first, inv = grouping(key)
+            uw0, uw1 = w0[first], w1[first]
+            if np.array_equal(uw0[inv], w0) and np.array_equal(uw1[inv], w1):
+                break
+        else:
             return None  # two different tokens share a key in this chunk
-        del w0, w1
+        del key, w0, w1
         pos = np.searchsorted(self.keys, ukey)
         found = pos < len(self.keys)
         found[found] = self.keys[pos[found]] == ukey[found]
@@ -209,32 +223,34 @@ class ByteTokenMemo:
         utids[found] = self.tids[pos[found]]
         new = np.flatnonzero(~found)
         if len(new):
-            raw = [a.to_bytes(8, "little") + b.to_bytes(8, "little")
-                   for a, b in zip(uw0[new].tolist(), uw1[new].tolist())]
-            utids[new] = np.fromiter((new_token(_token(r.rstrip(b"\0"))) for r in raw),
-                                     dtype=np.int64, count=len(new))
+            at_first = first[new]
+            toks = _tokens(buf, s_pos[at_first], s_len[at_first], is_ascii)
+            utids[new] = new_tokens(toks)
+            del toks
             at = pos[new]  # ukey is sorted, so these insertion points are ascending
             self.keys = np.insert(self.keys, at, ukey[new])
             self.w0 = np.insert(self.w0, at, uw0[new])
             self.w1 = np.insert(self.w1, at, uw1[new])
             self.tids = np.insert(self.tids, at, utids[new])
+        del s_pos, s_len
         tids[short] = utids[inv]
         if not short.all():
             longs = np.flatnonzero(~short)
-            tids[longs] = np.fromiter(
-                (long_token(_token(buf[s:e])) for s, e in zip(starts[longs].tolist(),
-                                                              ends[longs].tolist())),
-                dtype=np.int64, count=len(longs))
+            toks = _tokens(buf, starts[longs], size[longs], is_ascii)
+            ids = {tok: long_token(tok) for tok in dict.fromkeys(toks)}  # each one once
+            tids[longs] = np.fromiter(map(ids.__getitem__, toks), dtype=np.int64,
+                                      count=len(toks))
         return tids
 
     def chunk_counts(self, texts: Sequence[str], new_token: Callable[[bytes | str], int],
-                     token_id: Callable[[bytes | str], int]):
+                     token_id: Callable[[bytes | str], int],
+                     new_tokens: Callable[[list], list[int]] | None = None):
         """Sorted unique keys ``(document << 32) | (term id + 1)`` (term id −1: a stop
         word) and their counts for ``texts``, slice by slice (module docstring,
         "Bounded memory"); ``token_id`` maps any token (the per-token fallback)."""
         keys_parts, count_parts = [], []
         for docs, pieces in _slices(texts):
-            got = self.chunk_terms(pieces, new_token, token_id)
+            got = self.chunk_terms(pieces, new_token, token_id, new_tokens)
             if got is None:  # a key collision: the regex tokenizer, token by token
                 token_lists = [count_tokens(p) for p in pieces]
                 flat = [t for tl in token_lists for t in tl]
@@ -258,32 +274,120 @@ class ByteTokenMemo:
         return keys, counts
 
 
-def _token(raw: bytes) -> bytes | str:
-    """A token as :func:`~retrieval.analysis.count_tokens` gives it: ASCII as bytes."""
-    return raw if raw.isascii() else raw.decode("utf-8", "surrogatepass")
+#: bits of a position packed under a key by :func:`_group_by_sorting`
+_POS_BITS = 24
+_POS_MASK = np.uint64((1 << _POS_BITS) - 1)
+
+
+def _group_by_sorting(keys: np.ndarray):
+    """``numpy.unique(keys, return_index=True, return_inverse=True)``, ≈ 2.4x faster,
+    or a coarser grouping: each key's top 40 bits and its position are packed into one
+    uint64 and sorted (a plain sort, not numpy's stable argsort); keys whose top 40
+    bits agree fall into one group. The caller's check that every token of a group has
+    the group's words catches such a merge (then :func:`_group_by_unique` is used), so
+    the result is always exact. Groups ascend by key, and ``first`` is each group's
+    first position, as ``numpy.unique`` gives them."""
+    n = len(keys)
+    if n >= 1 << _POS_BITS:
+        return _group_by_unique(keys)
+    packed = (keys & ~_POS_MASK) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & _POS_MASK).astype(np.intp)
+    packed >>= np.uint64(_POS_BITS)
+    boundary = np.empty(n, dtype=bool)
+    boundary[:1] = True
+    np.not_equal(packed[1:], packed[:-1], out=boundary[1:])
+    del packed
+    first = order[boundary]
+    inv = np.empty(n, dtype=np.intp)
+    inv[order] = np.cumsum(boundary) - 1
+    return keys[first], first, inv
+
+
+def _group_by_unique(keys: np.ndarray):
+    return np.unique(keys, return_index=True, return_inverse=True)
+
+
+def _tokens(buf: bytes, starts: np.ndarray, lengths: np.ndarray, is_ascii: bool) -> list:
+    """The tokens at ``starts`` (byte offsets) of ``buf`` as
+    :func:`~retrieval.analysis.count_tokens` gives them: ASCII as bytes, others as str."""
+    toks = [buf[s:s + n] for s, n in zip(starts.tolist(), lengths.tolist())]
+    if is_ascii:
+        return toks
+    return [t if t.isascii() else t.decode("utf-8", "surrogatepass") for t in toks]
+
+
+#: a non-ASCII document of more characters than this is not split into ASCII and other
+#: lines (:func:`_slices`): the split copies a document, so its memory stays bounded
+SPLIT_CHARS = 4 * SLICE_CHARS
 
 
 def _slices(texts: Sequence[str], limit: int | None = None):
     """Yield (document numbers as an int64 array, texts) of at most ``limit`` characters
-    each, ASCII and other documents apart; a longer document is cut after a space or a
-    line break (none of the tokenizer's rules crosses one)."""
+    each, ASCII and other text apart; a longer document is cut after a space or a
+    line break (none of the tokenizer's rules crosses one).
+
+    The ASCII lines of a non-ASCII document (of at most :data:`SPLIT_CHARS`) go with
+    the ASCII texts (:func:`_ascii_lines`): on the real folder of
+    ``scripts/bench_realtext.py`` 39% of the documents hold a non-ASCII character but
+    only 0.2% of their characters are one, and the Unicode path costs ≈ 6x the ASCII
+    path per character. Memory: two slices being filled and one document's parts."""
     limit = SLICE_CHARS if limit is None else limit
-    for ascii_docs in (True, False):
-        docs: list[int] = []
-        pieces: list[str] = []
-        size = 0
-        for i, text in enumerate(texts):
-            if text.isascii() is not ascii_docs:
-                continue
-            for piece in _cut(text, limit):
-                if pieces and size + len(piece) > limit:
-                    yield np.asarray(docs, dtype=np.int64), pieces
-                    docs, pieces, size = [], [], 0
-                docs.append(i)
-                pieces.append(piece)
-                size += len(piece) + 1
-        if pieces:
-            yield np.asarray(docs, dtype=np.int64), pieces
+    slices = {True: _Slice(), False: _Slice()}
+    for i, text in enumerate(texts):
+        for is_ascii, part in _parts(text):
+            pending = slices[is_ascii]
+            for piece in _cut(part, limit):
+                if pending.pieces and pending.size + len(piece) > limit:
+                    yield pending.take()
+                pending.add(i, piece)
+    for pending in slices.values():
+        if pending.pieces:
+            yield pending.take()
+
+
+class _Slice:
+    """The documents and pieces of a slice being filled."""
+
+    def __init__(self) -> None:
+        self.docs: list[int] = []
+        self.pieces: list[str] = []
+        self.size = 0
+
+    def add(self, doc: int, piece: str) -> None:
+        self.docs.append(doc)
+        self.pieces.append(piece)
+        self.size += len(piece) + 1
+
+    def take(self) -> tuple[np.ndarray, list[str]]:
+        out = np.asarray(self.docs, dtype=np.int64), self.pieces
+        self.docs, self.pieces, self.size = [], [], 0
+        return out
+
+
+def _parts(text: str):
+    """(is ASCII, text) parts of one document: the document itself when it is ASCII or
+    longer than :data:`SPLIT_CHARS`, else its ASCII lines and its other lines."""
+    if text.isascii():
+        yield True, text
+    elif len(text) > SPLIT_CHARS:
+        yield False, text
+    else:
+        plain, other = _ascii_lines(text)
+        if plain:
+            yield True, plain
+        del plain
+        yield False, other
+
+
+def _ascii_lines(text: str) -> tuple[str, str]:
+    """(the ASCII lines of ``text``, its other lines), each joined by ``\\n``. Cutting at
+    a line break changes no token, NFC composition or lowercasing context, so the two
+    parts together have the tokens of ``text``."""
+    lines = text.split("\n")
+    flags = list(map(str.isascii, lines))
+    return ("\n".join(compress(lines, flags)),
+            "\n".join(compress(lines, map(operator.not_, flags))))
 
 
 def _cut(text: str, limit: int):

@@ -105,7 +105,8 @@ class DocumentCounts:
         for docid, text in chunk:
             self._register(docid, text)
         keys, counts = self._bytes.chunk_counts([text for _, text in chunk],
-                                                self._new_token, self._token_id)
+                                                self._new_token, self._token_id,
+                                                self._new_tokens)
         terms = (keys & 0xFFFFFFFF) - 1
         kept = terms >= 0  # stop words have id -1
         terms, counts, rows = terms[kept], counts[kept], keys[kept] >> 32
@@ -140,6 +141,22 @@ class DocumentCounts:
                 self._term_ids[term] = tid
         self._token_ids[token] = tid
         return tid
+
+    def _new_tokens(self, tokens: list) -> list[int]:
+        """:meth:`_new_token` of many tokens at once (one :meth:`Analyzer.terms` call)."""
+        words = [t.decode("ascii") if isinstance(t, bytes) else t for t in tokens]
+        term_ids, token_ids = self._term_ids, self._token_ids
+        out = []
+        for token, term in zip(tokens, self.analyzer.terms(words)):
+            if term is None:
+                tid = -1
+            else:
+                tid = term_ids.get(term)
+                if tid is None:
+                    tid = term_ids[term] = len(term_ids)
+            token_ids[token] = tid
+            out.append(tid)
+        return out
 
     def add_documents(self, documents: Iterable[Document | tuple[str, str]],
                       on_document: Callable[[int], None] | None = None, *,

@@ -19,22 +19,20 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..analysis import Analyzer, tokenize
+from ..analysis import Analyzer
 from ..errors import InputError
 from ..fields import TITLE_SUFFIXES, file_title, name_text
 from ..reading import FolderReader, StreamedText, decode_bytes
-from .arrays import arrays_from_counts, lifecycle_arrays
-from .counting import DocumentCounts
+from .arrays import lifecycle_arrays
+from .builder import IndexBuilder
 from .fields import field_arrays
 from .layout import HASH_BYTES, text_hash
-from .merge import merge_arrays
 
 #: stored text (for snippets) of a streamed document is cut to this many bytes
 STORED_TEXT_LIMIT = 4 * 1024 * 1024
@@ -143,29 +141,34 @@ def refuse_self_indexing(index_path: Path, paths: Sequence[Path]) -> None:
 
 
 
-def _stream_counts(stream: StreamedText, analyzer: Analyzer
-                   ) -> tuple[dict[str, int], bytes, bytes]:
-    """(term counts, text hash, stored text prefix) of a streamed document."""
+def _stream_counts(stream: StreamedText, counter: IndexBuilder
+                   ) -> tuple[np.ndarray, np.ndarray, bytes, bytes]:
+    """(term ids, counts, text hash, stored text prefix) of a streamed document, its
+    pieces counted by :meth:`IndexBuilder.count_pieces` (ids of ``counter``)."""
     digest = hashlib.blake2b(digest_size=HASH_BYTES)
     prefix = bytearray()
-    tokens: Counter = Counter()
-    carry = ""
-    for piece in stream.chunks():
-        raw = piece.encode("utf-8", errors="surrogatepass")
-        digest.update(raw)
-        if len(prefix) < STORED_TEXT_LIMIT:
-            prefix += raw[:STORED_TEXT_LIMIT - len(prefix)]
-        text = carry + piece if carry else piece
-        cut = max(text.rfind(c) for c in _WHITESPACE)
-        if cut < 0 and len(text) > _MAX_CARRY:
-            cut = len(text) - 1
-        if cut < 0:
-            carry = text
-            continue
-        tokens.update(tokenize(text[:cut + 1]))
-        carry = text[cut + 1:]
-    if carry:
-        tokens.update(tokenize(carry))
+
+    def pieces():
+        carry = ""
+        for piece in stream.chunks():
+            raw = piece.encode("utf-8", errors="surrogatepass")
+            digest.update(raw)
+            if len(prefix) < STORED_TEXT_LIMIT:
+                prefix.extend(raw[:STORED_TEXT_LIMIT - len(prefix)])
+            del raw
+            text = carry + piece if carry else piece
+            cut = max(text.rfind(c) for c in _WHITESPACE)
+            if cut < 0 and len(text) > _MAX_CARRY:
+                cut = len(text) - 1
+            if cut < 0:
+                carry = text
+                continue
+            yield text[:cut + 1]
+            carry = text[cut + 1:]
+        if carry:
+            yield carry
+
+    terms, counts = counter.count_pieces(pieces())
     if len(prefix) >= STORED_TEXT_LIMIT:
         # cut at a character boundary
         end = len(prefix)
@@ -174,12 +177,7 @@ def _stream_counts(stream: StreamedText, analyzer: Analyzer
         if end > 0 and prefix[end - 1] >= 0xC0:
             end -= 1
         del prefix[end:]
-    counts: dict[str, int] = {}
-    for token, n in tokens.items():
-        term = analyzer.term(token)
-        if term is not None:
-            counts[term] = counts.get(term, 0) + n
-    return counts, digest.digest(), bytes(prefix)
+    return terms, counts, digest.digest(), bytes(prefix)
 
 
 def stream_hash(stream: StreamedText) -> bytes:
@@ -208,26 +206,26 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
     """Analyse new documents; return their arrays (lifecycle arrays included) and ids.
 
     Texts go through :meth:`DocumentCounts.add_documents` (``jobs`` worker processes);
-    streamed documents are counted piece by piece and merged in afterwards. With
-    ``fields`` the arrays of the title and name fields are made too
+    streamed documents are counted piece by piece as they come
+    (:meth:`IndexBuilder.count_pieces`) and added after the others, in the order read.
+    With ``fields`` the arrays of the title and name fields are made too
     (:mod:`retrieval.index.fields`).
     """
     titles: list[str] = []
     streamed_titles: list[str] = []
-    counter = DocumentCounts(analyzer=analyzer, store_text=store_text)
+    counter = IndexBuilder(analyzer=analyzer, store_text=store_text)
     hashes: list[bytes] = []
     groups: list[int] = []
     files: list[bytes] = []
     stats: list[tuple[int, int]] = []
-    streamed: list[tuple[NewDoc, dict, bytes, bytes]] = []
+    streamed: list[tuple[NewDoc, np.ndarray, np.ndarray, bytes, bytes]] = []
     seen: set[str] = set()
 
     def pairs():
         for doc in docs:
             _checked_id(doc, seen)
             if isinstance(doc.text, StreamedText):
-                counts, digest, prefix = _stream_counts(doc.text, analyzer)
-                streamed.append((doc, counts, digest, prefix))
+                streamed.append((doc, *_stream_counts(doc.text, counter)))
                 streamed_titles.append(doc.title)
                 continue
             titles.append(doc.title)
@@ -238,19 +236,16 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
             yield doc.docid, doc.text
 
     counter.add_documents(pairs(), jobs=jobs)
+    for doc, terms, counts, digest, prefix in streamed:
+        counter.add_counted(doc.docid, terms, counts, prefix)
+        hashes.append(digest)
+        groups.append(doc.group)
+        files.append(doc.file)
+        stats.append(doc.stat)
+    streamed.clear()
     arrays, _ = counter.finish_arrays()
     arrays.update(lifecycle_arrays(hashes, groups, files, stats))
     docids = list(counter.docids)
-    if streamed:
-        extra = arrays_from_counts(
-            [d.docid for d, _, _, _ in streamed], [c for _, c, _, _ in streamed],
-            [p for _, _, _, p in streamed] if store_text else None,
-            lifecycle_arrays([h for _, _, h, _ in streamed],
-                             [d.group for d, _, _, _ in streamed],
-                             [d.file for d, _, _, _ in streamed],
-                             [d.stat for d, _, _, _ in streamed]))
-        arrays = merge_arrays(arrays, None, extra, store_text=store_text)
-        docids += [d.docid for d, _, _, _ in streamed]
     if fields:
         arrays.update(field_arrays({"title": titles + streamed_titles,
                                     "name": [name_text(d) for d in docids]}, analyzer))
