@@ -99,8 +99,24 @@ CJK_RANGES = ((0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3
               (0xAC00, 0xD7AF), (0xD7B0, 0xD7FF), (0xF900, 0xFAFF), (0xFF66, 0xFFDC),
               (0x1B000, 0x1B16F), (0x20000, 0x3FFFF))
 _CJK_CLASS = "".join(f"{chr(a)}-{chr(b)}" for a, b in CJK_RANGES)
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+
+
+class _CompiledOnFirstUse:
+    """A pattern compiled when first used, which then replaces itself in this module:
+    compiling the CJK classes costs 2-10 ms of every process's start-up (measured with
+    ``scripts/bench_startup.py``), and ASCII text never needs them."""
+
+    def __init__(self, name: str, source: str):
+        self.name, self.source = name, source
+
+    def __getattr__(self, attr):
+        pattern = re.compile(self.source)
+        globals()[self.name] = pattern
+        return getattr(pattern, attr)
+
+
+_CJK = _CompiledOnFirstUse("_CJK", f"[{_CJK_CLASS}]")
+_CJK_RUN = _CompiledOnFirstUse("_CJK_RUN", f"[{_CJK_CLASS}]+")
 
 
 def _bigrams(tokens: list[str]) -> list[str]:

@@ -20,8 +20,6 @@ from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES, Searcher
 from ..smoothing import DEFAULT_MODEL, MODELS, model_name_for, make_model
 from ..snippets import make_snippet, snippet
 from ..fields import DEFAULT_FIELD_WEIGHTS
-from . import ranked
-from ..shards import is_sharded
 from . import sharded
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
@@ -254,7 +252,7 @@ def _main(args) -> int:
                              "(or --queries FILE)")
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
-    if is_sharded(args.index):
+    if sharded.is_sharded(args.index):
         return sharded.search_main(args, _queries_of(args), model_from_args(args), feedback)
     if args.scheduler or args.cluster:
         raise ParameterError(f"{args.index} is not a sharded index; --scheduler and "
@@ -263,6 +261,7 @@ def _main(args) -> int:
     model = model_from_args(args, index)
     queries = _queries_of(args)
     if args.field_weights is not None or args.collapse:
+        from . import ranked   # the field mixture and --collapse only
         return ranked.main_ranked(args, index, model, feedback, queries)
     searcher = Searcher(index, model, unknown_terms=args.unknown_terms,
                         candidates=args.candidates)
