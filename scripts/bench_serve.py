@@ -10,8 +10,9 @@ What it does:
    process and waits for ``/api/health``;
 3. for each client count (``--clients 1,8,64``): that many concurrent keep-alive HTTP/1.1
    connections (asyncio, a minimal client: no library overhead in the measurement), each
-   cycling through the queries from its own offset, until ``--requests`` answers or
-   ``--seconds`` have passed (both bounds hold; the run stops by itself). After a third
+   cycling through the queries from its own offset, until ``--requests`` answers and the
+   update below has been published, or ``--seconds`` have passed (the run stops by
+   itself). After a third
    of the requests or a quarter of the time cap, whichever comes first,
    ``retrieval update INDEX`` runs as its own process (the corpus file
    gained ``--update-docs`` new documents and had as many changed), publishing a new
@@ -54,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from retrieval import Index, Searcher  # noqa: E402
+from retrieval.feedback import make_feedback  # noqa: E402
+from retrieval.results import columnar  # noqa: E402
 
 
 def loadavg() -> str:
@@ -164,7 +167,9 @@ class Connection:
 
 async def client(conn, paths, start, stop_at, budget, log):
     i = start
-    while budget["left"] > 0 and time.monotonic() < stop_at:
+    # at least the budget, and on until the update has been published (so answers of the
+    # new generation are checked too), within the time cap
+    while (budget["left"] > 0 or not budget["updated"]) and time.monotonic() < stop_at:
         budget["left"] -= 1
         q = i % len(paths)
         t0 = time.perf_counter()
@@ -186,7 +191,7 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
     # the update starts after a third of the requests or a quarter of the time cap,
     # whichever comes first, so that it lands inside the run even on a slow machine
     budget = {"left": requests, "half": requests - requests // 3,
-              "half_event": asyncio.Event()}
+              "half_event": asyncio.Event(), "updated": False}
     conns = [Connection(port) for _ in range(n_clients)]
     t0 = time.perf_counter()
     stop_at = time.monotonic() + seconds
@@ -199,7 +204,10 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
             await asyncio.wait_for(budget["half_event"].wait(), timeout=seconds / 4)
         except asyncio.TimeoutError:
             pass
-        return await on_half()
+        try:
+            return await on_half()
+        finally:
+            budget["updated"] = True
     updater = asyncio.create_task(half())
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
@@ -211,11 +219,21 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
 
 # -- checking -------------------------------------------------------------------------------
 
-class Expected:
-    """In-process results per generation (compiled kernels, as the server)."""
+def ranked(index: Index, queries: list[str], k: int, feedback: str) -> list:
+    """In-process results of the server's default model with ``feedback`` (compiled
+    kernels, as the server): ``batch_search``, or the feedback method's batch."""
+    searcher = Searcher(index, compiled=True)
+    if feedback == "none":
+        return searcher.batch_search(queries, k=k)
+    fb = make_feedback(feedback)
+    return columnar(fb.batch_search_arrays(searcher, queries, k), index, len(queries))
 
-    def __init__(self, index_path: Path, queries: list[str], k: int):
-        self.path, self.queries, self.k = index_path, queries, k
+
+class Expected:
+    """In-process results per generation, ranked as the server is asked to rank."""
+
+    def __init__(self, index_path: Path, queries: list[str], k: int, feedback: str):
+        self.path, self.queries, self.k, self.feedback = index_path, queries, k, feedback
         self.by_generation: dict[int, list] = {}
         self.indexes: dict[int, Index] = {}
 
@@ -224,7 +242,7 @@ class Expected:
         g = int(index.generation)
         if g not in self.by_generation:
             self.indexes[g] = index   # kept open: its mapped files outlive their removal
-            res = Searcher(index, compiled=True).batch_search(self.queries, k=self.k)
+            res = ranked(index, self.queries, self.k, self.feedback)
             self.by_generation[g] = [([r.docid for r in rs], np.array([r.score for r in rs]))
                                      for rs in res]
         return g
@@ -276,17 +294,34 @@ class Expected:
         return diff > 1e-9, diff
 
 
-def in_process(index: Index, queries: list[str], k: int, repeat: int = 3) -> dict:
+def in_process(index: Index, queries: list[str], k: int, feedback: str,
+               repeat: int = 3) -> dict:
+    """Best of ``repeat``: one batch of all queries (``batch_search``, or with feedback
+    the method's ``batch_search_arrays``: what the server does per request), and a loop of
+    one query at a time."""
     s = Searcher(index, compiled=True)
-    s.batch_search(queries[:50], k=k)   # kernels loaded, tables built
+    fb = make_feedback(feedback)
+    if feedback == "none":
+        def batch(qs):
+            return s.batch_search(qs, k=k)
+
+        def one(q):
+            return s.search(q, k=k)
+    else:
+        def batch(qs):
+            return fb.batch_search_arrays(s, qs, k)
+
+        def one(q):
+            return fb.search(s, q, k)
+    batch(queries[:50])   # kernels loaded, tables built
     best_batch = best_loop = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
-        s.batch_search(queries, k=k)
+        batch(queries)
         best_batch = min(best_batch, time.perf_counter() - t)
         t = time.perf_counter()
         for q in queries:
-            s.search(q, k=k)
+            one(q)
         best_loop = min(best_loop, time.perf_counter() - t)
     return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop}
 
@@ -302,13 +337,15 @@ def http_requests(args, queries: list[str]) -> list[bytes]:
     """One HTTP request per query (GET /search), or per ``args.batch`` queries (POST)."""
     if not args.batch:
         snip = "" if args.snippets == "on" else "&snippets=0"
-        return [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
+        return [(f"GET /api/bench/search?k={args.k}{snip}&feedback={args.feedback}&q="
+                 + urllib.parse.quote(q)
                  + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
     out = []
     for i in range(len(queries)):
         body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
                                        for j in range(args.batch)],
-                           "k": args.k, "snippets": args.snippets == "on"}).encode()
+                           "k": args.k, "snippets": args.snippets == "on",
+                           "feedback": args.feedback}).encode()
         out.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
                    b"Content-Type: application/json\r\nContent-Length: "
                    + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -383,6 +420,10 @@ def main(argv=None) -> int:
     p.add_argument("--snippets", choices=("on", "off"), default=None,
                    help="ask for snippets or not (default: on for single queries, the "
                         "page's request; off with --batch, a program's)")
+    p.add_argument("--feedback", default="none",
+                   help="the requests' feedback method, and the in-process reference's "
+                        "(default none: the reference is Searcher.batch_search, as in the "
+                        "issue; rm3 is the server's default when a request names none)")
     p.add_argument("--batch", type=int, default=0, metavar="N",
                    help="send N queries per request to POST /batch instead of one per "
                         "GET /search (default 0: single queries)")
@@ -405,10 +446,11 @@ def main(argv=None) -> int:
     levels = [int(c) for c in args.clients.split(",")]
 
     docs_file, index_path, queries = prepare(args)
-    expected = Expected(index_path, queries, args.k)
+    expected = Expected(index_path, queries, args.k, args.feedback)
     g0 = expected.add_current()
-    base = in_process(expected.indexes[g0], queries, args.k)
-    print(f"in-process, generation {g0}: batch_search {base['batch_qps']:,.0f} q/s, "
+    base = in_process(expected.indexes[g0], queries, args.k, args.feedback)
+    print(f"in-process, generation {g0}, feedback {args.feedback}: "
+          f"batch {base['batch_qps']:,.0f} q/s, "
           f"search loop {base['loop_qps']:,.0f} q/s (k={args.k}, load {loadavg()})")
 
     port = free_port()
@@ -432,7 +474,8 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     report = {"docs": args.docs, "queries": len(queries), "k": args.k,
-              "snippets": args.snippets, "batch": args.batch, "requests_cap": args.requests,
+              "snippets": args.snippets, "batch": args.batch, "feedback": args.feedback,
+              "requests_cap": args.requests,
               "seconds_cap": args.seconds, "update_docs": args.update_docs,
               "server_args": args.server_args, "in_process": base, "levels": rows,
               "noop": noop, "python": platform.python_version(),
@@ -445,25 +488,31 @@ def main(argv=None) -> int:
 def write(out: Path, report: dict, args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     name = f"load{args.docs_label}" + ("" if args.snippets == "on" else "-nosnippets") \
-        + (f"-batch{args.batch}" if args.batch else "")
+        + (f"-batch{args.batch}" if args.batch else "") \
+        + ("" if args.feedback == "none" else f"-{args.feedback}")
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     b = report["in_process"]
+    reference = "`batch_search`" if args.feedback == "none" else \
+        f"`{args.feedback}` feedback's `batch_search_arrays`"
     lines = [f"# retrieval serve under load: {report['docs']:,} synthetic documents",
              "",
              f"`python scripts/bench_serve.py --docs {args.docs_label} --clients {args.clients} "
              f"--requests {args.requests} --snippets {args.snippets}"
              + (f" --batch {args.batch}" if args.batch else "")
+             + (f" --feedback {args.feedback}" if args.feedback != "none" else "")
              + (f" --server-args \"{args.server_args}\"" if args.server_args else "")
              + f" --out {args.out}`; "
-             f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}; "
+             f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}, "
+             f"feedback {args.feedback}; "
              f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
              f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
              f"{args.update_docs} changed documents) after a third of the requests or a "
              f"quarter of the time cap; every "
              f"answer checked against an in-process searcher of the generation it names.",
              "",
-             f"In-process on the same queries (compiled kernels, one thread): "
-             f"`batch_search` {b['batch_qps']:,.0f} q/s, a loop of `search` "
+             f"In-process on the same queries, ranked the same way (compiled kernels, one "
+             f"thread): one batch of all ({reference}) "
+             f"{b['batch_qps']:,.0f} q/s, a loop of one query at a time "
              f"{b['loop_qps']:,.0f} q/s.",
              "",
              "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
