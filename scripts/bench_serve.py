@@ -59,6 +59,15 @@ from retrieval.feedback import make_feedback  # noqa: E402
 from retrieval.results import columnar  # noqa: E402
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + sys) used so far by process ``pid`` (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -238,14 +247,20 @@ class Expected:
         self.indexes: dict[int, Index] = {}
 
     def add_current(self) -> int:
+        """Open the current generation (kept open: its mapped files outlive their
+        removal); its results are computed when first checked, after the run, so the
+        clients are never held up by them."""
         index = Index.open(self.path)
         g = int(index.generation)
-        if g not in self.by_generation:
-            self.indexes[g] = index   # kept open: its mapped files outlive their removal
-            res = ranked(index, self.queries, self.k, self.feedback)
+        self.indexes.setdefault(g, index)
+        return g
+
+    def results(self, g: int):
+        if g not in self.by_generation and g in self.indexes:
+            res = ranked(self.indexes[g], self.queries, self.k, self.feedback)
             self.by_generation[g] = [([r.docid for r in rs], np.array([r.score for r in rs]))
                                      for rs in res]
-        return g
+        return self.by_generation.get(g)
 
     def check(self, log, batch: int = 0) -> dict:
         """Every answer against the searcher of its generation. ``batch``: the requests
@@ -263,7 +278,7 @@ class Expected:
             data = json.loads(body)
             g = data["generation"]
             seen[g] = seen.get(g, 0) + 1
-            want = self.by_generation.get(g)
+            want = self.results(g)
             if want is None:
                 wrong += 1
                 examples.append(f"generation {g} unknown to the checker")
@@ -295,7 +310,7 @@ class Expected:
 
 
 def in_process(index: Index, queries: list[str], k: int, feedback: str,
-               repeat: int = 3) -> dict:
+               repeat: int = 3, loop: bool = True) -> dict:
     """Best of ``repeat``: one batch of all queries (``batch_search``, or with feedback
     the method's ``batch_search_arrays``: what the server does per request), and a loop of
     one query at a time."""
@@ -314,16 +329,19 @@ def in_process(index: Index, queries: list[str], k: int, feedback: str,
         def one(q):
             return fb.search(s, q, k)
     batch(queries[:50])   # kernels loaded, tables built
-    best_batch = best_loop = float("inf")
+    best_batch = best_loop = best_cpu = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         batch(queries)
         best_batch = min(best_batch, time.perf_counter() - t)
-        t = time.perf_counter()
-        for q in queries:
-            one(q)
-        best_loop = min(best_loop, time.perf_counter() - t)
-    return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop}
+        best_cpu = min(best_cpu, time.process_time() - c)
+        if loop:
+            t = time.perf_counter()
+            for q in queries:
+                one(q)
+            best_loop = min(best_loop, time.perf_counter() - t)
+    return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop,
+            "batch_cpu_ms": 1000 * best_cpu / len(queries)}
 
 
 def summarise(log, elapsed) -> dict:
@@ -375,7 +393,7 @@ def noop_level(port: int, n: int, args) -> dict:
 
 
 def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng,
-              base) -> dict:
+              base, server_pid) -> dict:
     """``n`` clients with one ``retrieval update`` during the run; the checked figures."""
     async def on_half():
         change_corpus(docs_file, args.update_docs, round_, rng)
@@ -388,18 +406,34 @@ def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng
             raise SystemExit(f"update failed: {err.decode()}")
         g = expected.add_current()
         return {"generation": g, "update_seconds": time.perf_counter() - t}
+    # the reference measured again just before this run (best of 2): the machine's load
+    # changes, and a ratio of figures taken minutes apart would mean little
+    latest = expected.indexes[max(expected.indexes)]
+    ref = in_process(latest, expected.queries, args.k, args.feedback, repeat=2, loop=False)
     before = loadavg()
+    cpu0, own0 = process_cpu(server_pid), time.process_time()
     log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests, args.seconds,
                                               on_half))
+    cpu1, own1 = process_cpu(server_pid), time.process_time()
     row = {"clients": n, **summarise(log, elapsed), **expected.check(log, args.batch),
            "update": upd, "load_before": before, "load_after": loadavg()}
     row["queries_per_s"] = row["throughput"] * max(1, args.batch)
-    row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
+    row["reference"] = ref
+    queries = len(log) * max(1, args.batch)
+    # CPU per query: the server process's, and the clients' (this process); on a shared
+    # machine steadier than wall time. The in-process reference's is base["batch_cpu_ms"]
+    row["server_cpu_ms_per_query"] = 1000 * (cpu1 - cpu0) / max(1, queries)
+    row["client_cpu_ms_per_query"] = 1000 * (own1 - own0) / max(1, queries)
+    row["vs_batch_cpu"] = ref["batch_cpu_ms"] / max(1e-9, row["server_cpu_ms_per_query"])
+    row["vs_batch"] = row["queries_per_s"] / ref["batch_qps"]
     print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
           f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
           f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
           f"wrong {row['wrong']}; generations {row['generations']}; "
-          f"{row['vs_batch']:.0%} of in-process batch; load {before} -> {row['load_after']}")
+          f"{row['vs_batch']:.0%} of in-process batch ({ref['batch_qps']:,.0f} q/s just "
+          f"before); server CPU {row['server_cpu_ms_per_query']:.2f} ms/query (in-process "
+          f"batch {ref['batch_cpu_ms']:.2f}: {row['vs_batch_cpu']:.0%}), clients' "
+          f"{row['client_cpu_ms_per_query']:.2f}; load {before} -> {row['load_after']}")
     for e in row["examples"]:
         print("   ", e)
     return row
@@ -466,7 +500,7 @@ def main(argv=None) -> int:
             if args.noop:
                 noop.append(noop_level(port, n, args))
             rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
-                                  expected, rng, base))
+                                  expected, rng, base, server.pid))
     finally:
         server.terminate()
         try:
@@ -515,10 +549,17 @@ def write(out: Path, report: dict, args) -> None:
              f"{b['batch_qps']:,.0f} q/s, a loop of one query at a time "
              f"{b['loop_qps']:,.0f} q/s.",
              "",
+             "The reference is measured again (best of 2) just before each run; "
+             "*of batch_search* is the run's queries/s over it; *CPU ratio* is the "
+             "reference's CPU per query over the server process's (user + sys, steadier "
+             "than wall time on a shared machine; the clients' own CPU is not in it).",
+             "",
              "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
-             "wrong | generations answered | update s | of batch_search | "
+             "wrong | generations answered | update s | reference q/s | of batch_search | "
+             "server CPU ms/query | reference CPU ms/query | CPU ratio | "
              "load avg before → after |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+             "---|"]
     for r in report["levels"]:
         gens = ", ".join(f"g{g}: {n}" for g, n in sorted(r["generations"].items()))
         upd = f"{r['update']['update_seconds']:.1f}" if r["update"] else "—"
@@ -526,7 +567,10 @@ def write(out: Path, report: dict, args) -> None:
                      f"{r['queries_per_s']:,.0f} | "
                      f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                      f"{r['errors']} | {r['wrong']} | {gens} | {upd} | "
-                     f"{r['vs_batch']:.0%} | {r['load_before']} → {r['load_after']} |")
+                     f"{r['reference']['batch_qps']:,.0f} | {r['vs_batch']:.0%} | "
+                     f"{r['server_cpu_ms_per_query']:.2f} | "
+                     f"{r['reference']['batch_cpu_ms']:.2f} | {r['vs_batch_cpu']:.0%} | "
+                     f"{r['load_before']} → {r['load_after']} |")
     if report["noop"]:
         lines += ["", "Ceiling: the same clients on `GET /api/health` (no search, a small JSON "
                   "answer), just before each run above. No one-query-per-request server in "

@@ -168,3 +168,15 @@ def test_bench_serve_checks_feedback_runs_like_the_server(tmp_path, served):
             got = alone(served, {"q": q, "feedback": feedback, "snippets": "0"})
             assert [(r["docid"], r["score"]) for r in got["results"]] == \
                 [(r.docid, r.score) for r in res]
+
+
+def test_rankings_are_reused_per_snapshot_and_bad_ones_never_kept(served):
+    snap = served.current()
+    a = api.ranking_of(snap, {"q": "ice", "k": "3", "model": "jm", "lam": "0.3"})
+    b = api.ranking_of(snap, {"q": "glaciers", "lam": "0.3", "model": "jm"})
+    c = api.ranking_of(snap, {"q": "ice", "model": "jm", "lam": "0.4"})
+    assert a is b and a is not c and c.model.lam == 0.4
+    for _ in range(2):
+        with pytest.raises(api.ApiError, match="lam does not apply"):
+            api.ranking_of(snap, {"q": "ice", "model": "dirichlet", "lam": "0.3"})
+    assert (("lam", "0.3"), ("model", "dirichlet")) not in snap.rankings

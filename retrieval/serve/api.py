@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import RetrievalError
 from ..estimation import cached_mu_estimate
 from ..feedback import DEFAULT_FEEDBACK, FEEDBACK, make_feedback
+from ..results import docid_table
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES
 from ..smoothing import MODELS, make_model, model_name_for
 from .generations import Snapshot
@@ -222,7 +223,9 @@ class Ranking:
         else:   # the expanded models stay term ids (equal to expand() + batch search)
             res = self.feedback.batch_search_arrays(self.searcher, queries, depth_)
         docs = res.doc_numbers.tolist()
-        ids = self.searcher.index.docids.many(docs)
+        # the index's decoded docid table (made once per generation, see Snapshot.warm):
+        # one gather instead of a memory-map slice per result
+        ids = docid_table(self.searcher.index)[res.doc_numbers].tolist()
         scores = res.scores.tolist()
         bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1)).tolist()
         return [[(i - bounds[j] + 1, docs[i], ids[i], scores[i])
@@ -286,7 +289,24 @@ def prepare_search(snap: Snapshot, params: Mapping, limits: Limits) -> SearchReq
     text = query_text(params, limits)
     k, offset = depth(params, limits)
     snippets = get_bool(params, "snippets", True)
-    return SearchRequest(snap, Ranking(snap, params), text, k, offset, snippets)
+    return SearchRequest(snap, ranking_of(snap, params), text, k, offset, snippets)
+
+
+#: request parameters that do not choose the ranking
+_NOT_RANKING = frozenset({"q", "queries", "k", "offset", "snippets", "docid"})
+
+
+def ranking_of(snap: Snapshot, params: Mapping) -> Ranking:
+    """The :class:`Ranking` of ``params``, reused from the snapshot's small cache when
+    an earlier request gave the same ranking parameters (the same text: a valid
+    ``Ranking`` depends on nothing else, and is not changed by ranking)."""
+    key = tuple(sorted((name, str(value)) for name, value in params.items()
+                       if name not in _NOT_RANKING))
+    found = snap.rankings.get(key)
+    if found is None:
+        found = Ranking(snap, params)     # raises ApiError for a bad parameter
+        snap.remember_ranking(key, found)
+    return found
 
 
 def answer_search(req: SearchRequest, results: list[tuple]) -> dict:
