@@ -10,9 +10,9 @@ What it does:
    process and waits for ``/api/health``;
 3. for each client count (``--clients 1,8,64``): that many concurrent keep-alive HTTP/1.1
    connections (asyncio, a minimal client: no library overhead in the measurement), each
-   cycling through the queries from its own offset, until ``--requests`` answers and the
-   update below has been published, or ``--seconds`` have passed (the run stops by
-   itself). After a third
+   cycling through the queries from its own offset, until ``--requests`` answers, the
+   update below has been published and a fifth of ``--requests`` more answered, or
+   ``--seconds`` have passed (the run stops by itself). After a third
    of the requests or a quarter of the time cap, whichever comes first,
    ``retrieval update INDEX`` runs as its own process (the corpus file
    gained ``--update-docs`` new documents and had as many changed), publishing a new
@@ -216,6 +216,8 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
         try:
             return await on_half()
         finally:
+            # a fifth of the budget more, answered by the new generation
+            budget["left"] = max(budget["left"], requests // 5)
             budget["updated"] = True
     updater = asyncio.create_task(half())
     await asyncio.gather(*tasks)
@@ -373,7 +375,13 @@ def http_requests(args, queries: list[str]) -> list[bytes]:
 NOOP = b"GET /api/health HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
-def noop_level(port: int, n: int, args) -> dict:
+def health(port: int) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def noop_level(port: int, n: int, args, server_pid: int) -> dict:
     """``n`` clients sending ``GET /api/health`` (one ``stat`` and a small JSON answer, no
     search): the most requests a second this server process can answer on this machine
     with these clients — the ceiling of any one-query-per-request figure."""
@@ -381,13 +389,17 @@ def noop_level(port: int, n: int, args) -> dict:
 
     async def never():
         return None
+    cpu0 = process_cpu(server_pid)
     log, elapsed, _ = asyncio.run(run_level(port, [NOOP], n, args.requests,
                                             min(args.seconds, 20.0), never))
+    cpu1 = process_cpu(server_pid)
     errors = sum(1 for x in log if x[2] != 200)
     row = {"clients": n, **summarise(log, elapsed), "errors": errors,
+           "server_cpu_ms_per_request": 1000 * (cpu1 - cpu0) / max(1, len(log)),
            "load_before": before, "load_after": loadavg()}
     print(f"{n:>3} clients, no-op GET /api/health: {row['throughput']:,.0f} req/s, "
-          f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f}; errors {errors}; "
+          f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f}; errors {errors}; server "
+          f"CPU {row['server_cpu_ms_per_request']:.2f} ms/request; "
           f"load {before} -> {row['load_after']}")
     return row
 
@@ -411,14 +423,20 @@ def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng
     latest = expected.indexes[max(expected.indexes)]
     ref = in_process(latest, expected.queries, args.k, args.feedback, repeat=2, loop=False)
     before = loadavg()
+    batches0 = health(port).get("search_batches")
     cpu0, own0 = process_cpu(server_pid), time.process_time()
     log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests, args.seconds,
                                               on_half))
     cpu1, own1 = process_cpu(server_pid), time.process_time()
+    batches1 = health(port).get("search_batches")
     row = {"clients": n, **summarise(log, elapsed), **expected.check(log, args.batch),
            "update": upd, "load_before": before, "load_after": loadavg()}
     row["queries_per_s"] = row["throughput"] * max(1, args.batch)
     row["reference"] = ref
+    # single-query requests: how many the server ranked together on average
+    row["requests_per_batch"] = None if not (batches0 and batches1) or args.batch else \
+        (batches1["requests"] - batches0["requests"]) / max(
+            1, batches1["batches"] - batches0["batches"])
     queries = len(log) * max(1, args.batch)
     # CPU per query: the server process's, and the clients' (this process); on a shared
     # machine steadier than wall time. The in-process reference's is base["batch_cpu_ms"]
@@ -433,7 +451,10 @@ def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng
           f"{row['vs_batch']:.0%} of in-process batch ({ref['batch_qps']:,.0f} q/s just "
           f"before); server CPU {row['server_cpu_ms_per_query']:.2f} ms/query (in-process "
           f"batch {ref['batch_cpu_ms']:.2f}: {row['vs_batch_cpu']:.0%}), clients' "
-          f"{row['client_cpu_ms_per_query']:.2f}; load {before} -> {row['load_after']}")
+          f"{row['client_cpu_ms_per_query']:.2f}"
+          + (f"; {row['requests_per_batch']:.1f} requests per batch"
+             if row["requests_per_batch"] else "")
+          + f"; load {before} -> {row['load_after']}")
     for e in row["examples"]:
         print("   ", e)
     return row
@@ -498,7 +519,7 @@ def main(argv=None) -> int:
     try:
         for round_, n in enumerate(levels, start=1):
             if args.noop:
-                noop.append(noop_level(port, n, args))
+                noop.append(noop_level(port, n, args, server.pid))
             rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
                                   expected, rng, base, server.pid))
     finally:
@@ -552,14 +573,16 @@ def write(out: Path, report: dict, args) -> None:
              "The reference is measured again (best of 2) just before each run; "
              "*of batch_search* is the run's queries/s over it; *CPU ratio* is the "
              "reference's CPU per query over the server process's (user + sys, steadier "
-             "than wall time on a shared machine; the clients' own CPU is not in it).",
+             "than wall time on a shared machine; the clients' own CPU is not in it; the "
+             "server's includes opening and warming the new generation); *requests per "
+             "batch*: single-query requests the server ranked together on average.",
              "",
              "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
              "wrong | generations answered | update s | reference q/s | of batch_search | "
              "server CPU ms/query | reference CPU ms/query | CPU ratio | "
-             "load avg before → after |",
+             "requests per batch | load avg before → after |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
-             "---|"]
+             "---:|---|"]
     for r in report["levels"]:
         gens = ", ".join(f"g{g}: {n}" for g, n in sorted(r["generations"].items()))
         upd = f"{r['update']['update_seconds']:.1f}" if r["update"] else "—"
@@ -570,18 +593,21 @@ def write(out: Path, report: dict, args) -> None:
                      f"{r['reference']['batch_qps']:,.0f} | {r['vs_batch']:.0%} | "
                      f"{r['server_cpu_ms_per_query']:.2f} | "
                      f"{r['reference']['batch_cpu_ms']:.2f} | {r['vs_batch_cpu']:.0%} | "
-                     f"{r['load_before']} → {r['load_after']} |")
+                     + ("—" if not r["requests_per_batch"] else
+                        f"{r['requests_per_batch']:.1f}")
+                     + f" | {r['load_before']} → {r['load_after']} |")
     if report["noop"]:
         lines += ["", "Ceiling: the same clients on `GET /api/health` (no search, a small JSON "
                   "answer), just before each run above. No one-query-per-request server in "
                   "this process model can answer more requests a second on this machine.", "",
-                  "| clients | no-op req/s | p50 ms | p99 ms | errors | of batch_search | "
-                  "search run's req/s of it | load avg before → after |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| clients | no-op req/s | p50 ms | p99 ms | errors | server CPU ms/request "
+                  "| of batch_search | search run's req/s of it | load avg before → after |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for c, r in zip(report["noop"], report["levels"]):
             lines.append(f"| {c['clients']} | {c['throughput']:,.0f} | {c['p50_ms']:.1f} | "
                          f"{c['p99_ms']:.1f} | {c['errors']} | "
-                         f"{c['throughput'] / b['batch_qps']:.0%} | "
+                         f"{c['server_cpu_ms_per_request']:.2f} | "
+                         f"{c['throughput'] / r['reference']['batch_qps']:.0%} | "
                          f"{r['throughput'] / c['throughput']:.0%} | "
                          f"{c['load_before']} → {c['load_after']} |")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
