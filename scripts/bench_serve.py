@@ -562,7 +562,8 @@ def write(out: Path, report: dict, args) -> None:
              f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
              f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
              f"{args.update_docs} changed documents) after a third of the requests or a "
-             f"quarter of the time cap; every "
+             f"quarter of the time cap, the run going on until it is published and a fifth "
+             f"of the requests more are answered (or the time cap); every "
              f"answer checked against an in-process searcher of the generation it names.",
              "",
              f"In-process on the same queries, ranked the same way (compiled kernels, one "
