@@ -143,12 +143,19 @@ def test_the_app_answers_the_same_with_and_without_coalescing(served):
         a, b = on.get("/api/notes/search", params=params), \
             off.get("/api/notes/search", params=params)
         assert (a.status_code, a.json()) == (b.status_code, b.json())
-        assert a.headers["content-type"] == "application/json"
+        for header in ("content-type", "x-content-type-options", "content-length"):
+            assert a.headers.get(header) == b.headers.get(header), header
+    for path in ("/api/nothere/search", "/api/notes/x/search", "/api//search"):
+        a, b = on.get(path, params={"q": "ice"}), off.get(path, params={"q": "ice"})
+        assert a.status_code == b.status_code == 404 and a.json() == b.json()
+    repeated = "/api/notes/search?q=volcano&q=glaciers+move&k=2&k=3"   # the last value
+    assert on.get(repeated).json() == off.get(repeated).json()
+    assert on.get(repeated).json()["query"] == "glaciers move"
     post = on.post("/api/notes/search", json={"q": "glaciers move", "k": 4})
     assert post.json() == off.get("/api/notes/search",
                                   params={"q": "glaciers move", "k": 4}).json()
     batches = on.get("/api/health").json()["search_batches"]
-    assert batches["requests"] == len(REQUESTS) + 1
+    assert batches["requests"] == len(REQUESTS) + 3   # + the repeated-key GETs and the POST
     assert "search_batches" not in off.get("/api/health").json()
 
 
