@@ -40,7 +40,9 @@ def build_parser():
     p.add_argument("--max-body", type=positive_int, default=1 << 20, metavar="BYTES",
                    help="largest request body in bytes (default 1048576)")
     p.add_argument("--threads", type=positive_int, default=4,
-                   help="worker threads for search work (default 4)")
+                   help="worker threads for batch, explain and document requests, and for "
+                        "single searches with --no-coalesce (default 4); coalesced "
+                        "searches run one batch at a time")
     p.add_argument("--no-coalesce", action="store_true",
                    help="answer each search request on its own instead of ranking "
                         "concurrent ones in one batch (same answers; slower under load)")

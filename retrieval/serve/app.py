@@ -163,7 +163,7 @@ class Service:
         self.body = JSONBody(limits.max_body_bytes)
         self.files = _page_files()
         self._limiter: CapacityLimiter | None = None
-        self.coalescer = Coalescer(limits, slots=min(threads, 2)) if coalesce else None
+        self.coalescer = Coalescer(limits) if coalesce else None
 
     async def params(self, request: Request) -> dict:
         if request.method == "POST":

@@ -8,10 +8,12 @@ thread, which ranks each group of requests that share a searcher, feedback metho
 depth with **one** :meth:`~retrieval.serve.api.Ranking.rank` call.
 
 Scheduling (group commit, no timer): a request is queued in the event loop; when fewer
-than ``slots`` batches are in flight, everything queued (at most ``max_items``) leaves as
-one batch at the next turn of the loop, so a lone request waits for nothing and a busy
-server forms batches of the requests that came in meanwhile. The window is therefore as
-long as the work in flight, never longer.
+than ``slots`` batches are in flight (default one, :data:`SLOTS`), everything queued (at
+most ``max_items``) leaves as one batch at the next turn of the loop, so a lone request
+waits for nothing and a busy server forms batches of the requests that came in
+meanwhile. The window is therefore as long as the work in flight, never longer. (The
+batch that first sees a new generation opens and warms it before ranking, so requests
+queued behind it wait that long once per update: see the p99 of the load runs.)
 
 Exactness: each request still takes its snapshot (the generation it is answered by) when
 its batch starts on the worker thread, as without batching; a batch holds requests of
@@ -36,10 +38,13 @@ from ..errors import RetrievalError
 from .api import ApiError, Limits, SearchRequest, answer_search, prepare_search
 from .generations import ServedIndex
 
-#: batches ranked at once. Two cores: one batch in the kernels (which release the GIL)
-#: while the event loop parses and answers requests, and one more to overlap the Python
-#: parts of two batches
-SLOTS = 2
+#: batches ranked at once. One: the batch's kernels release the GIL while the event loop
+#: parses and answers requests on the other core, and a second batch in flight only
+#: contends for the GIL and halves the batches. Measured (100k synthetic corpus, 8
+#: clients, single queries, k=10, no update, load 6-8, two runs each): one slot 650 and
+#: 501 req/s at 1.09 and 1.23 ms server CPU a request, 3.9 requests a batch; two slots
+#: 538 and 356 req/s at 1.52 and 1.58 ms; no batching (4 threads) 294 req/s at 2.06 ms
+SLOTS = 1
 #: requests in one batch at most (a bound on a batch's latency)
 MAX_ITEMS = 256
 
