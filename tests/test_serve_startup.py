@@ -63,6 +63,7 @@ def test_search_imports_only_what_it_uses(sample_index):
     assert not full & unused, sorted(full & unused)
 
 
+@pytest.mark.slow
 def test_sharded_and_ranked_searches_still_import_what_they_need(tmp_path, sample_dir,
                                                                 sample_index):
     """The lazily imported parts are found when used (a sharded index; --collapse)."""
