@@ -47,6 +47,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -318,18 +319,10 @@ def in_process(index: Index, queries: list[str], k: int, feedback: str,
     one query at a time."""
     s = Searcher(index, compiled=True)
     fb = make_feedback(feedback)
-    if feedback == "none":
-        def batch(qs):
-            return s.batch_search(qs, k=k)
-
-        def one(q):
-            return s.search(q, k=k)
-    else:
-        def batch(qs):
-            return fb.batch_search_arrays(s, qs, k)
-
-        def one(q):
-            return fb.search(s, q, k)
+    plain = feedback == "none"
+    batch = (lambda qs: s.batch_search(qs, k=k)) if plain else \
+        (lambda qs: fb.batch_search_arrays(s, qs, k))
+    one = (lambda q: s.search(q, k=k)) if plain else (lambda q: fb.search(s, q, k))
     batch(queries[:50])   # kernels loaded, tables built
     best_batch = best_loop = best_cpu = float("inf")
     for _ in range(repeat):
@@ -376,7 +369,6 @@ NOOP = b"GET /api/health HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
 def health(port: int) -> dict:
-    import urllib.request
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=30) as r:
         return json.loads(r.read())
 

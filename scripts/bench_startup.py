@@ -95,6 +95,27 @@ def heaviest_imports(cmd: list[str], env: dict, top: int) -> list[tuple[int, str
     return sorted(rows, reverse=True)[:top]
 
 
+def table(args, times: dict, cpus: dict, before: str, after: str) -> str:
+    """The Markdown table of the timed runs, with how they were made."""
+    flags = f"--runs {args.runs}" + (f" --compare {args.compare}" if args.compare else "") \
+        + (" --bytecode as-is" if args.bytecode == "as-is" else "")
+    bytecode = "modules compiled to bytecode first (as an install does)" \
+        if args.bytecode == "compile" else "bytecode as found"
+    lines = [f"Whole-process wall time, {args.runs} interleaved runs each after {args.warmup} "
+             f"warm-up rounds (`python scripts/bench_startup.py {flags}`); {bytecode}; "
+             f"load average {before} before, {after} after; {os.cpu_count()} cores; "
+             f"Python {sys.version.split()[0]}.",
+             "",
+             "| command | median s | min s | p90 s | median CPU s |",
+             "|---|---:|---:|---:|---:|"]
+    for name, ts in times.items():
+        ts = sorted(ts)
+        p90 = ts[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))]
+        lines.append(f"| `{name}` | {statistics.median(ts):.3f} | {ts[0]:.3f} | {p90:.3f} | "
+                     f"{statistics.median(cpus[name]):.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=20, help="timed runs per command (default 20)")
@@ -155,23 +176,7 @@ def main(argv=None) -> int:
                 times[name].append(t)
                 cpus[name].append(cpu)
     after = loadavg()
-    flags = f"--runs {args.runs}" + (f" --compare {args.compare}" if args.compare else "") \
-        + (" --bytecode as-is" if args.bytecode == "as-is" else "")
-    bytecode = "modules compiled to bytecode first (as an install does)" \
-        if args.bytecode == "compile" else "bytecode as found"
-    lines = [f"Whole-process wall time, {args.runs} interleaved runs each after {args.warmup} "
-             f"warm-up rounds (`python scripts/bench_startup.py {flags}`); {bytecode}; "
-             f"load average {before} before, {after} after; {os.cpu_count()} cores; "
-             f"Python {sys.version.split()[0]}.",
-             "",
-             "| command | median s | min s | p90 s | median CPU s |",
-             "|---|---:|---:|---:|---:|"]
-    for name, ts in times.items():
-        ts = sorted(ts)
-        p90 = ts[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))]
-        lines.append(f"| `{name}` | {statistics.median(ts):.3f} | {ts[0]:.3f} | {p90:.3f} | "
-                     f"{statistics.median(cpus[name]):.3f} |")
-    text = "\n".join(lines)
+    text = table(args, times, cpus, before, after)
     print(text)
     if args.importtime:
         print("\nheaviest imports of the search command (cumulative ms, one run):")
