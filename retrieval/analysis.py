@@ -52,6 +52,7 @@ analysed with exactly the same configuration.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -101,19 +102,25 @@ CJK_RANGES = ((0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3
               (0xAC00, 0xD7AF), (0xD7B0, 0xD7FF), (0xF900, 0xFAFF), (0xFF66, 0xFFDC),
               (0x1B000, 0x1B16F), (0x20000, 0x3FFFF))
 _CJK_CLASS = "".join(f"{chr(a)}-{chr(b)}" for a, b in CJK_RANGES)
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+
+
+@functools.cache
+def _cjk_pattern(run: bool) -> re.Pattern:
+    """The CJK character class (``run``: one or more), compiled on first use: compiling it
+    costs 2-10 ms of every process's start-up (measured with ``scripts/bench_startup.py``),
+    and ASCII text never needs it."""
+    return re.compile(f"[{_CJK_CLASS}]+" if run else f"[{_CJK_CLASS}]")
 
 
 def _bigrams(tokens: list[str]) -> list[str]:
     """Step 3b: each CJK run inside a token replaced by its overlapping bigrams."""
     out: list[str] = []
     for tok in tokens:
-        if not _CJK.search(tok):
+        if not _cjk_pattern(False).search(tok):
             out.append(tok)
             continue
         pos = 0
-        for m in _CJK_RUN.finditer(tok):
+        for m in _cjk_pattern(True).finditer(tok):
             if m.start() > pos:
                 out.append(tok[pos:m.start()])
             run = m.group()
@@ -131,7 +138,7 @@ def tokenize(text: str) -> list[str]:
     """Steps 1–3b: NFC-normalised, lowercased tokens of ``text``, in order."""
     text = unicodedata.normalize("NFC", text).lower()
     tokens = _TOKEN.findall(text)
-    if not text.isascii() and _CJK.search(text):
+    if not text.isascii() and _cjk_pattern(False).search(text):
         return _bigrams(tokens)
     return tokens
 
@@ -159,7 +166,7 @@ def count_tokens(text: str) -> list:
 
 def contains_cjk(text: str) -> bool:
     """Whether ``text`` holds a CJK character (tokenised as overlapping bigrams)."""
-    return _CJK.search(text) is not None
+    return _cjk_pattern(False).search(text) is not None
 
 
 def iter_token_spans(text: str):
@@ -170,13 +177,13 @@ def iter_token_spans(text: str):
     NFC normalisation is applied per match only when the text is not already NFC,
     which keeps offsets valid for the common case.
     """
-    cjk = not text.isascii() and _CJK.search(text) is not None
+    cjk = not text.isascii() and _cjk_pattern(False).search(text) is not None
     for match in _TOKEN.finditer(text):
         start, end = match.span()
         word = match.group()
-        if cjk and _CJK.search(word):
+        if cjk and _cjk_pattern(False).search(word):
             pos = 0
-            for m in _CJK_RUN.finditer(word):
+            for m in _cjk_pattern(True).finditer(word):
                 if m.start() > pos:
                     yield (start + pos, start + m.start(),
                            unicodedata.normalize("NFC", word[pos:m.start()]).lower())

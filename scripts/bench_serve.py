@@ -10,8 +10,9 @@ What it does:
    process and waits for ``/api/health``;
 3. for each client count (``--clients 1,8,64``): that many concurrent keep-alive HTTP/1.1
    connections (asyncio, a minimal client: no library overhead in the measurement), each
-   cycling through the queries from its own offset, until ``--requests`` answers or
-   ``--seconds`` have passed (both bounds hold; the run stops by itself). After a third
+   cycling through the queries from its own offset, until ``--requests`` answers, the
+   update below has been published and a fifth of ``--requests`` more answered, or
+   ``--seconds`` have passed (the run stops by itself). After a third
    of the requests or a quarter of the time cap, whichever comes first,
    ``retrieval update INDEX`` runs as its own process (the corpus file
    gained ``--update-docs`` new documents and had as many changed), publishing a new
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from retrieval import Index, Searcher  # noqa: E402
+from retrieval.feedback import make_feedback  # noqa: E402
+from retrieval.results import columnar  # noqa: E402
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + sys) used so far by process ``pid`` (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def loadavg() -> str:
@@ -164,7 +177,9 @@ class Connection:
 
 async def client(conn, paths, start, stop_at, budget, log):
     i = start
-    while budget["left"] > 0 and time.monotonic() < stop_at:
+    # at least the budget, and on until the update has been published (so answers of the
+    # new generation are checked too), within the time cap
+    while (budget["left"] > 0 or not budget["updated"]) and time.monotonic() < stop_at:
         budget["left"] -= 1
         q = i % len(paths)
         t0 = time.perf_counter()
@@ -186,7 +201,7 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
     # the update starts after a third of the requests or a quarter of the time cap,
     # whichever comes first, so that it lands inside the run even on a slow machine
     budget = {"left": requests, "half": requests - requests // 3,
-              "half_event": asyncio.Event()}
+              "half_event": asyncio.Event(), "updated": False}
     conns = [Connection(port) for _ in range(n_clients)]
     t0 = time.perf_counter()
     stop_at = time.monotonic() + seconds
@@ -199,7 +214,12 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
             await asyncio.wait_for(budget["half_event"].wait(), timeout=seconds / 4)
         except asyncio.TimeoutError:
             pass
-        return await on_half()
+        try:
+            return await on_half()
+        finally:
+            # a fifth of the budget more, answered by the new generation
+            budget["left"] = max(budget["left"], requests // 5)
+            budget["updated"] = True
     updater = asyncio.create_task(half())
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
@@ -211,23 +231,39 @@ async def run_level(port, paths, n_clients, requests, seconds, on_half):
 
 # -- checking -------------------------------------------------------------------------------
 
-class Expected:
-    """In-process results per generation (compiled kernels, as the server)."""
+def ranked(index: Index, queries: list[str], k: int, feedback: str) -> list:
+    """In-process results of the server's default model with ``feedback`` (compiled
+    kernels, as the server): ``batch_search``, or the feedback method's batch."""
+    searcher = Searcher(index, compiled=True)
+    if feedback == "none":
+        return searcher.batch_search(queries, k=k)
+    fb = make_feedback(feedback)
+    return columnar(fb.batch_search_arrays(searcher, queries, k), index, len(queries))
 
-    def __init__(self, index_path: Path, queries: list[str], k: int):
-        self.path, self.queries, self.k = index_path, queries, k
+
+class Expected:
+    """In-process results per generation, ranked as the server is asked to rank."""
+
+    def __init__(self, index_path: Path, queries: list[str], k: int, feedback: str):
+        self.path, self.queries, self.k, self.feedback = index_path, queries, k, feedback
         self.by_generation: dict[int, list] = {}
         self.indexes: dict[int, Index] = {}
 
     def add_current(self) -> int:
+        """Open the current generation (kept open: its mapped files outlive their
+        removal); its results are computed when first checked, after the run, so the
+        clients are never held up by them."""
         index = Index.open(self.path)
         g = int(index.generation)
-        if g not in self.by_generation:
-            self.indexes[g] = index   # kept open: its mapped files outlive their removal
-            res = Searcher(index, compiled=True).batch_search(self.queries, k=self.k)
+        self.indexes.setdefault(g, index)
+        return g
+
+    def results(self, g: int):
+        if g not in self.by_generation and g in self.indexes:
+            res = ranked(self.indexes[g], self.queries, self.k, self.feedback)
             self.by_generation[g] = [([r.docid for r in rs], np.array([r.score for r in rs]))
                                      for rs in res]
-        return g
+        return self.by_generation.get(g)
 
     def check(self, log, batch: int = 0) -> dict:
         """Every answer against the searcher of its generation. ``batch``: the requests
@@ -245,7 +281,7 @@ class Expected:
             data = json.loads(body)
             g = data["generation"]
             seen[g] = seen.get(g, 0) + 1
-            want = self.by_generation.get(g)
+            want = self.results(g)
             if want is None:
                 wrong += 1
                 examples.append(f"generation {g} unknown to the checker")
@@ -276,19 +312,31 @@ class Expected:
         return diff > 1e-9, diff
 
 
-def in_process(index: Index, queries: list[str], k: int, repeat: int = 3) -> dict:
+def in_process(index: Index, queries: list[str], k: int, feedback: str,
+               repeat: int = 3, loop: bool = True) -> dict:
+    """Best of ``repeat``: one batch of all queries (``batch_search``, or with feedback
+    the method's ``batch_search_arrays``: what the server does per request), and a loop of
+    one query at a time."""
     s = Searcher(index, compiled=True)
-    s.batch_search(queries[:50], k=k)   # kernels loaded, tables built
-    best_batch = best_loop = float("inf")
+    fb = make_feedback(feedback)
+    plain = feedback == "none"
+    batch = (lambda qs: s.batch_search(qs, k=k)) if plain else \
+        (lambda qs: fb.batch_search_arrays(s, qs, k))
+    one = (lambda q: s.search(q, k=k)) if plain else (lambda q: fb.search(s, q, k))
+    batch(queries[:50])   # kernels loaded, tables built
+    best_batch = best_loop = best_cpu = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
-        s.batch_search(queries, k=k)
+        t, c = time.perf_counter(), time.process_time()
+        batch(queries)
         best_batch = min(best_batch, time.perf_counter() - t)
-        t = time.perf_counter()
-        for q in queries:
-            s.search(q, k=k)
-        best_loop = min(best_loop, time.perf_counter() - t)
-    return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop}
+        best_cpu = min(best_cpu, time.process_time() - c)
+        if loop:
+            t = time.perf_counter()
+            for q in queries:
+                one(q)
+            best_loop = min(best_loop, time.perf_counter() - t)
+    return {"batch_qps": len(queries) / best_batch, "loop_qps": len(queries) / best_loop,
+            "batch_cpu_ms": 1000 * best_cpu / len(queries)}
 
 
 def summarise(log, elapsed) -> dict:
@@ -302,13 +350,15 @@ def http_requests(args, queries: list[str]) -> list[bytes]:
     """One HTTP request per query (GET /search), or per ``args.batch`` queries (POST)."""
     if not args.batch:
         snip = "" if args.snippets == "on" else "&snippets=0"
-        return [(f"GET /api/bench/search?k={args.k}{snip}&q=" + urllib.parse.quote(q)
+        return [(f"GET /api/bench/search?k={args.k}{snip}&feedback={args.feedback}&q="
+                 + urllib.parse.quote(q)
                  + " HTTP/1.1\r\nHost: bench\r\n\r\n").encode() for q in queries]
     out = []
     for i in range(len(queries)):
         body = json.dumps({"queries": [queries[(i * args.batch + j) % len(queries)]
                                        for j in range(args.batch)],
-                           "k": args.k, "snippets": args.snippets == "on"}).encode()
+                           "k": args.k, "snippets": args.snippets == "on",
+                           "feedback": args.feedback}).encode()
         out.append(b"POST /api/bench/batch HTTP/1.1\r\nHost: bench\r\n"
                    b"Content-Type: application/json\r\nContent-Length: "
                    + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -318,7 +368,12 @@ def http_requests(args, queries: list[str]) -> list[bytes]:
 NOOP = b"GET /api/health HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
-def noop_level(port: int, n: int, args) -> dict:
+def health(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def noop_level(port: int, n: int, args, server_pid: int) -> dict:
     """``n`` clients sending ``GET /api/health`` (one ``stat`` and a small JSON answer, no
     search): the most requests a second this server process can answer on this machine
     with these clients — the ceiling of any one-query-per-request figure."""
@@ -326,19 +381,23 @@ def noop_level(port: int, n: int, args) -> dict:
 
     async def never():
         return None
+    cpu0 = process_cpu(server_pid)
     log, elapsed, _ = asyncio.run(run_level(port, [NOOP], n, args.requests,
                                             min(args.seconds, 20.0), never))
+    cpu1 = process_cpu(server_pid)
     errors = sum(1 for x in log if x[2] != 200)
     row = {"clients": n, **summarise(log, elapsed), "errors": errors,
+           "server_cpu_ms_per_request": 1000 * (cpu1 - cpu0) / max(1, len(log)),
            "load_before": before, "load_after": loadavg()}
     print(f"{n:>3} clients, no-op GET /api/health: {row['throughput']:,.0f} req/s, "
-          f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f}; errors {errors}; "
+          f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f}; errors {errors}; server "
+          f"CPU {row['server_cpu_ms_per_request']:.2f} ms/request; "
           f"load {before} -> {row['load_after']}")
     return row
 
 
 def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng,
-              base) -> dict:
+              base, server_pid) -> dict:
     """``n`` clients with one ``retrieval update`` during the run; the checked figures."""
     async def on_half():
         change_corpus(docs_file, args.update_docs, round_, rng)
@@ -351,18 +410,43 @@ def one_level(args, port, paths, n, round_, docs_file, index_path, expected, rng
             raise SystemExit(f"update failed: {err.decode()}")
         g = expected.add_current()
         return {"generation": g, "update_seconds": time.perf_counter() - t}
+    # the reference measured again just before this run (best of 2): the machine's load
+    # changes, and a ratio of figures taken minutes apart would mean little
+    latest = expected.indexes[max(expected.indexes)]
+    ref = in_process(latest, expected.queries, args.k, args.feedback, repeat=2, loop=False)
     before = loadavg()
+    batches0 = health(port).get("search_batches")
+    cpu0, own0 = process_cpu(server_pid), time.process_time()
     log, elapsed, upd = asyncio.run(run_level(port, paths, n, args.requests, args.seconds,
                                               on_half))
+    cpu1, own1 = process_cpu(server_pid), time.process_time()
+    batches1 = health(port).get("search_batches")
     row = {"clients": n, **summarise(log, elapsed), **expected.check(log, args.batch),
            "update": upd, "load_before": before, "load_after": loadavg()}
     row["queries_per_s"] = row["throughput"] * max(1, args.batch)
-    row["vs_batch"] = row["queries_per_s"] / base["batch_qps"]
+    row["reference"] = ref
+    # single-query requests: how many the server ranked together on average
+    row["requests_per_batch"] = None if not (batches0 and batches1) or args.batch else \
+        (batches1["requests"] - batches0["requests"]) / max(
+            1, batches1["batches"] - batches0["batches"])
+    queries = len(log) * max(1, args.batch)
+    # CPU per query: the server process's, and the clients' (this process); on a shared
+    # machine steadier than wall time. The in-process reference's is base["batch_cpu_ms"]
+    row["server_cpu_ms_per_query"] = 1000 * (cpu1 - cpu0) / max(1, queries)
+    row["client_cpu_ms_per_query"] = 1000 * (own1 - own0) / max(1, queries)
+    row["vs_batch_cpu"] = ref["batch_cpu_ms"] / max(1e-9, row["server_cpu_ms_per_query"])
+    row["vs_batch"] = row["queries_per_s"] / ref["batch_qps"]
     print(f"{n:>3} clients: {row['throughput']:,.0f} req/s "
           f"({row['queries_per_s']:,.0f} queries/s), p50 {row['p50_ms']:.1f} ms, "
           f"p95 {row['p95_ms']:.1f}, p99 {row['p99_ms']:.1f}; errors {row['errors']}, "
           f"wrong {row['wrong']}; generations {row['generations']}; "
-          f"{row['vs_batch']:.0%} of in-process batch; load {before} -> {row['load_after']}")
+          f"{row['vs_batch']:.0%} of in-process batch ({ref['batch_qps']:,.0f} q/s just "
+          f"before); server CPU {row['server_cpu_ms_per_query']:.2f} ms/query (in-process "
+          f"batch {ref['batch_cpu_ms']:.2f}: {row['vs_batch_cpu']:.0%}), clients' "
+          f"{row['client_cpu_ms_per_query']:.2f}"
+          + (f"; {row['requests_per_batch']:.1f} requests per batch"
+             if row["requests_per_batch"] else "")
+          + f"; load {before} -> {row['load_after']}")
     for e in row["examples"]:
         print("   ", e)
     return row
@@ -383,6 +467,10 @@ def main(argv=None) -> int:
     p.add_argument("--snippets", choices=("on", "off"), default=None,
                    help="ask for snippets or not (default: on for single queries, the "
                         "page's request; off with --batch, a program's)")
+    p.add_argument("--feedback", default="none",
+                   help="the requests' feedback method, and the in-process reference's "
+                        "(default none: the reference is Searcher.batch_search, as in the "
+                        "issue; rm3 is the server's default when a request names none)")
     p.add_argument("--batch", type=int, default=0, metavar="N",
                    help="send N queries per request to POST /batch instead of one per "
                         "GET /search (default 0: single queries)")
@@ -405,10 +493,11 @@ def main(argv=None) -> int:
     levels = [int(c) for c in args.clients.split(",")]
 
     docs_file, index_path, queries = prepare(args)
-    expected = Expected(index_path, queries, args.k)
+    expected = Expected(index_path, queries, args.k, args.feedback)
     g0 = expected.add_current()
-    base = in_process(expected.indexes[g0], queries, args.k)
-    print(f"in-process, generation {g0}: batch_search {base['batch_qps']:,.0f} q/s, "
+    base = in_process(expected.indexes[g0], queries, args.k, args.feedback)
+    print(f"in-process, generation {g0}, feedback {args.feedback}: "
+          f"batch {base['batch_qps']:,.0f} q/s, "
           f"search loop {base['loop_qps']:,.0f} q/s (k={args.k}, load {loadavg()})")
 
     port = free_port()
@@ -422,9 +511,9 @@ def main(argv=None) -> int:
     try:
         for round_, n in enumerate(levels, start=1):
             if args.noop:
-                noop.append(noop_level(port, n, args))
+                noop.append(noop_level(port, n, args, server.pid))
             rows.append(one_level(args, port, paths, n, round_, docs_file, index_path,
-                                  expected, rng, base))
+                                  expected, rng, base, server.pid))
     finally:
         server.terminate()
         try:
@@ -432,7 +521,8 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     report = {"docs": args.docs, "queries": len(queries), "k": args.k,
-              "snippets": args.snippets, "batch": args.batch, "requests_cap": args.requests,
+              "snippets": args.snippets, "batch": args.batch, "feedback": args.feedback,
+              "requests_cap": args.requests,
               "seconds_cap": args.seconds, "update_docs": args.update_docs,
               "server_args": args.server_args, "in_process": base, "levels": rows,
               "noop": noop, "python": platform.python_version(),
@@ -445,31 +535,47 @@ def main(argv=None) -> int:
 def write(out: Path, report: dict, args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     name = f"load{args.docs_label}" + ("" if args.snippets == "on" else "-nosnippets") \
-        + (f"-batch{args.batch}" if args.batch else "")
+        + (f"-batch{args.batch}" if args.batch else "") \
+        + ("" if args.feedback == "none" else f"-{args.feedback}")
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     b = report["in_process"]
+    reference = "`batch_search`" if args.feedback == "none" else \
+        f"`{args.feedback}` feedback's `batch_search_arrays`"
     lines = [f"# retrieval serve under load: {report['docs']:,} synthetic documents",
              "",
              f"`python scripts/bench_serve.py --docs {args.docs_label} --clients {args.clients} "
              f"--requests {args.requests} --snippets {args.snippets}"
              + (f" --batch {args.batch}" if args.batch else "")
+             + (f" --feedback {args.feedback}" if args.feedback != "none" else "")
              + (f" --server-args \"{args.server_args}\"" if args.server_args else "")
              + f" --out {args.out}`; "
-             f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}; "
+             f"{report['queries']} queries, k={report['k']}, snippets {args.snippets}, "
+             f"feedback {args.feedback}; "
              f"clients and server on the same {report['cpus']} cores (127.0.0.1, keep-alive "
              f"HTTP/1.1). Each run: `retrieval update` (+{args.update_docs} new, "
              f"{args.update_docs} changed documents) after a third of the requests or a "
-             f"quarter of the time cap; every "
+             f"quarter of the time cap, the run going on until it is published and a fifth "
+             f"of the requests more are answered (or the time cap); every "
              f"answer checked against an in-process searcher of the generation it names.",
              "",
-             f"In-process on the same queries (compiled kernels, one thread): "
-             f"`batch_search` {b['batch_qps']:,.0f} q/s, a loop of `search` "
+             f"In-process on the same queries, ranked the same way (compiled kernels, one "
+             f"thread): one batch of all ({reference}) "
+             f"{b['batch_qps']:,.0f} q/s, a loop of one query at a time "
              f"{b['loop_qps']:,.0f} q/s.",
              "",
+             "The reference is measured again (best of 2) just before each run; "
+             "*of batch_search* is the run's queries/s over it; *CPU ratio* is the "
+             "reference's CPU per query over the server process's (user + sys, steadier "
+             "than wall time on a shared machine; the clients' own CPU is not in it; the "
+             "server's includes opening and warming the new generation); *requests per "
+             "batch*: single-query requests the server ranked together on average.",
+             "",
              "| clients | requests | req/s | queries/s | p50 ms | p95 ms | p99 ms | errors | "
-             "wrong | generations answered | update s | of batch_search | "
-             "load avg before → after |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+             "wrong | generations answered | update s | reference q/s | of batch_search | "
+             "server CPU ms/query | reference CPU ms/query | CPU ratio | "
+             "requests per batch | load avg before → after |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+             "---:|---|"]
     for r in report["levels"]:
         gens = ", ".join(f"g{g}: {n}" for g, n in sorted(r["generations"].items()))
         upd = f"{r['update']['update_seconds']:.1f}" if r["update"] else "—"
@@ -477,18 +583,24 @@ def write(out: Path, report: dict, args) -> None:
                      f"{r['queries_per_s']:,.0f} | "
                      f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                      f"{r['errors']} | {r['wrong']} | {gens} | {upd} | "
-                     f"{r['vs_batch']:.0%} | {r['load_before']} → {r['load_after']} |")
+                     f"{r['reference']['batch_qps']:,.0f} | {r['vs_batch']:.0%} | "
+                     f"{r['server_cpu_ms_per_query']:.2f} | "
+                     f"{r['reference']['batch_cpu_ms']:.2f} | {r['vs_batch_cpu']:.0%} | "
+                     + ("—" if not r["requests_per_batch"] else
+                        f"{r['requests_per_batch']:.1f}")
+                     + f" | {r['load_before']} → {r['load_after']} |")
     if report["noop"]:
         lines += ["", "Ceiling: the same clients on `GET /api/health` (no search, a small JSON "
                   "answer), just before each run above. No one-query-per-request server in "
                   "this process model can answer more requests a second on this machine.", "",
-                  "| clients | no-op req/s | p50 ms | p99 ms | errors | of batch_search | "
-                  "search run's req/s of it | load avg before → after |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| clients | no-op req/s | p50 ms | p99 ms | errors | server CPU ms/request "
+                  "| of batch_search | search run's req/s of it | load avg before → after |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for c, r in zip(report["noop"], report["levels"]):
             lines.append(f"| {c['clients']} | {c['throughput']:,.0f} | {c['p50_ms']:.1f} | "
                          f"{c['p99_ms']:.1f} | {c['errors']} | "
-                         f"{c['throughput'] / b['batch_qps']:.0%} | "
+                         f"{c['server_cpu_ms_per_request']:.2f} | "
+                         f"{c['throughput'] / r['reference']['batch_qps']:.0%} | "
                          f"{r['throughput'] / c['throughput']:.0%} | "
                          f"{c['load_before']} → {c['load_after']} |")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")

@@ -9,6 +9,19 @@ and after — on a shared machine the figures mean little without it. Two floors
 measured beside: the bare interpreter (``python -c pass``) and ``import numpy``, which
 every search needs (the index is ``.npy`` arrays).
 
+Bytecode: a package installed by pip has its modules compiled (``__pycache__``); an
+editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (as on the development machine)
+has none and compiles every module from source in every process — about 0.2 s more for
+the search command. So first the checkout is compiled once (``compileall``, what an
+install does; ``--bytecode as-is`` skips it), and the table says whether bytecode was
+there. CPU time (user + sys of the child, from ``getrusage``) is reported beside the wall
+time: on a shared machine it varies less.
+
+Rows: the bare interpreter, ``import numpy``, and the *floor* of a search: ``import
+numpy`` plus opening the index (``Index.open``: its manifest, memory-mapped arrays and
+the analyzer with its stemmer), which no search can skip; then ``retrieval --help``,
+the search, and the search without feedback and snippets (what those two add).
+
 ``--importtime`` also prints the heaviest imports of the search command
 (``python -X importtime``, cumulative µs), to see what is left to make lazy.
 
@@ -19,7 +32,9 @@ every search needs (the index is ``.npy`` arrays).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,13 +60,25 @@ def retrieval_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "retrieval"]
 
 
-def time_once(cmd: list[str], env: dict) -> float:
+def time_once(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds = user + sys) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def compile_bytecode(*roots: Path) -> None:
+    """Compile every module under ``roots`` to ``__pycache__`` (as ``pip install`` does),
+    even where ``PYTHONDONTWRITEBYTECODE`` is set: it only stops the interpreter from
+    writing bytecode, not from reading it."""
+    for root in roots:
+        compileall.compile_dir(str(root), quiet=1)
 
 
 def heaviest_imports(cmd: list[str], env: dict, top: int) -> list[tuple[int, str]]:
@@ -68,6 +95,27 @@ def heaviest_imports(cmd: list[str], env: dict, top: int) -> list[tuple[int, str
     return sorted(rows, reverse=True)[:top]
 
 
+def table(args, times: dict, cpus: dict, before: str, after: str) -> str:
+    """The Markdown table of the timed runs, with how they were made."""
+    flags = f"--runs {args.runs}" + (f" --compare {args.compare}" if args.compare else "") \
+        + (" --bytecode as-is" if args.bytecode == "as-is" else "")
+    bytecode = "modules compiled to bytecode first (as an install does)" \
+        if args.bytecode == "compile" else "bytecode as found"
+    lines = [f"Whole-process wall time, {args.runs} interleaved runs each after {args.warmup} "
+             f"warm-up rounds (`python scripts/bench_startup.py {flags}`); {bytecode}; "
+             f"load average {before} before, {after} after; {os.cpu_count()} cores; "
+             f"Python {sys.version.split()[0]}.",
+             "",
+             "| command | median s | min s | p90 s | median CPU s |",
+             "|---|---:|---:|---:|---:|"]
+    for name, ts in times.items():
+        ts = sorted(ts)
+        p90 = ts[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))]
+        lines.append(f"| `{name}` | {statistics.median(ts):.3f} | {ts[0]:.3f} | {p90:.3f} | "
+                     f"{statistics.median(cpus[name]):.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=20, help="timed runs per command (default 20)")
@@ -79,6 +127,9 @@ def main(argv=None) -> int:
                    help="also time the retrieval commands with another checkout of this "
                         "project first on PYTHONPATH (e.g. the commit before a change), "
                         "interleaved with this one's")
+    p.add_argument("--bytecode", choices=("compile", "as-is"), default="compile",
+                   help="compile the checkout's modules first, as an install does "
+                        "(default), or time them as they are")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
     args = p.parse_args(argv)
     env = dict(os.environ)
@@ -91,13 +142,21 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, "-m", "retrieval", "index",
                         str(ROOT / "corpora" / "sample" / "docs"), "-o", index, "-q"],
                        check=True, env=env, stdout=subprocess.DEVNULL)
+    if args.bytecode == "compile":
+        compile_bytecode(ROOT / "retrieval", *([Path(args.compare) / "retrieval"]
+                                               if args.compare else []))
     cli = retrieval_command()
+    query = "how do glaciers move"
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
+        "floor: import numpy + Index.open(sample.idx)":
+            [sys.executable, "-c", "import sys, numpy; from retrieval.index import Index; "
+                                   "Index.open(sys.argv[1])", index],
         "retrieval --help": [*cli, "--help"],
-        "retrieval search sample.idx \"how do glaciers move\"":
-            [*cli, "search", index, "how do glaciers move"],
+        f"retrieval search sample.idx \"{query}\"": [*cli, "search", index, query],
+        f"retrieval search sample.idx \"{query}\" --feedback none --no-snippets":
+            [*cli, "search", index, query, "--feedback", "none", "--no-snippets"],
     }
     envs = {name: env for name in commands}
     if args.compare:
@@ -108,26 +167,16 @@ def main(argv=None) -> int:
                 commands[f"{name} ({Path(args.compare).name})"] = commands[name]
                 envs[f"{name} ({Path(args.compare).name})"] = other
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     before = loadavg()
     for round_ in range(args.warmup + args.runs):
         for name, cmd in commands.items():
-            t = time_once(cmd, envs[name])
+            t, cpu = time_once(cmd, envs[name])
             if round_ >= args.warmup:
                 times[name].append(t)
+                cpus[name].append(cpu)
     after = loadavg()
-    flags = f"--runs {args.runs}" + (f" --compare {args.compare}" if args.compare else "")
-    lines = [f"Whole-process wall time, {args.runs} interleaved runs each after {args.warmup} "
-             f"warm-up rounds (`python scripts/bench_startup.py {flags}`); "
-             f"load average {before} before, {after} after; {os.cpu_count()} cores; "
-             f"Python {sys.version.split()[0]}.",
-             "",
-             "| command | median s | min s | p90 s |",
-             "|---|---:|---:|---:|"]
-    for name, ts in times.items():
-        ts = sorted(ts)
-        p90 = ts[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))]
-        lines.append(f"| `{name}` | {statistics.median(ts):.3f} | {ts[0]:.3f} | {p90:.3f} |")
-    text = "\n".join(lines)
+    text = table(args, times, cpus, before, after)
     print(text)
     if args.importtime:
         print("\nheaviest imports of the search command (cumulative ms, one run):")

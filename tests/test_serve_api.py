@@ -22,7 +22,7 @@ from retrieval import Index, JelinekMercer, Searcher  # noqa: E402
 from retrieval.feedback import make_feedback  # noqa: E402
 from retrieval.lifecycle import build_index, update  # noqa: E402
 from retrieval.serve import Limits, ServedIndex, create_app  # noqa: E402
-from retrieval.serve import generations  # noqa: E402
+from retrieval.serve import api, generations  # noqa: E402
 
 SCRIPT_DOC = ("Glacier notes <script>window.__pwned = 1; document.title = 'pwned'</script>\n"
               "<img src=x onerror=\"window.__pwned = 2\"> glacier ice &amp; <b>bold</b>\n")
@@ -288,7 +288,10 @@ def test_internal_errors_are_json_without_a_trace(client, monkeypatch):
     def broken(self, *a, **kw):
         raise RuntimeError("secret internals")
     monkeypatch.setattr(generations.Snapshot, "searcher", broken)
+    monkeypatch.setattr(api.Ranking, "rank", broken)   # rankings are reused per snapshot
     message = error_of(client.get("/api/notes/search", params={"q": "ice"}), 500)
+    assert "secret" not in message
+    message = error_of(client.get("/api/notes/search", params={"q": "ice", "mu": "7"}), 500)
     assert "secret" not in message
 
 

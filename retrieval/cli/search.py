@@ -21,8 +21,6 @@ from ..smoothing import (DEFAULT_MODEL, MODELS, SmoothingModel, make_model, mode
                          with_length_prior)
 from ..snippets import make_snippet, snippet
 from ..fields import DEFAULT_FIELD_WEIGHTS
-from . import ranked
-from ..shards import is_sharded
 from . import sharded
 from ._common import dump_json, format_table, make_parser, number, positive_int, run
 
@@ -291,11 +289,11 @@ def _main(args) -> int:
     model_from_args(args)  # parameter errors before the index is opened
     feedback = feedback_from_args(args)
     per_query = not isinstance(model_from_args(args), SmoothingModel)  # --lam auto
-    if per_query and (is_sharded(args.index) or args.field_weights is not None
+    if per_query and (sharded.is_sharded(args.index) or args.field_weights is not None
                       or args.collapse):
         raise ParameterError("--lam auto searches an unsharded index without "
                              "--field-weights/--collapse; give λ as a number")
-    if is_sharded(args.index):
+    if sharded.is_sharded(args.index):
         return sharded.search_main(args, _queries_of(args), model_from_args(args), feedback)
     if args.scheduler or args.cluster:
         raise ParameterError(f"{args.index} is not a sharded index; --scheduler and "
@@ -304,6 +302,7 @@ def _main(args) -> int:
     model = model_from_args(args, index)
     queries = _queries_of(args)
     if args.field_weights is not None or args.collapse:
+        from . import ranked   # the field mixture and --collapse only
         return ranked.main_ranked(args, index, model, feedback, queries)
     texts = [q.text for q in queries]
     if per_query:  # each query ranked by its own TwoStage(mu, λ̂_q)

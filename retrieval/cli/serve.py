@@ -40,7 +40,12 @@ def build_parser():
     p.add_argument("--max-body", type=positive_int, default=1 << 20, metavar="BYTES",
                    help="largest request body in bytes (default 1048576)")
     p.add_argument("--threads", type=positive_int, default=4,
-                   help="worker threads for search work (default 4)")
+                   help="worker threads for batch, explain and document requests, and for "
+                        "single searches with --no-coalesce (default 4); coalesced "
+                        "searches run one batch at a time")
+    p.add_argument("--no-coalesce", action="store_true",
+                   help="answer each search request on its own instead of ranking "
+                        "concurrent ones in one batch (same answers; slower under load)")
     p.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"),
                    help="uvicorn's HTTP parser (default auto: httptools when installed, "
                         "as with the serve extra)")
@@ -100,7 +105,7 @@ def _main(args) -> int:
     served = {name: ServedIndex(name, path) for name, path in paths.items()}
     limits = Limits(max_query_chars=args.max_query_chars, max_k=args.max_k,
                     max_batch=args.max_batch, max_body_bytes=args.max_body)
-    app = create_app(served, limits, threads=args.threads)
+    app = create_app(served, limits, threads=args.threads, coalesce=not args.no_coalesce)
     if not is_loopback(args.host):
         print(f"retrieval serve: warning: listening on {args.host}: the indexes "
               f"{', '.join(served)} (their documents' text) become readable by anyone "

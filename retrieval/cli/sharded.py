@@ -1,6 +1,11 @@
 """The sharded-index parts of ``retrieval index`` (``--shards N``, ``--join``) and
 ``retrieval search`` (a sharded INDEX; ``--scheduler ADDRESS`` or ``--cluster local``
-to run the shards' searches on Dask)."""
+to run the shards' searches on Dask).
+
+The sharded code (and the folder reader it indexes with) is imported inside the
+functions that use it: ``retrieval search`` on an ordinary index only asks
+:func:`is_sharded`, and its start-up should not pay for the rest
+(``scripts/bench_startup.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis import Analyzer
 from ..errors import ParameterError
-from ..reading import STREAM_BYTES, FolderReader
-from ..shards import ShardedIndex, ShardedSearcher
 from ._common import dump_json, format_table
 
 
@@ -38,12 +40,21 @@ def add_search_options(parser) -> None:
                    help="worker processes of --cluster local (default 2)")
 
 
+def is_sharded(path) -> bool:
+    """Whether ``path`` is a sharded index folder (:func:`retrieval.shards.is_sharded`)."""
+    from ..shards.store import is_sharded as sharded_folder
+    return sharded_folder(path)
+
+
 def wants_sharded_index(args) -> bool:
     return bool(args.shards is not None or args.join)
 
 
 def index_main(args) -> int:
     """``retrieval index --shards N PATH... -o INDEX`` or ``--join INDEX... -o INDEX``."""
+    from ..analysis import Analyzer
+    from ..reading import STREAM_BYTES, FolderReader
+    from ..shards import ShardedIndex
     start = time.perf_counter()
     if args.shards is not None and args.join:
         raise ParameterError("give either --shards N (index folders) or --join (join "
@@ -74,6 +85,7 @@ def index_main(args) -> int:
 
 def search_main(args, queries, model, feedback) -> int:
     """Search a sharded index (in this process, or on Dask with --scheduler/--cluster)."""
+    from ..shards import ShardedIndex, ShardedSearcher
     if args.explain:
         raise ParameterError("--explain is not available for a sharded index; explain "
                              "a document on the shard that holds it")

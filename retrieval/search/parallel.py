@@ -5,8 +5,6 @@ serial search: the parts are searched by the same code and joined in query order
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from .ranking import BatchResult, joined
@@ -19,6 +17,7 @@ def part_bounds(n: int, jobs: int) -> list[int]:
 
 def threaded(search, queries, jobs: int) -> BatchResult:
     """``search(part)`` of each part in its own thread, joined."""
+    from concurrent.futures import ThreadPoolExecutor   # not on a one-job search's start-up
     bounds = part_bounds(len(queries), jobs)
     parts = [list(queries[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
     with ThreadPoolExecutor(jobs) as pool:

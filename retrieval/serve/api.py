@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import RetrievalError
 from ..estimation import cached_mu_estimate
 from ..feedback import DEFAULT_FEEDBACK, FEEDBACK, make_feedback
+from ..results import docid_table
 from ..search import CANDIDATE_RULES, UNKNOWN_TERM_RULES
 from ..smoothing import MODELS, make_model, model_name_for
 from .generations import Snapshot
@@ -216,11 +218,14 @@ class Ranking:
 
     def rank(self, queries: list[str], depth_: int) -> list[list[tuple]]:
         """The top ``depth_`` of each query: [(rank, doc number, docid, score)]."""
-        models = queries if self.feedback.name == "none" else \
-            self.feedback.expand(self.searcher, queries)
-        res = self.searcher.batch_search_arrays(models, k=depth_)
+        if self.feedback.name == "none":
+            res = self.searcher.batch_search_arrays(queries, k=depth_)
+        else:   # the expanded models stay term ids (equal to expand() + batch search)
+            res = self.feedback.batch_search_arrays(self.searcher, queries, depth_)
         docs = res.doc_numbers.tolist()
-        ids = self.searcher.index.docids.many(docs)
+        # the index's decoded docid table (made once per generation, see Snapshot.warm):
+        # one gather instead of a memory-map slice per result
+        ids = docid_table(self.searcher.index)[res.doc_numbers].tolist()
         scores = res.scores.tolist()
         bounds = np.searchsorted(res.query_index, np.arange(len(queries) + 1)).tolist()
         return [[(i - bounds[j] + 1, docs[i], ids[i], scores[i])
@@ -257,23 +262,74 @@ def _result_rows(snap: Snapshot, hits: list, terms, snippets: bool) -> list[dict
     return rows
 
 
-def search(snap: Snapshot, params: Mapping, limits: Limits) -> dict:
+class SearchRequest(NamedTuple):
+    """One validated search request: what :meth:`Ranking.rank` needs (``depth``: one more
+    than the page's last rank, to tell whether there is a next page) and how to answer."""
+    snap: Snapshot
+    ranking: Ranking
+    text: str
+    k: int
+    offset: int
+    snippets: bool
+
+    @property
+    def depth(self) -> int:
+        return self.offset + self.k + 1
+
+    def group_key(self) -> tuple:
+        """Requests with equal keys can be ranked in one batch (same generation,
+        searcher, feedback method and depth)."""
+        return (id(self.snap), id(self.ranking.searcher), self.ranking.feedback.label(),
+                self.depth)
+
+
+def prepare_search(snap: Snapshot, params: Mapping, limits: Limits) -> SearchRequest:
+    """The parameters of a search request checked (raises :class:`ApiError`)."""
     check_names(params, SEARCH_PARAMS)
     text = query_text(params, limits)
     k, offset = depth(params, limits)
     snippets = get_bool(params, "snippets", True)
-    ranking = Ranking(snap, params)
-    (results,) = ranking.rank([text], offset + k + 1)
-    more = len(results) > offset + k
-    page = results[offset:offset + k]
+    return SearchRequest(snap, ranking_of(snap, params), text, k, offset, snippets)
+
+
+#: request parameters that do not choose the ranking
+_NOT_RANKING = frozenset({"q", "queries", "k", "offset", "snippets", "docid"})
+
+
+def ranking_of(snap: Snapshot, params: Mapping) -> Ranking:
+    """The :class:`Ranking` of ``params``, reused from the snapshot's small cache when
+    an earlier request gave the same ranking parameters (the same text: a valid
+    ``Ranking`` depends on nothing else, and is not changed by ranking)."""
+    key = tuple(sorted((name, str(value)) for name, value in params.items()
+                       if name not in _NOT_RANKING))
+    found = snap.rankings.get(key)
+    if found is None:
+        found = Ranking(snap, params)     # raises ApiError for a bad parameter
+        snap.remember_ranking(key, found)
+    return found
+
+
+def answer_search(req: SearchRequest, results: list[tuple]) -> dict:
+    """The answer to ``req`` from its ranking's top ``req.depth`` (``Ranking.rank``)."""
+    snap, ranking, text = req.snap, req.ranking, req.text
+    more = len(results) > req.offset + req.k
+    page = results[req.offset:req.offset + req.k]
     terms = set(ranking.searcher.query_model(text).terms)
     out = {"generation": snap.generation, "query": text, **ranking.describe(),
-           "k": k, "offset": offset, "has_more": more,
+           "k": req.k, "offset": req.offset, "has_more": more,
            "query_terms": sorted(terms),
-           "results": _result_rows(snap, page, terms, snippets)}
+           "results": _result_rows(snap, page, terms, req.snippets)}
     if not results:
         out["message"] = empty_message(snap, text, terms)
     return out
+
+
+def search(snap: Snapshot, params: Mapping, limits: Limits) -> dict:
+    """One query, one page of results (the server batches concurrent ones: see
+    :mod:`.batching`; this is the same answer for one request alone)."""
+    req = prepare_search(snap, params, limits)
+    (results,) = req.ranking.rank([req.text], req.depth)
+    return answer_search(req, results)
 
 
 def batch(snap: Snapshot, params: Mapping, limits: Limits) -> dict:

@@ -16,7 +16,9 @@ Search work — and the check for a new generation, which may open it — runs o
 ``threads`` worker threads (default :data:`THREADS`), so neither a slow query nor a
 generation switch stalls the event loop (a loop blocked for seconds would let uvicorn's
 keep-alive timer close waiting connections); the compiled kernels release the GIL, so two requests use
-both cores. Static files are read into memory when the app is made: no path from a
+both cores. Single-query searches that arrive while others are in flight are ranked
+together in one batch (:mod:`.batching`; ``coalesce=False`` answers each on its own
+thread), with exactly the answers each would get alone. Static files are read into memory when the app is made: no path from a
 request reaches the file system (document text comes from the index's arrays only).
 """
 
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 import anyio.to_thread
 from anyio import CapacityLimiter
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,6 +41,7 @@ from .._version import __version__
 from ..errors import RetrievalError
 from . import api
 from .api import ApiError, Limits
+from .batching import Coalescer, encode
 from .generations import ServedIndex
 
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8",
@@ -58,9 +63,48 @@ SECURITY_HEADERS = {
 THREADS = 4
 
 
+def _error_content(status: int, message: str) -> dict:
+    return {"error": {"status": status, "message": message}}
+
+
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
+    return JSONResponse(_error_content(status, message), status_code=status,
                         headers={"X-Content-Type-Options": "nosniff"})
+
+
+class SearchFastPath:
+    """ASGI middleware: ``GET /api/{name}/search`` of a served index goes straight to the
+    coalescer, without the router's matching and the Request, Response and exception
+    middleware layers — the same answer, status and headers as that route gives
+    (``tests/test_serve_batching.py`` compares them), for less work in the event loop,
+    which every request shares. Anything else passes on; an unexpected error propagates
+    to the server-error layer around it (a JSON 500, logged), as from the route."""
+
+    def __init__(self, app, service: "Service"):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            name = path[5:-7]
+            if path.startswith("/api/") and path.endswith("/search") and "/" not in name \
+                    and name in self.service.indexes:
+                params = dict(parse_qsl(scope["query_string"].decode("latin-1"),
+                                        keep_blank_values=True))
+                try:
+                    body = await self.service.coalescer.search(self.service.indexes[name],
+                                                               params)
+                    status, extra = 200, []
+                except ApiError as exc:
+                    body = encode(_error_content(exc.status, exc.message))
+                    status, extra = exc.status, [(b"x-content-type-options", b"nosniff")]
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-length", str(len(body)).encode()),
+                                        (b"content-type", b"application/json"), *extra]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 class JSONBody:
@@ -111,13 +155,27 @@ class Service:
     """The request handlers of one app: the served indexes, the caps, the page files and
     the worker threads' limiter (made in the event loop, on first use)."""
 
-    def __init__(self, indexes: dict[str, ServedIndex], limits: Limits, threads: int):
+    def __init__(self, indexes: dict[str, ServedIndex], limits: Limits, threads: int,
+                 coalesce: bool = True):
         self.indexes = indexes
         self.limits = limits
         self.threads = threads
         self.body = JSONBody(limits.max_body_bytes)
         self.files = _page_files()
         self._limiter: CapacityLimiter | None = None
+        self.coalescer = Coalescer(limits) if coalesce else None
+
+    async def params(self, request: Request) -> dict:
+        if request.method == "POST":
+            return await self.body.read(request)
+        return dict(request.query_params)
+
+    async def search(self, request: Request) -> Response:
+        """``/api/{name}/search``: through the coalescer (see :mod:`.batching`)."""
+        idx = self.served(request.path_params["name"])
+        params = await self.params(request)
+        body = await self.coalescer.search(idx, params)
+        return Response(body, media_type="application/json")
 
     def served(self, name: str) -> ServedIndex:
         try:
@@ -130,10 +188,7 @@ class Service:
         """A handler running ``work(snapshot, params, limits)`` on a worker thread."""
         async def handle(request: Request) -> Response:
             idx = self.served(request.path_params["name"])
-            if request.method == "POST":
-                params = await self.body.read(request)
-            else:
-                params = dict(request.query_params)
+            params = await self.params(request)
 
             def run():
                 # the generation this request is answered by; taken in the worker thread,
@@ -164,7 +219,11 @@ class Service:
             state[name] = {"generation": snap.generation, "documents": snap.index.num_docs,
                            "switches": idx.switches, "error": idx.error}
         ok = all(v["error"] is None for v in state.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "indexes": state})
+        out = {"status": "ok" if ok else "degraded", "indexes": state}
+        if self.coalescer is not None:
+            out["search_batches"] = {"batches": self.coalescer.batches,
+                                     "requests": self.coalescer.requests}
+        return JSONResponse(out)
 
     async def page(self, request: Request) -> Response:
         return Response(self.files["index.html"], media_type="text/html; charset=utf-8",
@@ -195,10 +254,11 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None, *,
-               threads: int = THREADS) -> Starlette:
+               threads: int = THREADS, coalesce: bool = True) -> Starlette:
     """The Starlette app serving ``indexes`` (name → :class:`ServedIndex`), running the
-    search work on ``threads`` worker threads."""
-    svc = Service(indexes, limits or Limits(), threads)
+    search work on ``threads`` worker threads; ``coalesce``: rank concurrent single-query
+    searches in batches (:mod:`.batching`)."""
+    svc = Service(indexes, limits or Limits(), threads, coalesce)
     both = ["GET", "POST"]
     routes = [
         Route("/", svc.page),
@@ -206,12 +266,14 @@ def create_app(indexes: dict[str, ServedIndex], limits: Limits | None = None, *,
         Route("/api/health", svc.health),
         Route("/api/indexes", svc.list_indexes),
         Route("/api/{name}", svc.index_info),
-        Route("/api/{name}/search", svc.endpoint(api.search), methods=both),
+        Route("/api/{name}/search", svc.search if coalesce else svc.endpoint(api.search),
+              methods=both),
         Route("/api/{name}/batch", svc.endpoint(api.batch), methods=["POST"]),
         Route("/api/{name}/explain", svc.endpoint(api.explain), methods=both),
         Route("/api/{name}/document", svc.endpoint(api.document), methods=both),
     ]
-    app = Starlette(routes=routes, exception_handlers={
+    middleware = [Middleware(SearchFastPath, service=svc)] if coalesce else []
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
     app.state.service = svc
     return app

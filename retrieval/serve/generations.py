@@ -34,11 +34,14 @@ from typing import NamedTuple
 
 from ..errors import RetrievalError
 from ..index import Index
+from ..results import docid_table
 from ..search import Searcher
 from ..smoothing import SmoothingModel, default_model
 
 #: searchers kept per snapshot (distinct model/parameter settings asked for)
 MAX_SEARCHERS = 8
+#: validated request rankings kept per snapshot (distinct parameter texts asked for)
+MAX_RANKINGS = 64
 MANIFEST = "manifest.json"
 
 
@@ -75,6 +78,14 @@ class Snapshot:
         self._searchers: OrderedDict[SearcherKey, Searcher] = OrderedDict()
         self._lock = threading.Lock()
         self.mu_estimate = None   # --mu auto, computed once per snapshot
+        #: validated rankings by their request parameters (see api.ranking_of)
+        self.rankings: dict[tuple, object] = {}
+
+    def remember_ranking(self, key: tuple, ranking) -> None:
+        with self._lock:
+            if len(self.rankings) >= MAX_RANKINGS:
+                self.rankings.pop(next(iter(self.rankings)))   # the oldest
+            self.rankings[key] = ranking
 
     def searcher(self, model: SmoothingModel, *, unknown_terms: str = "drop",
                  candidates: str = "matching") -> Searcher:
@@ -99,6 +110,7 @@ class Snapshot:
         searcher = self.searcher(default_model(index))
         if index.num_terms:
             searcher.search(index.vocabulary[index.num_terms // 2], k=10)
+        docid_table(index)   # results name their documents from it
 
 
 class ServedIndex:

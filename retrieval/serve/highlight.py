@@ -131,7 +131,9 @@ def snippet(text: str, terms: Collection[str], analyzer, *, max_chars: int = 240
     prev_end = spans[0][0] if first > 0 else 0
     last = first - 1
     for i, (s, e) in enumerate(spans):
-        gap = _SPACE.sub(" ", text[prev_end:s])
+        gap = text[prev_end:s]
+        if gap != " ":   # the common gap needs no collapsing
+            gap = _SPACE.sub(" ", gap)
         if i == 0 and first == 0:
             gap = gap.lstrip()
         room = max_chars - (2 if first + i < n - 1 else 0)
