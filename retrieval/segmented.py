@@ -1,7 +1,7 @@
 """Building an index in bounded memory: segments, then one k-way merge.
 
-Documents are analysed a *segment* at a time (at most ``segment_docs`` documents, and at
-most ``segment_chars`` characters of text); each segment's complete array set
+Documents are analysed a *segment* at a time (at most ``segment_docs`` documents, or as
+many as fit ``segment_bytes`` of estimated memory); each segment's complete array set
 (:func:`~retrieval.index.sources.build_part`: counts, postings, ids, stored text,
 lifecycle data, the title and name fields) is written to a temporary folder beside the
 output and dropped from memory. When every document is read, the S segments are merged
@@ -11,10 +11,13 @@ index, which is then renamed into place atomically.
 
 Memory: the peak is the larger of one segment's build and the merge. The merge holds
 O(V) vocabulary arrays and 16 bytes per document (``doc_lengths``, ``docid_sorted``,
-``docid_rank``), everything else streamed in chunks. :func:`segment_size` turns a memory
+``docid_rank``), everything else streamed in chunks. :func:`segment_bytes` turns a memory
 budget into a segment size from the measured peak RSS of a segment build
 (:data:`BASE_BYTES` + :data:`BYTES_PER_DOC` per document + :data:`BYTES_PER_CHAR` per
-character of text; ``scripts/bench_scale.py --builds``, ``results/scale/``).
+character of text: a segment ends when its documents' estimate reaches
+``BUDGET_SHARE · budget - BASE_BYTES``); whole builds are measured by
+``scripts/bench_scale.py --builds`` (``results/scale/``). With ``jobs`` > 1 the worker
+processes come on top (each about :data:`BASE_BYTES` plus its chunk of documents).
 
 Exactness: language-model statistics are additive and documents keep their arrival
 order, so the arrays are *identical* to those of one build over the same documents
@@ -48,13 +51,19 @@ from .index.sources import NewDoc, build_part, read_docs
 from .reading import STREAM_BYTES, FolderReader
 from .records import Document
 
-#: peak RSS of a segment build = BASE_BYTES + BYTES_PER_DOC·docs + BYTES_PER_CHAR·chars
-#: (measured: see the module docstring; the interpreter, numpy, scipy and the analyzer
-#: make the base)
-BASE_BYTES = 200 * 2**20
-BYTES_PER_DOC = 600
-BYTES_PER_CHAR = 2.5
-#: a budget must leave room for at least this many documents per segment
+#: peak RSS of a segment build ≈ BASE_BYTES + Σ_d (BYTES_PER_DOC + BYTES_PER_CHAR·|text_d|),
+#: measured (``/usr/bin/time -v``, one segment of 50k and 200k synthetic documents of 860
+#: characters, and 25k documents of 6,900 characters: 366, 1,089 and 951 MiB) and
+#: solved for the three constants: 125 MiB, 829 bytes per document, 4.9 bytes per
+#: character (the documents' text held until the segment is counted, its stored copy,
+#: the token and count buffers, and the segment's arrays); rounded up here
+BASE_BYTES = 128 * 2**20
+BYTES_PER_DOC = 900
+BYTES_PER_CHAR = 5.0
+#: the share of a memory budget given to segments (the rest: the measurement's spread,
+#: the merge's O(V) vocabulary and 16 bytes per document of the collection)
+BUDGET_SHARE = 0.85
+#: a budget must leave room for at least this many average documents per segment
 MIN_SEGMENT_DOCS = 1000
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -70,29 +79,37 @@ def parse_memory(text: str) -> int:
     return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
 
 
-def segment_size(memory: int) -> tuple[int, int]:
-    """(documents, characters) per segment that keep a segment build's peak RSS within
-    ``memory`` bytes: half of what is left after :data:`BASE_BYTES` bounds the documents'
-    overhead, half their text."""
-    room = memory - BASE_BYTES
-    docs = int(room / 2 / BYTES_PER_DOC)
-    if docs < MIN_SEGMENT_DOCS:
-        need = BASE_BYTES + 2 * MIN_SEGMENT_DOCS * BYTES_PER_DOC
+def segment_bytes(memory: int) -> int:
+    """The estimated bytes a segment may hold (:func:`estimate`) so that a build's peak
+    RSS stays within ``memory`` bytes: ``BUDGET_SHARE · memory - BASE_BYTES``."""
+    room = int(BUDGET_SHARE * memory) - BASE_BYTES
+    if room < MIN_SEGMENT_DOCS * (BYTES_PER_DOC + 1000 * BYTES_PER_CHAR):
+        need = (BASE_BYTES + MIN_SEGMENT_DOCS * (BYTES_PER_DOC + 1000 * BYTES_PER_CHAR)) \
+            / BUDGET_SHARE
         raise ParameterError(f"a memory budget of {memory / 2**20:.0f} MB is too small to "
                              f"index in; give at least {need / 2**20:.0f} MB")
-    return docs, int(room / 2 / BYTES_PER_CHAR)
+    return room
 
 
-def _segments(docs: Iterable[NewDoc], segment_docs: int, segment_chars: int | None
+def estimate(doc: NewDoc) -> float:
+    """The estimated memory one document takes in a segment build (streamed documents:
+    their counts only)."""
+    chars = len(doc.text) if isinstance(doc.text, str) else 0
+    return BYTES_PER_DOC + BYTES_PER_CHAR * chars
+
+
+def _segments(docs: Iterable[NewDoc], segment_docs: int | None, segment_bytes: int | None
               ) -> Iterator[list[NewDoc]]:
     segment: list[NewDoc] = []
-    chars = 0
+    size = 0.0
     for doc in docs:
         segment.append(doc)
-        chars += len(doc.text) if isinstance(doc.text, str) else 0
-        if len(segment) >= segment_docs or (segment_chars and chars >= segment_chars):
+        if segment_bytes:
+            size += estimate(doc)
+        if (segment_docs and len(segment) >= segment_docs) or \
+                (segment_bytes and size >= segment_bytes):
             yield segment
-            segment, chars = [], 0
+            segment, size = [], 0.0
     if segment:
         yield segment
 
@@ -135,7 +152,7 @@ def _open_segment(folder: Path) -> dict:
 
 
 def build_from_docs(docs: Iterable[NewDoc], output: str | os.PathLike, *,
-                    segment_docs: int, segment_chars: int | None = None,
+                    segment_docs: int | None, segment_bytes: int | None = None,
                     analyzer: Analyzer | None = None, store_text: bool = True,
                     fields: bool = True, overwrite: bool = False, jobs: int = 1,
                     manifest_extra: Callable[[], dict] | None = None,
@@ -145,9 +162,11 @@ def build_from_docs(docs: Iterable[NewDoc], output: str | os.PathLike, *,
     documents)`` is called after each segment is written and once more (with -1
     segments) when the merge begins. ``manifest_extra()``, called when every document is
     read, gives more manifest entries (sources, read statistics)."""
-    if isinstance(segment_docs, bool) or not isinstance(segment_docs, int) \
-            or segment_docs < 1:
+    if segment_docs is not None and (isinstance(segment_docs, bool) or not isinstance(
+            segment_docs, int) or segment_docs < 1):
         raise InputError(f"segment_docs must be a whole number >= 1, got {segment_docs!r}")
+    if segment_docs is None and not segment_bytes:
+        raise InputError("give segment_docs or segment_bytes")
     output = Path(output)
     _check_output(output, overwrite)
     analyzer = analyzer if analyzer is not None else Analyzer()
@@ -157,7 +176,7 @@ def build_from_docs(docs: Iterable[NewDoc], output: str | os.PathLike, *,
                                  dir=output.parent))
     try:
         folders, n_docs = [], 0
-        for segment in _segments(docs, segment_docs, segment_chars):
+        for segment in _segments(docs, segment_docs, segment_bytes):
             arrays, ids = build_part(segment, analyzer, store_text, jobs=jobs,
                                      fields=fields)
             del segment
@@ -210,7 +229,7 @@ def _pair(item) -> tuple[str, str]:
 
 
 def build_index_segmented(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
-                          *, segment_docs: int, segment_chars: int | None = None,
+                          *, segment_docs: int | None, segment_bytes: int | None = None,
                           analyzer: Analyzer | None = None, store_text: bool = True,
                           overwrite: bool = False, on_file: Callable | None = None,
                           on_segment: Callable | None = None,
@@ -223,7 +242,7 @@ def build_index_segmented(paths: Iterable[str | os.PathLike], output: str | os.P
     resolved = [str(p.resolve()) for p in reader.paths]
     index = build_from_docs(
         read_docs(reader, 0, on_file), output, segment_docs=segment_docs,
-        segment_chars=segment_chars, analyzer=analyzer, store_text=store_text,
+        segment_bytes=segment_bytes, analyzer=analyzer, store_text=store_text,
         fields=fields, overwrite=overwrite, jobs=jobs, on_segment=on_segment,
         manifest_extra=lambda: {"sources": resolved, "source_groups": [resolved],
                                 "read_stats": reader.stats_.as_dict()})

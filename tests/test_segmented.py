@@ -13,7 +13,7 @@ from retrieval.errors import InputError, ParameterError
 from retrieval.index.layout import CORE_ARRAYS, TEXT_ARRAYS
 from retrieval.lifecycle import build_index, check
 from retrieval.segmented import (build_index_segmented, build_segmented, parse_memory,
-                                 segment_size)
+                                 segment_bytes)
 
 
 def corpus(seed, n=230):
@@ -97,7 +97,7 @@ def test_segmented_chars_limit_and_empty(tmp_path):
     from retrieval.segmented import build_from_docs
     from retrieval.index.sources import NewDoc
     b = build_from_docs((NewDoc(d, t) for d, t in docs), tmp_path / "seg",
-                        segment_docs=10**6, segment_chars=200, fields=False)
+                        segment_docs=None, segment_bytes=20_000, fields=False)
     same_arrays(a, b, CORE_ARRAYS + TEXT_ARRAYS)
     e = Index.open(build_segmented([], tmp_path / "empty", segment_docs=5))
     assert e.num_docs == 0 and e.num_terms == 0
@@ -141,11 +141,11 @@ def test_memory_sizes():
     assert parse_memory("4096") == 4096
     with pytest.raises(ParameterError, match="2GB"):
         parse_memory("lots")
-    docs, chars = segment_size(2 * 2**30)
-    assert docs > 100_000 and chars > 10**8
-    assert segment_size(4 * 2**30)[0] > docs
+    room = segment_bytes(2 * 2**30)
+    assert 10**9 < room < 2 * 2**30
+    assert segment_bytes(4 * 2**30) > room
     with pytest.raises(ParameterError, match="at least"):
-        segment_size(10 * 2**20)
+        segment_bytes(10 * 2**20)
 
 
 def test_cli_memory_and_segment_docs(tmp_path, capsys):

@@ -14,7 +14,7 @@ from ..index import index_state
 from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
 from ..safeio import clamp_jobs
-from ..segmented import build_index_segmented, parse_memory, segment_size
+from ..segmented import build_index_segmented, parse_memory, segment_bytes
 from ..duplicates import DuplicateGroups
 from . import sharded
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
@@ -108,12 +108,12 @@ def _work_units(reader: FolderReader) -> int | None:
     return len(reader.files_)
 
 
-def _segmenting(args) -> tuple[int, int | None] | None:
-    """(documents, characters) per segment of a bounded-memory build, or None."""
+def _segmenting(args) -> tuple[int | None, int | None] | None:
+    """(documents, estimated bytes) per segment of a bounded-memory build, or None."""
     if args.memory is not None and args.segment_docs is not None:
         raise ParameterError("give either --memory or --segment-docs, not both")
     if args.memory is not None:
-        return segment_size(parse_memory(args.memory))
+        return None, segment_bytes(parse_memory(args.memory))
     if args.segment_docs is not None:
         return args.segment_docs, None
     return None
@@ -152,7 +152,7 @@ def _main(args) -> int:
                                        on_file=lambda _f: bar.update(1), jobs=jobs.jobs)
             else:
                 index, _ = build_index_segmented(
-                    inputs, output, segment_docs=segments[0], segment_chars=segments[1],
+                    inputs, output, segment_docs=segments[0], segment_bytes=segments[1],
                     reader=reader, analyzer=analyzer, store_text=not args.no_text,
                     overwrite=args.force, on_file=lambda _f: bar.update(1),
                     on_segment=lambda s, n: _segment_progress(bar, s, n), jobs=jobs.jobs)
