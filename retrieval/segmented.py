@@ -46,7 +46,7 @@ from .analysis import Analyzer
 from .errors import InputError, ParameterError
 from .index import Index, index_state
 from .index.arrays import new_manifest
-from .index.kmerge import merge_segments
+from .index.kmerge import merge_segments, open_segment, sorted_ids
 from .index.sources import NewDoc, build_part, read_docs
 from .reading import STREAM_BYTES, FolderReader
 from .records import Document
@@ -143,12 +143,8 @@ def _check_output(output: Path, overwrite: bool) -> None:
 
 def _write_segment(folder: Path, arrays: dict) -> None:
     folder.mkdir()
-    for name, arr in arrays.items():
+    for name, arr in {**arrays, **sorted_ids(arrays)}.items():
         np.save(folder / f"{name}.npy", np.ascontiguousarray(arr))
-
-
-def _open_segment(folder: Path) -> dict:
-    return {f.name[:-4]: np.load(f, mmap_mode="r") for f in folder.glob("*.npy")}
 
 
 def build_from_docs(docs: Iterable[NewDoc], output: str | os.PathLike, *,
@@ -192,7 +188,7 @@ def build_from_docs(docs: Iterable[NewDoc], output: str | os.PathLike, *,
             _write_segment(folders[-1], arrays)
         if on_segment is not None:
             on_segment(-1, n_docs)
-        parts = [_open_segment(f) for f in folders]
+        parts = [open_segment(f) for f in folders]
         names = ("title", "name") if fields else ()
         merged = merge_segments(parts, store_text=store_text, fields=names)
         manifest = new_manifest(analyzer, store_text, merged, fields=names,

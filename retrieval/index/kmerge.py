@@ -37,6 +37,7 @@ O(N) columns, 16 bytes per document: ``doc_lengths`` (int64, the manifest's coun
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -69,10 +70,76 @@ class Rows(Pieces):
         return (self.length // self.width, self.width)
 
 
+class OnDisk:
+    """A ``.npy`` array on disk read by slices (``os.pread``), never memory-mapped: the
+    pages of a mapping that a merge has read count in the process's resident memory
+    until the mapping is closed, so mapping S segments would grow the RSS with the
+    collection. Supports ``len``, ``shape``, ``ndim``, ``dtype``, an integer index (a
+    row), a slice without step, and ``np.asarray`` (the whole array)."""
+
+    def __init__(self, file):
+        self.file = str(file)
+        with open(self.file, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            self.shape, fortran, self.dtype = read(fh)
+            self.offset = fh.tell()
+        if fortran:
+            raise ValueError(f"{self.file}: Fortran order is not supported")
+        self.ndim = len(self.shape)
+        self.row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        n = max(stop - start, 0)
+        fd = os.open(self.file, os.O_RDONLY)
+        try:
+            data = os.pread(fd, n * self.row, self.offset + start * self.row) if n else b""
+        finally:
+            os.close(fd)
+        return np.frombuffer(data, dtype=self.dtype).reshape((n,) + tuple(self.shape[1:]))
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                raise IndexError("OnDisk supports slices without a step")
+            return self._read(start, stop)
+        i = int(key)
+        i = i + len(self) if i < 0 else i
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row = self._read(i, i + 1)
+        return row[0]
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self._read(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def open_segment(folder) -> dict:
+    """A segment folder's arrays (``NAME.npy``) as :class:`OnDisk` arrays."""
+    from pathlib import Path
+    return {f.name[:-4]: OnDisk(f) for f in Path(folder).glob("*.npy")}
+
+
+def sorted_ids(arrays: dict) -> dict[str, np.ndarray]:
+    """A part's document ids in docid order, packed (``sorted_id_offsets``,
+    ``sorted_id_bytes``): written beside a segment so the merge of the id orders reads
+    each segment's ids front to back."""
+    from .merge import take_segments
+    offsets, (blob,) = take_segments(arrays["docid_offsets"], [arrays["docid_bytes"]],
+                                     np.asarray(arrays["docid_sorted"], dtype=np.int64))
+    return {"sorted_id_offsets": offsets, "sorted_id_bytes": blob}
+
+
 def _chunks(array, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
     stop = len(array) if stop is None else stop
     for a in range(start, stop, PIECE):
-        yield np.asarray(array[a:min(stop, a + PIECE)])
+        yield np.asarray(array[a:min(stop, a + PIECE)]).reshape(-1)
 
 
 def concatenated(parts: Sequence[dict], name: str) -> Pieces:
@@ -84,8 +151,7 @@ def concatenated(parts: Sequence[dict], name: str) -> Pieces:
 
         def make_rows():
             for p in parts:
-                flat = np.asarray(p[name]).reshape(-1)
-                yield from _chunks(flat)
+                yield from _chunks(p[name])
         return Rows(dtype, sum(len(p[name]) for p in parts), width, make_rows)
 
     def make():
@@ -110,17 +176,19 @@ def pointers(parts: Sequence[dict], name: str) -> Pieces:
 
 def vocabulary(parts: Sequence[dict]) -> tuple[list[str], list[np.ndarray]]:
     """The merged sorted vocabulary and each segment's map local id -> global id."""
+    def terms(p: dict) -> list[str]:
+        return StringTable(np.asarray(p["vocab_offsets"]), np.asarray(p["vocab_bytes"])).all()
     union: set[str] = set()
     for p in parts:
-        union.update(StringTable(p["vocab_offsets"], p["vocab_bytes"]).all())
+        union.update(terms(p))
     vocab = sorted(union)
     del union
     where = {t: i for i, t in enumerate(vocab)}
     maps = []
     for p in parts:
-        terms = StringTable(p["vocab_offsets"], p["vocab_bytes"]).all()
-        maps.append(np.fromiter(map(where.__getitem__, terms), dtype=np.int64,
-                                count=len(terms)))
+        local = terms(p)
+        maps.append(np.fromiter(map(where.__getitem__, local), dtype=np.int64,
+                                count=len(local)))
     return vocab, maps
 
 
@@ -205,12 +273,16 @@ def merge_index_arrays(parts: Sequence[dict]) -> dict:
 
 
 def _sorted_ids(p: dict, shift: int) -> Iterator[tuple[str, int]]:
-    """A segment's (docid, global document number) pairs in docid order."""
-    ids = StringTable(p["docid_offsets"], p["docid_bytes"])
-    order = p["docid_sorted"]
+    """A segment's (docid, global document number) pairs in docid order (read front to
+    back from its packed sorted ids, :func:`sorted_ids`)."""
+    order, offsets, blob = p["docid_sorted"], p["sorted_id_offsets"], p["sorted_id_bytes"]
     for a in range(0, len(order), ID_CHUNK):
         rows = np.asarray(order[a:a + ID_CHUNK], dtype=np.int64)
-        yield from zip(ids.many(rows), (rows + shift).tolist())
+        off = np.asarray(offsets[a:a + len(rows) + 1], dtype=np.int64)
+        data = bytes(np.asarray(blob[int(off[0]):int(off[-1])]))
+        cut = (off - off[0]).tolist()
+        ids = [data[cut[i]:cut[i + 1]].decode("utf-8") for i in range(len(rows))]
+        yield from zip(ids, (rows + shift).tolist())
 
 
 def docid_order(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +314,8 @@ def merge_segments(parts: Sequence[dict], *, store_text: bool,
     """The arrays of one index holding ``parts``' documents in order (module docstring).
 
     ``parts`` are complete array sets (lifecycle arrays included; the ``fields``' arrays
-    too), typically memory-mapped; they must stay open until the result is written.
+    too) plus :func:`sorted_ids`, typically :func:`open_segment`; they must stay readable
+    until the result is written.
     """
     if not parts:
         raise ValueError("merge_segments needs at least one segment")
