@@ -50,7 +50,7 @@ from .layout import (ARRAY_SPECS, FIELD_ARRAYS, LIFECYCLE_ARRAYS, TEXT_ARRAYS, S
 #: items per chunk when segments are copied into the merged arrays
 PIECE = 1 << 20
 #: document ids decoded per segment at a time in the id-order merge
-ID_CHUNK = 1 << 16
+ID_CHUNK = 1 << 13
 
 
 class Rows(Pieces):
