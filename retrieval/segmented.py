@@ -23,7 +23,10 @@ Exactness: language-model statistics are additive and documents keep their arriv
 order, so the arrays are *identical* to those of one build over the same documents
 (same vocabulary and term ids, counts, lengths, cf, |C|, ids, text, lifecycle arrays;
 tested for several segment counts, with and without stored text), and every score is
-the same.
+the same. One exception in numbering only: files over
+:data:`~retrieval.reading.STREAM_BYTES` are streamed, and a build numbers streamed
+documents after the others — a plain build after all others, a segmented build after
+the others of their segment; the documents, statistics and scores are the same.
 
 Safety: nothing is written at the output until the merged index is complete (it is
 written beside it and renamed, as every build is); a failure or interruption — a

@@ -168,7 +168,7 @@ def search_rows(args, corpus: Path, work: Path) -> list[dict]:
                                args.rounds),
                  **latencies(lambda q: s1.batch_search_arrays(q, args.k), lat_q),
                  "load_average": os.getloadavg()[0]})
-    del s1, single
+    s1 = single = None  # free the single index before the shards
     client, cluster = connect(n_workers=max(args.workers))
     try:
         paths = {n: sharded_index(corpus, work / f"sh{n}", n, client) for n in args.shards}
@@ -184,7 +184,7 @@ def search_rows(args, corpus: Path, work: Path) -> list[dict]:
                      **latencies(lambda q: local.batch_search_arrays(q, args.k), lat_q),
                      "merge_ms_per_query": merge_cost(local, queries, args.k),
                      "load_average": os.getloadavg()[0]})
-        del local
+        local = None
         for workers in args.workers:
             with DaskSearcher(path, n_workers=workers, batch_size=args.batch_size) as ds:
                 ds.batch_search_arrays(queries[:200], args.k)   # workers open the index
