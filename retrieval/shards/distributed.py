@@ -14,14 +14,24 @@ problem needs.
 How a search runs (:class:`DaskSearcher`):
 
 1. the client prepares the queries once over the global vocabulary (the query arrays are
-   valid on every shard, :mod:`retrieval.shards.stats`);
-2. the queries are cut into batches of ``batch_size`` and one task per (shard, batch) is
-   submitted — never one task per query — preferring the worker assigned to the shard
-   (shard i → worker i mod W: each worker keeps its shards' files in its page cache);
+   valid on every shard, :mod:`retrieval.shards.stats`), a batch of ``batch_size`` at a
+   time, and submits each batch as soon as it is prepared, so the workers search batch
+   b while the client prepares batch b+1;
+2. one task per (shard, batch) is submitted — never one task per query — preferring the
+   worker assigned to the shard (shard i → worker i mod W: each worker keeps its shards'
+   files in its page cache);
 3. each worker opens the sharded index once (memory-mapped; the folder must be readable
    at the same path on every worker: a shared or replicated file system) and keeps a
    searcher per (index generation, model, options);
 4. the client merges the shards' top k exactly (:func:`~retrieval.shards.merge_top_k`).
+
+What travels: a task's arguments are the batch's query arrays (numpy) and the model; its
+result is a columnar :class:`~retrieval.search.ranking.BatchResult` (numpy) and the
+docid strings of its B·k entries as a list — measured 0.48 ms to pickle and unpickle for
+B = 256, k = 10 (0.002 ms a query; a numpy string array would take 0.03 ms but drops
+trailing NUL characters, and ids must round-trip exactly). Workers are single-threaded
+processes (``threads_per_worker=1``, ``processes=True``): the analyzer and parts of the
+search hold the GIL, so threads in one worker would take turns.
 
 A worker that dies mid-query: **retry on another worker** (decision). Every worker can
 read every shard (the folder is shared), so every worker is a replica of every shard:
