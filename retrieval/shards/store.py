@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -257,13 +258,25 @@ def check_output(path: Path, overwrite: bool) -> None:
     """Refuse to write a sharded index at ``path`` unless it is absent, an empty folder,
     or (with ``overwrite``) a sharded index; then make the folder."""
     if path.exists() and not is_sharded(path):
-        if not path.is_dir() or any(path.iterdir()):
+        if not path.is_dir() or not all(_leftover(p.name) for p in path.iterdir()):
             raise InputError(f"{path} exists and is not a sharded index; choose another "
                              f"output path (nothing was written)")
+        for p in path.iterdir():   # what a build killed before publishing left
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
     if is_sharded(path) and not overwrite:
         raise InputError(f"{path} already holds a sharded index; pass --force "
                          f"(overwrite=True) to replace it")
     path.mkdir(parents=True, exist_ok=True)
+
+
+_LEFTOVER = re.compile(r"^(s\d{3,}-g\d{6,}|stats-g\d{6,}|lock|\.shards\.json\.tmp-\d+)$")
+
+
+def _leftover(name: str) -> bool:
+    """Whether ``name`` in a folder without ``shards.json`` is what a sharded build
+    writes before it publishes (so the folder may be built into again)."""
+    return bool(_LEFTOVER.match(name))
 
 
 def read_top(path: Path) -> dict | None:
