@@ -9,8 +9,8 @@ chunk when written, so each segment is read once and the result written once.
 Method (documents keep their order: segment s's documents follow segment s-1's):
 
 * **vocabulary** — the union of the segments' sorted vocabularies, sorted by code point
-  (a term's id is its position, as in one build); each segment's terms go through a
-  monotone map ``local id -> global id`` (one dictionary look-up per segment term);
+  (a term's id is its position, as in one build): a heap merge of their UTF-8 bytes;
+  each segment's terms go through a monotone map ``local id -> global id``;
 * **term statistics** — ``df`` and ``cf`` are the sums of the segments' (additive);
   ``postings_indptr`` their prefix sum;
 * **postings** — made in blocks of global terms holding about :data:`PIECE` postings:
@@ -29,8 +29,9 @@ Method (documents keep their order: segment s's documents follow segment s-1's):
 The result is identical to one build over the same documents in the same order: the same
 arrays, bit for bit (tested for several segment counts, with and without stored text,
 with the title and name fields). Memory beyond the chunks: O(V) vocabulary arrays (the
-term strings while the vocabulary is merged, the maps, df, cf, the pointers) and three
-O(N) columns, 16 bytes per document: ``doc_lengths`` (int64, the manifest's counts),
+merged vocabulary's bytes and offsets, the maps, df, cf, the pointers; no term as a
+Python object beyond a chunk per segment — the name field's vocabulary is about one
+term per document) and three O(N) columns, 16 bytes per document: ``doc_lengths`` (int64, the manifest's counts),
 ``docid_sorted`` and ``docid_rank`` (int32 each); everything else is streamed.
 """
 
@@ -38,13 +39,14 @@ from __future__ import annotations
 
 import heapq
 import os
+from array import array
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from .arrays import Pieces
-from .layout import (ARRAY_SPECS, FIELD_ARRAYS, LIFECYCLE_ARRAYS, TEXT_ARRAYS, StringTable,
+from .layout import (ARRAY_SPECS, FIELD_ARRAYS, LIFECYCLE_ARRAYS, TEXT_ARRAYS,
                      field_key)
 
 #: items per chunk when segments are copied into the merged arrays
@@ -174,22 +176,35 @@ def pointers(parts: Sequence[dict], name: str) -> Pieces:
     return Pieces(np.int64, 1 + sum(len(p[name]) - 1 for p in parts), make)
 
 
-def vocabulary(parts: Sequence[dict]) -> tuple[list[str], list[np.ndarray]]:
-    """The merged sorted vocabulary and each segment's map local id -> global id."""
-    def terms(p: dict) -> list[str]:
-        return StringTable(np.asarray(p["vocab_offsets"]), np.asarray(p["vocab_bytes"])).all()
-    union: set[str] = set()
-    for p in parts:
-        union.update(terms(p))
-    vocab = sorted(union)
-    del union
-    where = {t: i for i, t in enumerate(vocab)}
-    maps = []
-    for p in parts:
-        local = terms(p)
-        maps.append(np.fromiter(map(where.__getitem__, local), dtype=np.int64,
-                                count=len(local)))
-    return vocab, maps
+def _terms(p: dict, segment: int) -> Iterator[tuple[bytes, int, int]]:
+    """A segment's (term UTF-8 bytes, segment, local id) in id order, read in chunks."""
+    offsets, blob = p["vocab_offsets"], p["vocab_bytes"]
+    for a in range(0, len(offsets) - 1, ID_CHUNK):
+        off = np.asarray(offsets[a:min(a + ID_CHUNK, len(offsets) - 1) + 1], dtype=np.int64)
+        data = bytes(np.asarray(blob[int(off[0]):int(off[-1])]))
+        cut = (off - off[0]).tolist()
+        for i in range(len(cut) - 1):
+            yield data[cut[i]:cut[i + 1]], segment, a + i
+
+
+def vocabulary(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The merged sorted vocabulary (offsets, bytes) and each segment's map local id ->
+    global id: a heap merge of the segments' sorted vocabularies, as UTF-8 bytes (whose
+    order is code-point order), so no term is held as a Python object beyond a chunk per
+    segment — the title and name fields' vocabularies grow with the documents."""
+    maps = [np.empty(len(p["vocab_offsets"]) - 1, dtype=np.int64) for p in parts]
+    blob = bytearray()
+    ends = array("q")
+    last = None
+    for term, segment, local in heapq.merge(*(_terms(p, s) for s, p in enumerate(parts))):
+        if term != last:
+            blob += term
+            ends.append(len(blob))
+            last = term
+        maps[segment][local] = len(ends) - 1
+    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+    offsets[1:] = np.frombuffer(ends, dtype=np.int64) if len(ends) else 0
+    return offsets, np.frombuffer(bytes(blob), dtype=np.uint8), maps
 
 
 class _Postings:
@@ -239,16 +254,8 @@ class _Postings:
 def merge_index_arrays(parts: Sequence[dict]) -> dict:
     """The merged arrays of :data:`~retrieval.index.layout.FIELD_ARRAYS` (the body's or a
     field's counts, postings and vocabulary) of ``parts``."""
-    vocab, maps = vocabulary(parts)
-    n_terms = len(vocab)
-    offsets = np.zeros(n_terms + 1, dtype=np.int64)
-    encoded = [t.encode("utf-8") for t in vocab]
-    del vocab
-    if n_terms:
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n_terms),
-                  out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    del encoded
+    offsets, blob, maps = vocabulary(parts)
+    n_terms = len(offsets) - 1
     cf = np.zeros(n_terms, dtype=np.int64)
     for p, m in zip(parts, maps):
         cf[m] += np.asarray(p["term_cf"], dtype=np.int64)
