@@ -33,7 +33,8 @@ def same_arrays(a: Index, b: Index, names=None):
         assert np.array_equal(x, y), name
 
 
-@pytest.mark.parametrize("segment_docs", [1000, 100, 37, 1])
+@pytest.mark.parametrize("segment_docs", [pytest.param(1000, marks=pytest.mark.slow), 100,
+                                          pytest.param(37, marks=pytest.mark.slow), 1])
 def test_segmented_arrays_identical_to_one_build(tmp_path, segment_docs):
     docs = corpus(segment_docs, n=230 if segment_docs > 1 else 25)
     one = Index.build(docs).save(tmp_path / "one")
@@ -48,7 +49,7 @@ def test_segmented_arrays_identical_to_one_build(tmp_path, segment_docs):
         ".segments-" not in p.name for p in tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("segment_docs", [7, 50])
+@pytest.mark.parametrize("segment_docs", [7, pytest.param(50, marks=pytest.mark.slow)])
 def test_segmented_no_text(tmp_path, segment_docs):
     docs = corpus(3, n=120)
     a = Index.open(Index.build(docs, store_text=False).save(tmp_path / "one"))
@@ -72,7 +73,8 @@ def write_folder(root, docs):
 
 
 @pytest.mark.parametrize("segment_docs,store_text", [
-    (3, True), (17, False), pytest.param(64, True, marks=pytest.mark.slow), (10_000, True)])
+    (3, True), (17, False), pytest.param(64, True, marks=pytest.mark.slow),
+    pytest.param(10_000, True, marks=pytest.mark.slow)])
 def test_segmented_folder_build_identical_to_build_index(tmp_path, segment_docs, store_text):
     """Every array (fields and lifecycle arrays included) equals the ordinary build's."""
     docs = corpus(segment_docs, n=60 if segment_docs < 10 else 150)
@@ -91,6 +93,7 @@ def test_segmented_folder_build_identical_to_build_index(tmp_path, segment_docs,
     assert check(tmp_path / "seg") == []
 
 
+@pytest.mark.slow
 def test_segmented_chars_limit_and_empty(tmp_path):
     docs = corpus(5, n=80)
     a = Index.open(Index.build(docs).save(tmp_path / "one"))
@@ -123,6 +126,7 @@ def test_segmented_errors_leave_nothing(tmp_path):
         build_segmented([("a", "b")], tmp_path / "file", segment_docs=5)
 
 
+@pytest.mark.slow
 def test_segmented_replaces_with_overwrite_and_cleans_stale(tmp_path):
     stale = tmp_path / ".seg.segments-999999999-abc"
     stale.mkdir()
