@@ -8,12 +8,19 @@
 2. Builds: time and peak RSS (of a child process per build, ``ru_maxrss``) of one build
    and of a segmented build (``retrieval.segmented``) for each corpus prefix size.
 3. The cost model (on paper, in the Markdown), checked against the 1- and 2-worker runs.
+4. ``--builds``: whole-corpus builds with ``retrieval index --memory`` (a child process
+   per corpus: wall time, CPU time user+sys and peak RSS from ``wait4``), each followed
+   by a search check over the built index (the corpus's queries, batch throughput).
 
 Usage::
 
-    python scripts/make_corpus.py --docs 100k --out /tmp/syn100k
-    python scripts/bench_scale.py --corpus /tmp/syn100k --out results/scale \\
-        --shards 2,4 --workers 1,2 --build-sizes 20000,100000 --segment-docs 25000
+    python scripts/make_corpus.py --docs 1000000 --queries 1000 --seed 0 --out /tmp/syn-1000000
+    # search side by side at 1M (indexes kept in --work and reused when present)
+    python scripts/bench_scale.py --corpus /tmp/syn-1000000 --work /tmp/scale-work \\
+        --shards 2,4 --workers 1,2
+    # builds within a memory budget, 1M and 3M documents
+    nice -n 10 python scripts/bench_scale.py --builds --memory 2GB \\
+        --corpus /tmp/syn-1000000,/tmp/syn-3000000 --work /tmp/scale-work
 
 Every figure is written with the load average beside it (``reporting.machine``).
 """
@@ -24,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +45,9 @@ from reporting import machine, run_main, write_report
 
 from retrieval import Index, Searcher
 from retrieval.errors import InputError
+from retrieval.index import index_state
 from retrieval.shards import ShardedIndex, ShardedSearcher, merge_top_k
+from retrieval.shards.store import is_sharded
 
 
 def read_docs(corpus: Path, n: int | None = None):
@@ -79,14 +89,18 @@ def measure_build(corpus: Path, n: int, segment_docs: int) -> dict:
     return got
 
 
-def timed_batch(fn, queries, rounds: int) -> float:
-    """Best of ``rounds`` wall times of ``fn(queries)`` (queries/s)."""
-    best = float("inf")
+def timed_batch(fn, queries, rounds: int) -> dict:
+    """Best of ``rounds`` wall times of ``fn(queries)``: queries/s, and this process's
+    CPU time per query in that round (the client's share when the work is on Dask)."""
+    best, best_cpu = float("inf"), 0.0
     for _ in range(rounds):
-        t = time.perf_counter()
+        cpu, t = time.process_time(), time.perf_counter()
         fn(queries)
-        best = min(best, time.perf_counter() - t)
-    return len(queries) / best
+        wall = time.perf_counter() - t
+        if wall < best:
+            best, best_cpu = wall, time.process_time() - cpu
+    return {"qps": len(queries) / best,
+            "client_cpu_ms_per_query": best_cpu / len(queries) * 1000}
 
 
 def latencies(fn, queries) -> dict:
@@ -109,41 +123,159 @@ def merge_cost(sharded: ShardedSearcher, queries: list[str], k: int) -> float:
     return (time.perf_counter() - t) / 5 / len(queries) * 1000
 
 
+def single_index(args, corpus: Path, work: Path) -> Index:
+    """The corpus's single index: ``--index`` or ``WORK/single`` when they hold an index
+    of the corpus, else built into ``WORK/single`` (in segments of ``--memory``)."""
+    from retrieval.segmented import build_index_segmented, parse_memory, segment_bytes
+    n_docs = corpus_docs(corpus)
+    for path in [args.index, work / "single"]:
+        if path is not None and index_state(path) == "index":
+            index = Index.open(path)
+            if index.num_docs == n_docs:
+                return index
+    index, _ = build_index_segmented([corpus / "docs.jsonl"], work / "single",
+                                     segment_docs=None, overwrite=True,
+                                     segment_bytes=segment_bytes(parse_memory(args.memory)))
+    return index
+
+
+def sharded_index(corpus: Path, path: Path, n_shards: int, client) -> Path:
+    """``path`` holding the corpus in ``n_shards`` shards (reused when present), built on
+    the Dask ``client`` (one task per shard)."""
+    from retrieval.shards.build import build_sharded
+    if is_sharded(path):
+        ix = ShardedIndex.open(path)
+        if ix.num_shards == n_shards and ix.num_docs == corpus_docs(corpus):
+            return path
+    build_sharded([corpus / "docs.jsonl"], path, n_shards, client=client, overwrite=True)
+    return path
+
+
+def corpus_docs(corpus: Path) -> int:
+    return int(json.loads((corpus / "meta.json").read_text())["stats"]["documents"])
+
+
 def search_rows(args, corpus: Path, work: Path) -> list[dict]:
-    from retrieval.shards.distributed import DaskSearcher
+    from retrieval.shards.distributed import DaskSearcher, connect
     queries = read_queries(corpus, args.queries)
     lat_q = queries[:args.latency_queries]
-    docs = list(read_docs(corpus, args.docs))
-    single = Index.build(docs)
+    single = single_index(args, corpus, work)
     rows = []
     s1 = Searcher(single)
     s1.batch_search_arrays(queries[:50], args.k)  # warm (kernels, tables)
     rows.append({"setup": "single index", "shards": 1, "workers": 0,
-                 "qps": timed_batch(lambda q: s1.batch_search_arrays(q, args.k), queries,
-                                    args.rounds),
+                 **timed_batch(lambda q: s1.batch_search_arrays(q, args.k), queries,
+                               args.rounds),
                  **latencies(lambda q: s1.batch_search_arrays(q, args.k), lat_q),
                  "load_average": os.getloadavg()[0]})
-    for n_shards in args.shards:
-        path = work / f"sh{n_shards}"
-        ShardedIndex.build(docs, n_shards).save(path, overwrite=True)
+    s1 = single = None  # free the single index before the shards
+    client, cluster = connect(n_workers=max(args.workers))
+    try:
+        paths = {n: sharded_index(corpus, work / f"sh{n}", n, client) for n in args.shards}
+    finally:
+        client.close()
+        cluster.close()
+    for n_shards, path in paths.items():
         local = ShardedSearcher(ShardedIndex.open(path))
         local.batch_search_arrays(queries[:50], args.k)
         rows.append({"setup": "sharded, in process", "shards": n_shards, "workers": 0,
-                     "qps": timed_batch(lambda q: local.batch_search_arrays(q, args.k),
-                                        queries, args.rounds),
+                     **timed_batch(lambda q: local.batch_search_arrays(q, args.k),
+                                   queries, args.rounds),
                      **latencies(lambda q: local.batch_search_arrays(q, args.k), lat_q),
                      "merge_ms_per_query": merge_cost(local, queries, args.k),
                      "load_average": os.getloadavg()[0]})
+        local = None
         for workers in args.workers:
             with DaskSearcher(path, n_workers=workers, batch_size=args.batch_size) as ds:
                 ds.batch_search_arrays(queries[:200], args.k)   # workers open the index
                 rows.append({
                     "setup": "Dask LocalCluster", "shards": n_shards, "workers": workers,
-                    "qps": timed_batch(lambda q: ds.batch_search_arrays(q, args.k),
-                                       queries, args.rounds),
+                    **timed_batch(lambda q: ds.batch_search_arrays(q, args.k),
+                                  queries, args.rounds),
                     **latencies(lambda q: ds.batch_search_arrays(q, args.k), lat_q),
                     "load_average": os.getloadavg()[0]})
     return rows
+
+
+# -- whole-corpus builds in bounded memory ----------------------------------------------
+def build_row(corpus: Path, out: Path, memory: str, no_text: bool) -> dict:
+    """``retrieval index CORPUS/docs.jsonl --memory M`` in a child process: wall time,
+    CPU time (user+sys) and peak RSS of the child (``os.wait4``)."""
+    cmd = [sys.executable, "-m", "retrieval", "index", str(corpus / "docs.jsonl"), "-o",
+           str(out), "--memory", memory, "--force", "-q", "--format", "json"]
+    if no_text:
+        cmd.append("--no-text")
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)   # reaped here: its own rusage
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout, stderr = out_f.read(), err_f.read()
+    if proc.returncode != 0:
+        raise InputError(f"the build of {corpus} failed: {stderr.strip()[-300:]}")
+    summary = json.loads(stdout)
+    return {"corpus": str(corpus), "documents": summary["documents"],
+            "terms": summary["distinct_terms"], "tokens": summary["tokens"],
+            "memory": memory, "text": not no_text, "seconds": wall,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            "index_bytes": sum(f.stat().st_size for f in out.rglob("*") if f.is_file()),
+            "load_average": [load, os.getloadavg()[0]]}
+
+
+def search_check(corpus: Path, index_path: Path, n_queries: int, k: int) -> dict:
+    """Batch search of the corpus's first ``n_queries`` queries over the built index."""
+    index = Index.open(index_path)
+    s = Searcher(index)
+    queries = read_queries(corpus, n_queries)
+    s.batch_search_arrays(queries[:20], k)
+    cpu, t = time.process_time(), time.perf_counter()
+    res = s.batch_search_arrays(queries, k)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    first = s.docids(res.doc_numbers[res.query_index == 0])
+    return {"queries": len(queries), "qps": len(queries) / wall,
+            "cpu_ms_per_query": cpu / len(queries) * 1000, "results": len(res.scores),
+            "first_query": queries[0], "first_results": first[:3],
+            "load_average": os.getloadavg()[0]}
+
+
+def builds_main(args) -> int:
+    rows = []
+    for corpus in args.corpora:
+        out = args.work / f"{corpus.name}-mem{args.memory}"
+        row = build_row(corpus, out, args.memory, args.no_text)
+        row["search"] = search_check(corpus, out, args.queries, args.k)
+        rows.append(row)
+        if not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+    report = {"machine": machine(), "builds": rows}
+    sizes = "-".join(str(corpus_docs(c)) for c in args.corpora)
+    write_report(args.out, f"builds-mem{args.memory}-docs{sizes}", report,
+                 builds_markdown(report))
+    return 0
+
+
+def builds_markdown(report: dict) -> str:
+    lines = ["# Builds in bounded memory (`retrieval index --memory`)", "",
+             f"Machine: {report['machine']}", "",
+             "| documents | terms | text | --memory | wall s | CPU s | peak RSS MB | "
+             "index GB | search q/s | CPU ms/query | load (start, end) |",
+             "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for b in report["builds"]:
+        q = b["search"]
+        lines.append(
+            f"| {b['documents']:,} | {b['terms']:,} | {'yes' if b['text'] else 'no'} | "
+            f"{b['memory']} | {b['seconds']:.0f} | {b['cpu_seconds']:.0f} | "
+            f"{b['peak_rss_bytes'] / 2**20:.0f} | {b['index_bytes'] / 2**30:.2f} | "
+            f"{q['qps']:.0f} | {q['cpu_ms_per_query']:.2f} | "
+            f"{b['load_average'][0]:.2f}, {b['load_average'][1]:.2f} |")
+    lines += ["", "Search check: the corpus's queries (batch, k=10) over the built index; "
+              "first query's top 3 per build in the JSON file."]
+    return "\n".join(lines)
 
 
 COST_MODEL = """\
@@ -175,12 +307,13 @@ def markdown(report: dict) -> str:
              f"Machine: {report['machine']}", "",
              f"Corpus: {report['corpus']} ({report['documents']} documents), "
              f"{report['queries']} queries, k={report['k']}, best of {report['rounds']}.", "",
-             "| setup | shards | workers | queries/s | p50 ms | p99 ms | merge ms/query "
-             "| load |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| setup | shards | workers | queries/s | client CPU ms/query | p50 ms | "
+             "p99 ms | merge ms/query | load |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["search"]:
         merge = f"{r['merge_ms_per_query']:.4f}" if "merge_ms_per_query" in r else ""
         lines.append(f"| {r['setup']} | {r['shards']} | {r['workers'] or ''} | "
-                     f"{r['qps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {merge} | "
+                     f"{r['qps']:.0f} | {r['client_cpu_ms_per_query']:.3f} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {merge} | "
                      f"{r['load_average']:.2f} |")
     lines += ["", "| documents | build | segment docs | seconds | peak RSS MB | load |",
               "|---:|---|---:|---:|---:|---:|"]
@@ -215,10 +348,22 @@ def model_check(rows: list[dict], batch: int) -> dict | None:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench_scale.py", description=__doc__.split("\n")[0])
-    p.add_argument("--corpus", required=True, type=Path,
-                   help="a folder made by scripts/make_corpus.py (docs.jsonl, queries.tsv)")
+    p.add_argument("--corpus", required=True,
+                   help="a folder made by scripts/make_corpus.py (docs.jsonl, queries.tsv, "
+                        "meta.json); with --builds, a comma-separated list of them")
     p.add_argument("--out", type=Path, default=Path("results/scale"))
-    p.add_argument("--docs", type=int, help="documents of the corpus to search (default all)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="folder for the indexes, kept and reused when they hold the "
+                        "corpus (default: a temporary folder)")
+    p.add_argument("--index", type=Path, default=None,
+                   help="a single index of the corpus to reuse (else WORK/single)")
+    p.add_argument("--memory", default="2GB",
+                   help="--memory of the builds (default 2GB)")
+    p.add_argument("--builds", action="store_true",
+                   help="measure whole-corpus builds with --memory (and a search check) "
+                        "instead of the search comparison")
+    p.add_argument("--no-text", action="store_true", help="builds: --no-text")
+    p.add_argument("--keep", action="store_true", help="builds: keep the built indexes")
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--latency-queries", type=int, default=100)
     p.add_argument("--k", type=int, default=10)
@@ -230,9 +375,12 @@ def parse_args(argv):
     p.add_argument("--segment-docs", type=int, default=0,
                    help="also build each size in segments of this many documents")
     args = p.parse_args(argv)
-    if not (args.corpus / "docs.jsonl").is_file():
-        raise InputError(f"{args.corpus} has no docs.jsonl; make one with "
-                         f"scripts/make_corpus.py --docs N --out {args.corpus}")
+    args.corpora = [Path(c) for c in args.corpus.split(",") if c]
+    for c in args.corpora:
+        if not (c / "docs.jsonl").is_file() or not (c / "meta.json").is_file():
+            raise InputError(f"{c} has no docs.jsonl and meta.json; make them with "
+                             f"scripts/make_corpus.py --docs N --out {c}")
+    args.corpus = args.corpora[0]
     args.shards = [int(x) for x in args.shards.split(",") if x]
     args.workers = [int(x) for x in args.workers.split(",") if x]
     args.build_sizes = [int(x) for x in args.build_sizes.split(",") if x]
@@ -245,14 +393,19 @@ def main(argv=None) -> int:
         child_build(argv[1], int(argv[2]), argv[3], int(argv[4]))
         return 0
     args = parse_args(argv)
-    builds = []
-    for n in args.build_sizes:
-        builds.append(measure_build(args.corpus, n, 0))
-        if args.segment_docs:
-            builds.append(measure_build(args.corpus, n, args.segment_docs))
     with tempfile.TemporaryDirectory() as tmp:
-        rows = search_rows(args, args.corpus, Path(tmp))
-    n_docs = sum(1 for _ in read_docs(args.corpus, args.docs))
+        if args.work is None:
+            args.work = Path(tmp)
+        args.work.mkdir(parents=True, exist_ok=True)
+        if args.builds:
+            return builds_main(args)
+        builds = []
+        for n in args.build_sizes:
+            builds.append(measure_build(args.corpus, n, 0))
+            if args.segment_docs:
+                builds.append(measure_build(args.corpus, n, args.segment_docs))
+        rows = search_rows(args, args.corpus, args.work)
+    n_docs = corpus_docs(args.corpus)
     report = {"machine": machine(), "corpus": str(args.corpus), "documents": n_docs,
               "queries": args.queries, "k": args.k, "rounds": args.rounds,
               "batch_size": args.batch_size, "search": rows, "builds": builds,

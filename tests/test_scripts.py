@@ -213,3 +213,29 @@ def test_choose_feedback_defaults_rule_and_development_queries(collections_dir):
 def _nfcorpus_test_queries(folder: Path):
     from retrieval.collections.nfcorpus import load_nfcorpus
     return load_nfcorpus(folder, split="test").queries
+
+
+@pytest.mark.slow
+def test_bench_scale_tiny(tmp_path, model):
+    """--builds (a --memory build in a child, its CPU time and peak RSS, a search check)
+    and the search comparison (indexes kept in --work and reused)."""
+    corpus = tmp_path / "corpus"
+    _run(MAKE_CORPUS, "--docs", 600, "--queries", 30, "--out", corpus, "--model", model, "-q")
+    out = tmp_path / "scale"
+    _run(SCRIPTS / "bench_scale.py", "--builds", "--memory", "300MB", "--corpus", corpus,
+         "--work", tmp_path / "work", "--out", out, "--queries", 30, timeout=300)
+    data = json.loads((out / "builds-mem300MB-docs600.json").read_text())
+    row = data["builds"][0]
+    assert row["documents"] == 600 and 0 < row["peak_rss_bytes"] < 300 * 2**20
+    assert row["cpu_seconds"] > 0 and 0 < row["search"]["results"] <= 30 * 10
+    args = ("--corpus", corpus, "--work", tmp_path / "work", "--out", out, "--queries", 30,
+            "--latency-queries", 5, "--rounds", 1, "--shards", 2, "--workers", 1)
+    _run(SCRIPTS / "bench_scale.py", *args, timeout=300)
+    built = sorted(p.name for p in (tmp_path / "work").iterdir())
+    assert built == ["sh2", "single"]
+    stamp = (tmp_path / "work" / "sh2" / "shards.json").stat().st_mtime_ns
+    _run(SCRIPTS / "bench_scale.py", *args, timeout=300)   # reuses the indexes
+    assert (tmp_path / "work" / "sh2" / "shards.json").stat().st_mtime_ns == stamp
+    rows = json.loads((out / "scale-docs600.json").read_text())["search"]
+    assert [r["setup"] for r in rows] == ["single index", "sharded, in process",
+                                          "Dask LocalCluster"]

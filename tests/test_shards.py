@@ -331,3 +331,18 @@ def test_crash_before_publication_leaves_old_state(tmp_path, monkeypatch):
     assert ShardedIndex.open(path).num_docs == len(docs)
     change_sharded(path, add=[("y", "glacier")])
     assert ShardedIndex.open(path).num_docs == len(docs) + 1
+
+
+def test_a_build_killed_before_publishing_can_be_built_into_again(tmp_path):
+    from retrieval.shards import ShardedIndex
+    out = tmp_path / "sh"
+    (out / "s000-g000001").mkdir(parents=True)
+    (out / "s000-g000001" / "manifest.json").write_text("{}")
+    (out / "lock").write_text("")
+    ShardedIndex.build([("a", "glacier ice"), ("b", "river")], 2).save(out)
+    assert ShardedIndex.open(out).num_docs == 2
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a sharded index"):
+        ShardedIndex.build([("a", "glacier")], 1).save(tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"

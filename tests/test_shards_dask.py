@@ -69,6 +69,44 @@ def test_dask_equals_single_and_batches(setup):
 
 
 @pytest.mark.slow
+def test_shards_built_on_the_cluster_equal_the_local_build(setup, tmp_path):
+    import json
+    from retrieval.reading import FolderReader
+    from retrieval.shards.build import build_sharded
+    _, _, client = setup
+    (tmp_path / "c").mkdir()
+    for i, (docid, text) in enumerate(corpus(150, seed=3)):
+        (tmp_path / "c" / f"{docid}.txt").write_text(text, encoding="utf-8")
+    with open(tmp_path / "c" / "more.jsonl", "w", encoding="utf-8") as fh:
+        for docid, text in corpus(40, seed=4):
+            fh.write(json.dumps({"id": "j" + docid, "text": text}) + "\n")
+    local = ShardedIndex.build(FolderReader([tmp_path / "c"]).documents(), 3)
+    local.save(tmp_path / "local")
+    local = ShardedIndex.open(tmp_path / "local")
+    remote = build_sharded([tmp_path / "c"], tmp_path / "remote", 3, client=client)
+    assert remote.num_docs == local.num_docs == 190
+    for a, b in zip(local.shards, remote.shards):
+        assert sorted(a.arrays) == sorted(b.arrays)
+        for name in a.arrays:
+            assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
+    for name in ("term_cf", "term_df", "vocab_bytes"):
+        assert np.array_equal(getattr(local.stats, name), getattr(remote.stats, name))
+    qs = queries(60)
+    from retrieval.shards import ShardedSearcher
+    x = ShardedSearcher(local).batch_search_arrays(qs, 10)
+    y = ShardedSearcher(remote).batch_search_arrays(qs, 10)
+    assert x.docids == y.docids and np.array_equal(x.scores, y.scores)
+    # a failing task (a repeated id) publishes nothing and leaves no shard behind
+    with open(tmp_path / "c" / "dup.jsonl", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "jd0001", "text": "w1 w2"}) + "\n")
+    from retrieval.errors import InputError
+    with pytest.raises(InputError, match="jd0001"):
+        build_sharded([tmp_path / "c"], tmp_path / "bad", 2, client=client)
+    assert not (tmp_path / "bad" / "shards.json").exists()
+    assert not [p for p in (tmp_path / "bad").iterdir() if p.name.startswith("s")]
+
+
+@pytest.mark.slow
 def test_killed_worker_retries_on_the_other(setup):
     single, path, client = setup
     qs = queries(3000, seed=9)
@@ -104,3 +142,21 @@ def test_no_workers_is_a_clear_error(setup, tmp_path):
         ds = DaskSearcher(path, client=client, timeout=5)
         with pytest.raises(DistributedSearchError, match="no workers"):
             ds.batch_search_arrays(["w1"], 10)
+
+
+@pytest.mark.slow
+def test_cli_index_shards_on_a_local_cluster(tmp_path, capsys):
+    from retrieval.cli.index import main
+    (tmp_path / "c").mkdir()
+    for docid, text in corpus(60, seed=5):
+        (tmp_path / "c" / f"{docid}.txt").write_text(text, encoding="utf-8")
+    assert main([str(tmp_path / "c"), "-o", str(tmp_path / "a"), "--shards", "2", "-q"]) == 0
+    assert main([str(tmp_path / "c"), "-o", str(tmp_path / "b"), "--shards", "2",
+                 "--cluster", "local", "--workers", "1", "--format", "json"]) == 0
+    a, b = ShardedIndex.open(tmp_path / "a"), ShardedIndex.open(tmp_path / "b")
+    for x, y in zip(a.shards, b.shards):
+        for name in x.arrays:
+            assert np.array_equal(np.asarray(x.arrays[name]), np.asarray(y.arrays[name]))
+    capsys.readouterr()
+    assert main([str(tmp_path / "c"), "-o", str(tmp_path / "d"), "--cluster", "local"]) == 2
+    assert "--shards" in capsys.readouterr().err

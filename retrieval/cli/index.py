@@ -9,11 +9,12 @@ from pathlib import Path
 
 from ..analysis import (DEFAULT_LANGUAGE, DEFAULT_STEMMER, LANGUAGES, STEMMERS, STOPLISTS,
                         Analyzer)
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..index import index_state
 from ..lifecycle import build_index
 from ..reading import STREAM_BYTES, FolderReader
 from ..safeio import clamp_jobs
+from ..segmented import build_index_segmented, parse_memory, segment_bytes
 from ..duplicates import DuplicateGroups
 from . import sharded
 from ._common import Progress, dump_json, format_table, make_parser, positive_int, run
@@ -53,6 +54,13 @@ def build_parser():
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="processes analysing documents in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("bounded memory (segments merged into one index)")
+    g.add_argument("--memory", metavar="SIZE",
+                   help="build within about SIZE of memory (e.g. 2GB): documents are "
+                        "indexed in segments sized for SIZE, then merged in one pass; "
+                        "the index is identical to a build without it")
+    g.add_argument("--segment-docs", type=positive_int, metavar="N",
+                   help="the same with N documents per segment (instead of --memory)")
     sharded.add_index_options(p)
     return p
 
@@ -100,8 +108,29 @@ def _work_units(reader: FolderReader) -> int | None:
     return len(reader.files_)
 
 
+def _segmenting(args) -> tuple[int | None, int | None] | None:
+    """(documents, estimated bytes) per segment of a bounded-memory build, or None."""
+    if args.memory is not None and args.segment_docs is not None:
+        raise ParameterError("give either --memory or --segment-docs, not both")
+    if args.memory is not None:
+        return None, segment_bytes(parse_memory(args.memory))
+    if args.segment_docs is not None:
+        return args.segment_docs, None
+    return None
+
+
+def _segment_progress(bar: Progress, segments: int, documents: int) -> None:
+    """Show the segments written (or the merge) in the progress bar's label."""
+    bar.label = (f"merging {documents:,} documents" if segments < 0 else
+                 f"indexing ({segments} segments, {documents:,} documents)")
+    bar.update(0)
+
+
 def _main(args) -> int:
     if sharded.wants_sharded_index(args):
+        if args.memory is not None or args.segment_docs is not None:
+            raise ParameterError("--memory and --segment-docs build one index; they do "
+                                 "not combine with --shards or --join")
         return sharded.index_main(args)
     start = time.perf_counter()
     output = Path(args.output)
@@ -112,14 +141,21 @@ def _main(args) -> int:
     jobs = clamp_jobs(args.jobs, work=_work_units(reader))
     if jobs.clamped:
         print(jobs.note(), file=sys.stderr)
+    segments = _segmenting(args)
     with Progress(len(reader.files_), "indexing", enabled=None if not args.quiet else False,
                   unit=" files") as bar:
         # crash-safe, records sources and content hashes for 'retrieval update'
         try:
-            index, _ = build_index(inputs, output, reader=reader,
-                                   analyzer=analyzer,
-                                   store_text=not args.no_text, overwrite=args.force,
-                                   on_file=lambda _f: bar.update(1), jobs=jobs.jobs)
+            if segments is None:
+                index, _ = build_index(inputs, output, reader=reader, analyzer=analyzer,
+                                       store_text=not args.no_text, overwrite=args.force,
+                                       on_file=lambda _f: bar.update(1), jobs=jobs.jobs)
+            else:
+                index, _ = build_index_segmented(
+                    inputs, output, segment_docs=segments[0], segment_bytes=segments[1],
+                    reader=reader, analyzer=analyzer, store_text=not args.no_text,
+                    overwrite=args.force, on_file=lambda _f: bar.update(1),
+                    on_segment=lambda s, n: _segment_progress(bar, s, n), jobs=jobs.jobs)
         except InputError:
             if not args.force and index_state(output) != "absent":
                 # another process created the index while this one was building

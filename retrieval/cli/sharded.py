@@ -26,6 +26,13 @@ def add_index_options(parser) -> None:
     g.add_argument("--join", action="store_true",
                    help="the PATHs are indexes built separately (one per folder or "
                         "machine): join them into one sharded index at INDEX")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --shards: build each shard as a task on the Dask cluster at "
+                        "ADDRESS (PATHs and INDEX at the same paths on every worker)")
+    g.add_argument("--cluster", choices=("local",),
+                   help="with --shards: build the shards on a Dask LocalCluster here")
+    g.add_argument("--workers", type=int, default=2,
+                   help="worker processes of --cluster local (default 2)")
 
 
 def add_search_options(parser) -> None:
@@ -47,7 +54,7 @@ def is_sharded(path) -> bool:
 
 
 def wants_sharded_index(args) -> bool:
-    return bool(args.shards is not None or args.join)
+    return bool(args.shards is not None or args.join or args.scheduler or args.cluster)
 
 
 def index_main(args) -> int:
@@ -59,16 +66,29 @@ def index_main(args) -> int:
     if args.shards is not None and args.join:
         raise ParameterError("give either --shards N (index folders) or --join (join "
                              "indexes), not both")
+    on_cluster = bool(args.scheduler or args.cluster)
+    if on_cluster and args.shards is None:
+        raise ParameterError("--scheduler/--cluster build the shards of --shards N on Dask; "
+                             "give --shards N")
+    if args.shards is not None and args.shards < 1:
+        raise ParameterError(f"--shards must be a whole number >= 1, got {args.shards}")
+    if args.workers < 1:
+        raise ParameterError(f"--workers must be a whole number >= 1, got {args.workers}")
+    analyzer = Analyzer(args.stopwords, args.stemmer, language=args.language)
     if args.join:
         sharded = ShardedIndex.join(args.paths)
+        sharded.save(args.output, overwrite=args.force)
+    elif on_cluster:
+        from ..shards.build import build_sharded
+        sharded = build_sharded(args.paths, args.output, args.shards,
+                                scheduler=args.scheduler, n_workers=args.workers,
+                                analyzer=analyzer, store_text=not args.no_text,
+                                overwrite=args.force)
     else:
-        if args.shards < 1:
-            raise ParameterError(f"--shards must be a whole number >= 1, got {args.shards}")
         reader = FolderReader([Path(p) for p in args.paths], stream_threshold=STREAM_BYTES)
-        sharded = ShardedIndex.build(reader.documents(), args.shards,
-                                     analyzer=Analyzer(args.stopwords, args.stemmer),
+        sharded = ShardedIndex.build(reader.documents(), args.shards, analyzer=analyzer,
                                      store_text=not args.no_text)
-    sharded.save(args.output, overwrite=args.force)
+        sharded.save(args.output, overwrite=args.force)
     summary = {"index": str(args.output), "shards": sharded.num_shards,
                "documents": sharded.num_docs, "distinct_terms": sharded.stats.num_terms,
                "tokens": int(sharded.stats.num_tokens),

@@ -14,14 +14,24 @@ problem needs.
 How a search runs (:class:`DaskSearcher`):
 
 1. the client prepares the queries once over the global vocabulary (the query arrays are
-   valid on every shard, :mod:`retrieval.shards.stats`);
-2. the queries are cut into batches of ``batch_size`` and one task per (shard, batch) is
-   submitted — never one task per query — preferring the worker assigned to the shard
-   (shard i → worker i mod W: each worker keeps its shards' files in its page cache);
+   valid on every shard, :mod:`retrieval.shards.stats`), a batch of ``batch_size`` at a
+   time, and submits each batch as soon as it is prepared, so the workers search batch
+   b while the client prepares batch b+1;
+2. one task per (shard, batch) is submitted — never one task per query — preferring the
+   worker assigned to the shard (shard i → worker i mod W: each worker keeps its shards'
+   files in its page cache);
 3. each worker opens the sharded index once (memory-mapped; the folder must be readable
    at the same path on every worker: a shared or replicated file system) and keeps a
    searcher per (index generation, model, options);
 4. the client merges the shards' top k exactly (:func:`~retrieval.shards.merge_top_k`).
+
+What travels: a task's arguments are the batch's query arrays (numpy) and the model; its
+result is a columnar :class:`~retrieval.search.ranking.BatchResult` (numpy) and the
+docid strings of its B·k entries as a list — measured 0.48 ms to pickle and unpickle for
+B = 256, k = 10 (0.002 ms a query; a numpy string array would take 0.03 ms but drops
+trailing NUL characters, and ids must round-trip exactly). Workers are single-threaded
+processes (``threads_per_worker=1``, ``processes=True``): the analyzer and parts of the
+search hold the GIL, so threads in one worker would take turns.
 
 A worker that dies mid-query: **retry on another worker** (decision). Every worker can
 read every shard (the folder is shared), so every worker is a replica of every shard:
@@ -60,6 +70,25 @@ def _import_distributed():
         raise RetrievalError('searching on a cluster needs Dask: pip install '
                              '"retrieval[distributed]"') from None
     return distributed
+
+
+def connect(client=None, scheduler: str | None = None, n_workers: int = 2,
+            timeout: float | None = 600.0):
+    """(client, cluster): ``client`` itself; else a client of the scheduler at
+    ``scheduler``; else a new ``LocalCluster`` of ``n_workers`` single-threaded worker
+    processes (processes, not threads: the kernels and the analyzer hold the GIL in
+    places) and its client. ``cluster`` is the LocalCluster started here (None when none
+    was): close it after the client."""
+    if client is not None:
+        return client, None
+    distributed = _import_distributed()
+    if scheduler is not None:
+        return distributed.Client(scheduler, timeout="20s"), None
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    client.wait_for_workers(n_workers, timeout=timeout)
+    return client, cluster
 
 
 # -- worker side ------------------------------------------------------------------------
@@ -109,17 +138,7 @@ class DaskSearcher:
         self.batch_size = batch_size
         self.timeout = timeout
         self.options = options
-        distributed = _import_distributed()
-        self.cluster_ = None
-        if client is None:
-            if scheduler is not None:
-                client = distributed.Client(scheduler, timeout="20s")
-            else:
-                self.cluster_ = distributed.LocalCluster(
-                    n_workers=n_workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None)
-                client = distributed.Client(self.cluster_)
-                client.wait_for_workers(n_workers, timeout=timeout)
+        client, self.cluster_ = connect(client, scheduler, n_workers, timeout)
         self.client_ = client
         self.path_ = str(Path(os.path.abspath(path)))
         self.local_ = ShardedSearcher(ShardedIndex.open(self.path_), model,
@@ -139,9 +158,7 @@ class DaskSearcher:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def rank(self, batch, k: int) -> ShardedResult:
-        """Merged top ``k`` of a prepared batch: one task per (shard, query batch)."""
-        distributed = _import_distributed()
+    def _workers(self) -> list:
         workers = sorted(self.client_.scheduler_info().get("workers", {}))
         if not workers:
             try:  # a cluster that is still starting its workers
@@ -153,18 +170,20 @@ class DaskSearcher:
             raise DistributedSearchError(f"the Dask cluster at {self.client_.scheduler.address}"
                                          f" has no workers; start some with 'dask worker "
                                          f"ADDRESS'")
-        n = len(batch)
-        size = max(int(self.batch_size), 1)
+        return workers
+
+    def _submit(self, part, start: int, k: int, workers: list, futures: list, where: list):
+        """One task per shard for the prepared queries ``part`` (numbered from ``start``)."""
         model, options = self.local_.model, self.local_.searcher_params
-        futures, where = [], []
-        for start in range(0, n, size):
-            part = _slice_batch(batch, start, min(start + size, n), QueryBatch)
-            for shard in range(self.local_.index.num_shards):
-                futures.append(self.client_.submit(
-                    rank_on_worker, self.path_, self.generation_, shard, part, k, model,
-                    options, workers=[workers[shard % len(workers)]],
-                    allow_other_workers=True, pure=False))
-                where.append((start, shard))
+        for shard in range(self.local_.index.num_shards):
+            futures.append(self.client_.submit(
+                rank_on_worker, self.path_, self.generation_, shard, part, k, model,
+                options, workers=[workers[shard % len(workers)]],
+                allow_other_workers=True, pure=False))
+            where.append((start, shard))
+
+    def _collect(self, futures: list, where: list, n: int, k: int) -> ShardedResult:
+        distributed = _import_distributed()
         try:
             got = self.client_.gather(
                 futures, errors="raise") if self.timeout is None else \
@@ -179,16 +198,40 @@ class DaskSearcher:
             parts.append((shard, res, ids))
         return merge_top_k(parts, n, k)
 
+    def rank(self, batch, k: int) -> ShardedResult:
+        """Merged top ``k`` of a prepared batch: one task per (shard, query batch)."""
+        workers = self._workers()
+        n = len(batch)
+        size = max(int(self.batch_size), 1)
+        futures: list = []
+        where: list = []
+        for start in range(0, n, size):
+            self._submit(_slice_batch(batch, start, min(start + size, n), QueryBatch),
+                         start, k, workers, futures, where)
+        return self._collect(futures, where, n, k)
+
     def batch_search_arrays(self, queries: Sequence, k: int = 1000) -> ShardedResult:
         """Merged top ``k`` of every query (after feedback when one is set: the first
-        pass on the cluster, the expansion here, the second pass on the cluster)."""
+        pass on the cluster, the expansion here, the second pass on the cluster).
+
+        Without feedback the client prepares the queries a batch at a time and submits
+        each batch's tasks at once, so the workers search while the client prepares the
+        next batch (the client's work overlaps the workers', instead of adding to it)."""
         k = check_k(k)
         queries = list(queries)
-        batch = self.local_.prepare(queries)
         fb_docs = getattr(self.feedback, "fb_docs", None)
         if fb_docs is not None:
+            batch = self.local_.prepare(queries)
             batch = self.local_.expand(queries, batch, self.rank(batch, int(fb_docs)))
-        return self.rank(batch, k)
+            return self.rank(batch, k)
+        workers = self._workers()
+        size = max(int(self.batch_size), 1)
+        futures: list = []
+        where: list = []
+        for start in range(0, len(queries), size):
+            self._submit(self.local_.prepare(queries[start:start + size]), start, k,
+                         workers, futures, where)
+        return self._collect(futures, where, len(queries), k)
 
     def batch_search(self, queries: Sequence, k: int = 10):
         return results_lists(self.batch_search_arrays(queries, k), len(queries))

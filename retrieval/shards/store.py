@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -201,27 +202,25 @@ class ShardedIndex:
         """Write every shard and the statistics as a new generation of ``path`` and
         publish it atomically (see the module docstring)."""
         path = Path(path)
-        if path.exists() and not is_sharded(path):
-            if not path.is_dir() or any(path.iterdir()):
-                raise InputError(f"{path} exists and is not a sharded index; choose another "
-                                 f"output path (nothing was written)")
-        if is_sharded(path) and not overwrite:
-            raise InputError(f"{path} already holds a sharded index; pass --force "
-                             f"(overwrite=True) to replace it")
-        path.mkdir(parents=True, exist_ok=True)
+        check_output(path, overwrite)
         with WriteLock(path):
             previous = _read_top(path) if is_sharded(path) else None
             self.publish(path, previous, changed=range(self.num_shards))
         return path
 
-    def publish(self, path: Path, previous: dict | None, changed: Iterable[int]) -> dict:
+    def publish(self, path: Path, previous: dict | None, changed: Iterable[int], *,
+                written: list[str] | None = None) -> dict:
         """Write shards ``changed`` (the others keep their folders from ``previous``) and
         the statistics into new folders, then replace ``shards.json`` (caller holds the
-        write lock). Returns the new top-level record."""
+        write lock). ``written``: the folders (in ``path``) where every shard has been
+        written already (a build on a cluster). Returns the new top-level record."""
         gen = int(previous["generation"]) + 1 if previous else 1
         changed = set(changed)
         names = []
         for i, ix in enumerate(self.shards):
+            if written is not None:
+                names.append(written[i])
+                continue
             if previous is not None and i not in changed and i < len(previous["shards"]):
                 names.append(previous["shards"][i])
                 continue
@@ -253,6 +252,36 @@ class ShardedIndex:
         _remove_unnamed(path, keep)
         self.path, self.top = path, top
         return top
+
+
+def check_output(path: Path, overwrite: bool) -> None:
+    """Refuse to write a sharded index at ``path`` unless it is absent, an empty folder,
+    or (with ``overwrite``) a sharded index; then make the folder."""
+    if path.exists() and not is_sharded(path):
+        if not path.is_dir() or not all(_leftover(p.name) for p in path.iterdir()):
+            raise InputError(f"{path} exists and is not a sharded index; choose another "
+                             f"output path (nothing was written)")
+        for p in path.iterdir():   # what a build killed before publishing left
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+    if is_sharded(path) and not overwrite:
+        raise InputError(f"{path} already holds a sharded index; pass --force "
+                         f"(overwrite=True) to replace it")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+_LEFTOVER = re.compile(r"^(s\d{3,}-g\d{6,}|stats-g\d{6,}|lock|\.shards\.json\.tmp-\d+)$")
+
+
+def _leftover(name: str) -> bool:
+    """Whether ``name`` in a folder without ``shards.json`` is what a sharded build
+    writes before it publishes (so the folder may be built into again)."""
+    return bool(_LEFTOVER.match(name))
+
+
+def read_top(path: Path) -> dict | None:
+    """The current ``shards.json`` record of ``path`` (None: not a sharded index yet)."""
+    return _read_top(path) if is_sharded(path) else None
 
 
 def _check_compatible(shards: list[Index]) -> None:
