@@ -429,15 +429,23 @@ class FolderReader:
         for doc, _source in self.documents_with_sources(on_file=on_file):
             yield doc
 
-    def documents_with_sources(self, on_file=None) -> Iterator[tuple[Document, SourceFile]]:
+    def documents_with_sources(self, on_file=None, *, check_ids: bool = True
+                               ) -> Iterator[tuple[Document, SourceFile]]:
         """Like :meth:`documents`, with the :class:`SourceFile` each document came from.
 
         Files skipped while reading are listed in ``skipped_files_`` as (path, reason).
+        ``check_ids``: a repeated id is an :class:`InputError` naming the file and line of
+        its second occurrence; this keeps every id read in a set (about 100 bytes per
+        document), so a caller that checks ids itself in bounded memory (a segmented
+        build, :mod:`retrieval.segmented`) passes ``False``.
         """
         stats = self.stats_
         seen: set[str] = set()
         for source in self.files_:
             for doc, line in self._read(source, stats):
+                if not check_ids:
+                    yield doc, source
+                    continue
                 if doc.docid in seen:
                     raise InputError(f"document id {doc.docid!r} appears twice; ids must be "
                                      f"unique across all indexed paths",
@@ -449,6 +457,25 @@ class FolderReader:
                 self._last_skip = None
             if on_file is not None:
                 on_file(source)
+
+    def id_line(self, file: str, docid: str, nth: int = 1) -> int | None:
+        """The line of the ``nth`` document with id ``docid`` in ``file`` (one of
+        ``files_``), reading that file again; None when not found or when the file's
+        documents have no lines. For error messages of callers that do not keep ids."""
+        source = next((s for s in self.files_ if s.file == file), None)
+        if source is None:
+            return None
+        last_skip, found = self._last_skip, 0
+        try:
+            for doc, line in self._read(source, ReadStats()):
+                found += doc.docid == docid
+                if found == nth:
+                    return line
+        except InputError:  # the file changed since: no line to give
+            return None
+        finally:
+            self._last_skip = last_skip
+        return None
 
     def _read(self, source: SourceFile, stats: ReadStats):
         path = source.file  # strings, not Path: this runs once per file

@@ -49,7 +49,7 @@ from .analysis import Analyzer
 from .errors import InputError, ParameterError
 from .index import Index, index_state
 from .index.arrays import new_manifest
-from .index.kmerge import merge_segments, open_segment, sorted_ids
+from .index.kmerge import RepeatedIdError, merge_segments, open_segment, sorted_ids
 from .index.sources import NewDoc, build_part, read_docs
 from .reading import STREAM_BYTES, FolderReader
 from .records import Document
@@ -239,10 +239,20 @@ def build_index_segmented(paths: Iterable[str | os.PathLike], output: str | os.P
     if reader is None:
         reader = FolderReader(paths, stream_threshold=STREAM_BYTES)
     resolved = [str(p.resolve()) for p in reader.paths]
-    index = build_from_docs(
-        read_docs(reader, 0, on_file), output, segment_docs=segment_docs,
-        segment_bytes=segment_bytes, analyzer=analyzer, store_text=store_text,
-        fields=fields, overwrite=overwrite, jobs=jobs, on_segment=on_segment,
-        manifest_extra=lambda: {"sources": resolved, "source_groups": [resolved],
-                                "read_stats": reader.stats_.as_dict()})
+    try:
+        index = build_from_docs(
+            read_docs(reader, 0, on_file, check_ids=False), output,
+            segment_docs=segment_docs, segment_bytes=segment_bytes, analyzer=analyzer,
+            store_text=store_text, fields=fields, overwrite=overwrite, jobs=jobs,
+            on_segment=on_segment,
+            manifest_extra=lambda: {"sources": resolved, "source_groups": [resolved],
+                                    "read_stats": reader.stats_.as_dict()})
+    except RepeatedIdError as exc:
+        # ids are not kept while reading (that set is O(N) memory, about 100 bytes per
+        # document); the line is found by reading the one file again, on this error only
+        nth = 2 if exc.earlier == exc.later else 1
+        line = reader.id_line(exc.later, exc.docid, nth) if exc.later else None
+        if line is None:
+            raise
+        raise RepeatedIdError(exc.docid, exc.earlier, exc.later, line) from None
     return index, reader

@@ -93,3 +93,15 @@ def test_cli_collapse_formats(tmp_path, capsys):
     assert [line.split()[2:4] for line in lines] == [["COPYING", "1"], ["readme.txt", "2"]]
     code = main(["search", str(tmp_path / "ix"), "wombat", "--collapse", "--feedback", "rm3"])
     assert code == 2 and "do not combine" in capsys.readouterr().err
+
+
+def test_index_summary_duplicate_count_equals_groups(tmp_path):
+    """The CLI's cheap count (sorted hash words) equals DuplicateGroups' count."""
+    from retrieval.cli.index import duplicate_count
+    assert duplicate_count(dup_index()) == DuplicateGroups(dup_index()).duplicate_documents_
+    unknown = Index.build([("a", "same"), ("b", "same"), ("c", "x")], store_text=False)
+    assert duplicate_count(unknown) == DuplicateGroups(unknown).duplicate_documents_ == 0
+    assert duplicate_count(Index.build([("a", "one")])) == 0
+    texts = ["p", "q", "p", "r", "q", "p", "s", "", ""]
+    ix = Index.build([(f"d{i}", t) for i, t in enumerate(texts)])
+    assert duplicate_count(ix) == DuplicateGroups(ix).duplicate_documents_ == 4

@@ -173,3 +173,59 @@ def test_cli_memory_and_segment_docs(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("segment_docs", [1, 2, 10])
+def test_cli_repeated_id_names_id_file_and_line(tmp_path, capsys, segment_docs):
+    """A repeated id in another segment (found by the merge) or in the same segment
+    (found by the segment build): one line naming the id, the file and line of the
+    repeat and the file of the first, status 2, nothing written; the reader keeps no
+    set of ids on this path."""
+    from retrieval.cli.index import main
+    c = tmp_path / "c"
+    c.mkdir()
+    one, two = c / "one.jsonl", c / "two.jsonl"
+    one.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n'
+                   '{"id": "c", "text": "z"}\n')
+    two.write_text('{"id": "d", "text": "x"}\n{"id": "a", "text": "w"}\n')
+    out = tmp_path / "out"
+    expected = (f"{two}:2: document id 'a' appears twice (first in {one}); ids must be "
+                f"unique across all indexed paths: rename or remove one")
+    assert main([str(c), "-o", str(out), "-q", "--segment-docs", str(segment_docs)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+    one.unlink()
+    two.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n'
+                   '{"id": "a", "text": "z"}\n')
+    assert main([str(c), "-o", str(out), "-q", "--segment-docs", str(segment_docs)]) == 2
+    err = capsys.readouterr().err
+    assert f"{two}:3: document id 'a' appears twice (earlier in this file)" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no index, no segments
+
+
+def test_cli_repeated_id_plain_build_message_unchanged(tmp_path, capsys):
+    from retrieval.cli.index import main
+    (tmp_path / "c").mkdir()
+    f = tmp_path / "c" / "d.jsonl"
+    f.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n')
+    assert main([str(tmp_path / "c"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    assert capsys.readouterr().err == (f"retrieval index: error: {f}:2: document id 'a' "
+                                       f"appears twice; ids must be unique across all "
+                                       f"indexed paths\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_segmented_reader_keeps_no_id_set(tmp_path, monkeypatch):
+    """The segmented path reads with ``check_ids=False`` (no O(N) set of ids)."""
+    from retrieval.reading import FolderReader
+    calls = []
+    original = FolderReader.documents_with_sources
+
+    def spy(self, on_file=None, *, check_ids=True):
+        calls.append(check_ids)
+        return original(self, on_file, check_ids=check_ids)
+    monkeypatch.setattr(FolderReader, "documents_with_sources", spy)
+    write_folder(tmp_path / "c", corpus(3, n=12))
+    index, _ = build_index_segmented([tmp_path / "c"], tmp_path / "seg", segment_docs=5)
+    assert calls == [False] and index.num_docs == 24  # 12 files + 12 JSON lines

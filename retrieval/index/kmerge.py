@@ -292,19 +292,61 @@ def _sorted_ids(p: dict, shift: int) -> Iterator[tuple[str, int]]:
         yield from zip(ids, (rows + shift).tolist())
 
 
+def _doc_file(parts: Sequence[dict], shifts: list[int], number: int) -> str:
+    """The source file of global document ``number`` ('' when the segments have none)."""
+    seg = int(np.searchsorted(shifts, number, side="right")) - 1
+    p, row = parts[seg], number - shifts[seg]
+    if "doc_file_offsets" not in p:
+        return ""
+    a, b = (int(x) for x in np.asarray(p["doc_file_offsets"][row:row + 2]))
+    return os.fsdecode(bytes(np.asarray(p["doc_file_bytes"][a:b])))
+
+
+def repeated_id(parts: Sequence[dict], shifts: list[int], docid: str, first: int,
+                second: int) -> RepeatedIdError:
+    """The error for ``docid`` found at global document numbers ``first`` and ``second``
+    of the concatenated segments, naming the file of the later one (the one read second:
+    segments are in reading order) and of the other."""
+    first, second = sorted((first, second))
+    return repeated_id_error(docid, _doc_file(parts, shifts, first),
+                             _doc_file(parts, shifts, second))
+
+
+class RepeatedIdError(InputError):
+    """A document id read twice in a segmented build: ``docid``, read from file
+    ``earlier`` and again from ``later`` ('': not from a file), at ``line`` of ``later``
+    when known."""
+
+    def __init__(self, docid: str, earlier: str, later: str, line: int | None = None):
+        self.docid, self.earlier, self.later = docid, earlier, later
+        if not later:
+            super().__init__(f"document id {docid!r} appears twice; ids must be unique")
+            return
+        where = "earlier in this file" if earlier == later else f"first in {earlier}"
+        super().__init__(f"document id {docid!r} appears twice ({where}); ids must be "
+                         f"unique across all indexed paths: rename or remove one (nothing "
+                         f"was written)", path=later, line=line)
+
+
+def repeated_id_error(docid: str, earlier: str, later: str) -> RepeatedIdError:
+    """The one-line error of a segmented build for ``docid`` read from file ``earlier``
+    and again from ``later`` ('' : not from a file)."""
+    return RepeatedIdError(docid, earlier, later)
+
+
 def docid_order(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     """``docid_sorted`` and ``docid_rank`` of the concatenated segments (a heap merge of
     their own orders); an id in two segments is an :class:`InputError` naming it."""
     n = sum(len(p["docid_sorted"]) for p in parts)
     shifts = np.cumsum([0] + [len(p["docid_sorted"]) for p in parts]).tolist()
     order = np.empty(n, dtype=np.int32)
-    previous = None
+    previous, previous_number = None, -1
     buf: list[int] = []
     at = 0
     for docid, number in heapq.merge(*(_sorted_ids(p, s) for p, s in zip(parts, shifts))):
         if docid == previous:
-            raise InputError(f"document id {docid!r} appears twice; ids must be unique")
-        previous = docid
+            raise repeated_id(parts, shifts, docid, previous_number, number)
+        previous, previous_number = docid, number
         buf.append(number)
         if len(buf) == ID_CHUNK:
             order[at:at + len(buf)] = buf

@@ -32,6 +32,7 @@ from ..reading import FolderReader, StreamedText, decode_bytes
 from .arrays import lifecycle_arrays
 from .builder import IndexBuilder
 from .fields import field_arrays
+from .kmerge import repeated_id_error
 from .layout import HASH_BYTES, text_hash
 
 #: stored text (for snippets) of a streamed document is cut to this many bytes
@@ -79,10 +80,12 @@ def file_stat(path, since_ns: int) -> tuple[int, int]:
     return (int(st.st_size), int(st.st_mtime_ns))
 
 
-def read_docs(reader: FolderReader, group: int, on_file=None):
+def read_docs(reader: FolderReader, group: int, on_file=None, *, check_ids: bool = True):
+    """:class:`NewDoc` of every document ``reader`` reads (``check_ids``: as
+    :meth:`FolderReader.documents_with_sources`)."""
     since = time.time_ns()  # before any file is read
     last: tuple[object, tuple[int, int], str] = (None, _UNKNOWN_STAT, "")
-    for doc, source in reader.documents_with_sources(on_file=on_file):
+    for doc, source in reader.documents_with_sources(on_file=on_file, check_ids=check_ids):
         if last[0] is not source:
             last = (source, file_stat(source.file, since), source_title(source.file))
         # a record that carries its own title (a FieldedDocument) keeps it
@@ -188,7 +191,7 @@ def stream_hash(stream: StreamedText) -> bytes:
     return digest.digest()
 
 
-def _checked_id(doc: NewDoc, seen: set[str]) -> None:
+def _checked_id(doc: NewDoc, seen: dict[str, bytes]) -> None:
     if not isinstance(doc.docid, str) or not doc.docid:
         raise InputError(f"document ids must be non-empty strings, got {doc.docid!r}")
     try:
@@ -197,8 +200,9 @@ def _checked_id(doc: NewDoc, seen: set[str]) -> None:
         raise InputError(f"document id {doc.docid!r} holds an unpaired surrogate; "
                          f"ids must be valid Unicode") from None
     if doc.docid in seen:
-        raise InputError(f"document id {doc.docid!r} appears twice; ids must be unique")
-    seen.add(doc.docid)
+        raise repeated_id_error(doc.docid, os.fsdecode(seen[doc.docid]),
+                                os.fsdecode(doc.file))
+    seen[doc.docid] = doc.file
 
 
 def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
@@ -219,7 +223,7 @@ def build_part(docs: Iterable[NewDoc], analyzer: Analyzer, store_text: bool, *,
     files: list[bytes] = []
     stats: list[tuple[int, int]] = []
     streamed: list[tuple[NewDoc, np.ndarray, np.ndarray, bytes, bytes]] = []
-    seen: set[str] = set()
+    seen: dict[str, bytes] = {}  # id -> file, bounded by the part (one segment)
 
     def pairs():
         for doc in docs:
