@@ -409,12 +409,23 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
         g_i(λ) = Σ_j c_j (b_j − a_ij) / ((1−λ)a_ij + λb_j)       (decreasing in λ)
 
     so λ_i = 0 when g_i(0) ≤ 0, 1 when g_i(1) ≥ 0, else the root of g_i, found by
-    bisection of [0, 1] for all rows at once (54 halvings: exact to float64). λ̂ is the
-    λ_i of the row with the largest log L_i(λ_i) (the first among equals). This is the
-    point EM climbs to (its iterates approach the boundary λ = 0 only sublinearly: 500
-    iterations left CISI's queries short of it), in a fixed 54 vectorised passes.
+    bisection of [0, 1] (54 halvings: exact to float64). λ̂ is the λ_i of the row with
+    the largest log L_i(λ_i) (the first among equals). This is the point EM climbs to
+    (its iterates approach the boundary λ = 0 only sublinearly: 500 iterations left
+    CISI's queries short of it).
+
+    Exact pruning: a mixture never exceeds its larger part, so
+    max_λ log L_i(λ) ≤ U_i = Σ_j c_j log max(a_ij, b_j), while the maximum over rows is
+    at least F = max(max_{i: g_i(0) ≤ 0} log L_i(0), Σ_j c_j log b_j) (the value at
+    λ = 1 of any row). A row with g_i(0) > 0 and U_i + s < F, s = 1e-9 (1 + |U_i| + |F|)
+    (far above float64 rounding of these m-term sums, ~1e-15 relative), can neither be
+    the maximum nor tie it, so neither its g_i(1), its bisection nor its log L_i(λ_i) is
+    computed; the rows that remain keep their order, so the result (λ̂ and its
+    log-likelihood, to the bit) is the unpruned one (tested against the unpruned
+    computation on random cases and every query of the shared collections). On those
+    collections (μ = 1000) pruning leaves a few rows per query for the bisection.
     ``multiplicity`` is accepted for symmetry and does not change a maximum over rows.
-    ``iterations`` is the number of bisection passes (0 when every row is at a bound).
+    ``iterations`` is the number of bisection passes (0 when no remaining row needs one).
     """
     counts = np.asarray(doc_term_counts, dtype=np.float64)
     dl = np.asarray(doc_len, dtype=np.float64)
@@ -432,27 +443,46 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     del multiplicity
     a = (counts + float(mu) * pc) / (dl[:, None] + float(mu))
     d = pc - a
-
-    def slope(lam):
-        return (d / (a + lam[:, None] * d)) @ cq
-
-    lam = np.where(slope(np.zeros(len(dl))) <= 0, 0.0, 0.5)
-    inner = (lam == 0.5) & (slope(np.ones(len(dl))) < 0)
-    lam[(lam == 0.5) & ~inner] = 1.0
+    lam = np.zeros(len(dl))
+    at_zero = (d / a) @ cq <= 0                      # g_i(0) ≤ 0: λ_i = 0
+    ll = np.log(a) @ cq                              # log L_i(0) of every row
+    rest = np.flatnonzero(~at_zero)
     passes = 0
-    if inner.any():
-        rows = np.flatnonzero(inner)
-        lo, hi = np.zeros(len(rows)), np.ones(len(rows))
-        a_r, d_r = a[rows], d[rows]
-        for passes in range(1, _BISECTIONS + 1):
-            mid = 0.5 * (lo + hi)
-            up = (d_r / (a_r + mid[:, None] * d_r)) @ cq > 0
-            lo = np.where(up, mid, lo)
-            hi = np.where(up, hi, mid)
-        lam[rows] = 0.5 * (lo + hi)
-    ll = np.log(a + lam[:, None] * d) @ cq
+    if len(rest):
+        floor = float(np.log(pc) @ cq)               # log L_i(1) of any row
+        if len(rest) < len(dl):
+            floor = max(floor, float(ll[at_zero].max()))
+        bound = np.log(np.maximum(a[rest], pc)) @ cq
+        ll[rest] = -np.inf                           # a pruned row: below the floor
+        rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
+    if len(rest):
+        lam[rest] = 1.0
+        has_root = (d / (a + d)) @ cq < 0            # g_i(1) < 0 (else λ_i = 1)
+        roots = rest[has_root[rest]]
+        if len(roots):
+            passes = _BISECTIONS
+            lam[roots] = _bisect(a[roots], d[roots], cq)
+        ll[rest] = (np.log(a + lam[:, None] * d) @ cq)[rest]
+        top = float(ll.max())
+        if len(roots) and float(ll[roots].max()) + 1e-9 * (1.0 + abs(top)) >= top:
+            # a root could be (or tie) the maximum: its λ_i to the bit as bisected among
+            # all the rows with a root (a BLAS row sum depends on the row's position)
+            inner = np.flatnonzero(~at_zero & has_root)
+            lam[inner] = _bisect(a[inner], d[inner], cq)
+            ll[rest] = (np.log(a + lam[:, None] * d) @ cq)[rest]
     best = int(np.argmax(ll))
     return LambdaEstimate(float(lam[best]), passes, float(ll[best]))
+
+
+def _bisect(a, d, cq) -> np.ndarray:
+    """The roots in (0, 1) of g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij), all rows at once."""
+    lo, hi = np.zeros(len(a)), np.ones(len(a))
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        up = (d / (a + mid[:, None] * d)) @ cq > 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 def query_lambdas(index: Index, query_models, mu: float, *, method: str = "direct",
@@ -488,33 +518,41 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     ptr = np.asarray(index.arrays["postings_indptr"])
     post_docs = np.asarray(index.arrays["postings_docs"])
     post_counts = np.asarray(index.arrays["postings_counts"])
+    # the distinct lengths and their documents, once per call (each query subtracts its
+    # matched documents instead of sorting the N lengths again)
+    distinct, per_length = np.unique(lengths, return_counts=True)
+    slot = np.searchsorted(distinct, lengths)
     out = []
     for tids, weights in queries:
         tids = np.asarray(tids, dtype=np.int64)
         if len(tids) == 0:
             out.append(LambdaEstimate(0.5, 0, 0.0))
             continue
-        counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths)
+        counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths,
+                                       (distinct, per_length, slot))
         out.append(solve(counts, dl, index.p_collection[tids],
                          np.asarray(weights, dtype=np.float64), mu,
                          multiplicity=mult, **kwargs))
     return out
 
 
-def _query_rows(tids, ptr, post_docs, post_counts, lengths):
+def _query_rows(tids, ptr, post_docs, post_counts, lengths, histogram):
     """The EM's rows for query terms ``tids``: one per document containing one of them
     (its counts), then one per distinct length of the other documents (zero counts,
     with the number of such documents as multiplicity): exact (see
-    :func:`estimate_query_lambda`) and O(postings + N) instead of O(N × m) memory."""
+    :func:`estimate_query_lambda`) and O(postings + N) instead of O(N × m) memory.
+    ``histogram`` = (distinct lengths ascending, documents of each, each document's
+    slot in the first): the rest's lengths are those whose count stays positive after
+    the matched documents are taken off (the ascending order of ``np.unique``)."""
+    distinct, per_length, slot = histogram
     parts = [(np.asarray(post_docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
               np.asarray(post_counts[ptr[t]:ptr[t + 1]], dtype=np.float64)) for t in tids]
     matched = np.unique(np.concatenate([d for d, _ in parts]))
-    counts = np.zeros((len(matched), len(tids)))
+    counts = np.zeros((len(matched) + len(distinct), len(tids)))
     for col, (docs, c) in enumerate(parts):
         counts[np.searchsorted(matched, docs), col] = c
-    rest = np.ones(len(lengths), dtype=bool)
-    rest[matched] = False
-    other, mult = np.unique(lengths[rest], return_counts=True)
-    rows = np.vstack([counts, np.zeros((len(other), len(tids)))])
-    dl = np.concatenate([lengths[matched], other]).astype(np.float64)
-    return rows, dl, np.concatenate([np.ones(len(matched)), mult.astype(np.float64)])
+    left = per_length - np.bincount(slot[matched], minlength=len(distinct))
+    keep = left > 0
+    rows = counts[:len(matched) + int(keep.sum())]
+    dl = np.concatenate([lengths[matched], distinct[keep]]).astype(np.float64)
+    return rows, dl, np.concatenate([np.ones(len(matched)), left[keep].astype(np.float64)])
