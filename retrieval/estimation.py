@@ -445,33 +445,46 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     d = pc - a
     lam = np.zeros(len(dl))
     at_zero = (d / a) @ cq <= 0                      # g_i(0) ≤ 0: λ_i = 0
-    ll = np.log(a) @ cq                              # log L_i(0) of every row
     rest = np.flatnonzero(~at_zero)
+    zero_rows = np.flatnonzero(at_zero)
+    ll = np.full(len(dl), -np.inf)                   # a pruned row: below the floor
+    ll[zero_rows] = _row_sums(np.log(a[zero_rows]), zero_rows, len(dl), cq)  # log L_i(0)
     passes = 0
     if len(rest):
         floor = float(np.log(pc) @ cq)               # log L_i(1) of any row
-        if len(rest) < len(dl):
-            floor = max(floor, float(ll[at_zero].max()))
+        if len(zero_rows):
+            floor = max(floor, float(ll[zero_rows].max()))
         bound = np.log(np.maximum(a[rest], pc)) @ cq
-        ll[rest] = -np.inf                           # a pruned row: below the floor
         rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
     if len(rest):
+        a_r, d_r = a[rest], d[rest]
+        # g_i(1) < 0: a root in (0, 1); else λ_i = 1
+        has_root = _row_sums(d_r / (a_r + d_r), rest, len(dl), cq) < 0
         lam[rest] = 1.0
-        has_root = (d / (a + d)) @ cq < 0            # g_i(1) < 0 (else λ_i = 1)
-        roots = rest[has_root[rest]]
-        if len(roots):
+        if has_root.any():
             passes = _BISECTIONS
-            lam[roots] = _bisect(a[roots], d[roots], cq)
-        ll[rest] = (np.log(a + lam[:, None] * d) @ cq)[rest]
+            lam[rest[has_root]] = _bisect(a_r[has_root], d_r[has_root], cq)
+        ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
         top = float(ll.max())
-        if len(roots) and float(ll[roots].max()) + 1e-9 * (1.0 + abs(top)) >= top:
+        if has_root.any() and ll[rest[has_root]].max() + 1e-9 * (1.0 + abs(top)) >= top:
             # a root could be (or tie) the maximum: its λ_i to the bit as bisected among
             # all the rows with a root (a BLAS row sum depends on the row's position)
-            inner = np.flatnonzero(~at_zero & has_root)
+            inner = np.flatnonzero(~at_zero & ((d / (a + d)) @ cq < 0))
             lam[inner] = _bisect(a[inner], d[inner], cq)
-            ll[rest] = (np.log(a + lam[:, None] * d) @ cq)[rest]
+            ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
     best = int(np.argmax(ll))
     return LambdaEstimate(float(lam[best]), passes, float(ll[best]))
+
+
+def _row_sums(values, rows, n: int, cq) -> np.ndarray:
+    """``values @ cq`` for ``rows`` of an n-row matrix, each row summed exactly as in the
+    product of the whole matrix: BLAS's sum of a row depends on the row's position (the
+    last rows of a block take another kernel), so the rows are placed at their own
+    positions in a matrix of the full height, the other rows zero (their logs and
+    quotients are not computed)."""
+    full = np.zeros((n, values.shape[1]))
+    full[rows] = values
+    return (full @ cq)[rows]
 
 
 def _bisect(a, d, cq) -> np.ndarray:
@@ -547,12 +560,15 @@ def _query_rows(tids, ptr, post_docs, post_counts, lengths, histogram):
     distinct, per_length, slot = histogram
     parts = [(np.asarray(post_docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
               np.asarray(post_counts[ptr[t]:ptr[t + 1]], dtype=np.float64)) for t in tids]
-    matched = np.unique(np.concatenate([d for d, _ in parts]))
-    counts = np.zeros((len(matched) + len(distinct), len(tids)))
-    for col, (docs, c) in enumerate(parts):
-        counts[np.searchsorted(matched, docs), col] = c
+    hit = np.zeros(len(lengths), dtype=bool)
+    for docs, _ in parts:
+        hit[docs] = True
+    matched = np.flatnonzero(hit)                    # ascending, as np.unique
+    row_of = np.cumsum(hit) - 1                      # a matched document's row
     left = per_length - np.bincount(slot[matched], minlength=len(distinct))
     keep = left > 0
-    rows = counts[:len(matched) + int(keep.sum())]
+    counts = np.zeros((len(matched) + int(keep.sum()), len(tids)))
+    for col, (docs, c) in enumerate(parts):
+        counts[row_of[docs], col] = c
     dl = np.concatenate([lengths[matched], distinct[keep]]).astype(np.float64)
-    return rows, dl, np.concatenate([np.ones(len(matched)), left[keep].astype(np.float64)])
+    return counts, dl, np.concatenate([np.ones(len(matched)), left[keep].astype(np.float64)])
