@@ -425,9 +425,10 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     Bit for bit: BLAS sums a row of ``X @ c`` in an order that depends on the row's
     position in X (the last rows of a block take another kernel; measured: 855 of
     2,992 random row subsets differ in some last bit). So every sum that decides a
-    result — g_i(0), g_i(1), log L_i — is taken in a matrix of the full height, the row
-    at its own position (other rows zero: their logs and quotients are not computed),
-    as the unpruned computation took it. The bisection runs on the remaining rows with
+    result is taken in a matrix of the full height, the row at its own position, as the
+    unpruned computation took it: g_i(0) and log L_i(0) of all rows, g_i(1) and
+    log L_i(λ_i) of the remaining rows with the other rows zero (their quotients and
+    logs are not computed). The bisection runs on the remaining rows with
     a root only; when one of them could be (or tie) the maximum (16 of the 756
     shared-collection queries: λ̂ strictly inside (0, 1)), it is redone over all rows
     with a root, as before, since its last halvings are decided by rounding. λ̂, its
@@ -458,14 +459,16 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     at_zero = (d / a) @ cq <= 0                      # g_i(0) ≤ 0: λ_i = 0
     rest = np.flatnonzero(~at_zero)
     zero_rows = np.flatnonzero(at_zero)
+    log_a = np.log(a)
     ll = np.full(len(dl), -np.inf)                   # a pruned row: below the floor
-    ll[zero_rows] = _row_sums(np.log(a[zero_rows]), zero_rows, len(dl), cq)  # log L_i(0)
+    ll[zero_rows] = (log_a @ cq)[zero_rows]          # log L_i(0), summed as before
     passes = 0
     if len(rest):
-        floor = float(np.log(pc) @ cq)               # log L_i(1) of any row
+        log_pc = np.log(pc)
+        floor = float(log_pc @ cq)                   # log L_i(1) of any row
         if len(zero_rows):
             floor = max(floor, float(ll[zero_rows].max()))
-        bound = np.log(np.maximum(a[rest], pc)) @ cq
+        bound = (np.maximum(log_a, log_pc) @ cq)[rest]   # log is monotone: log max(a, b)
         rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
     if len(rest):
         a_r, d_r = a[rest], d[rest]
