@@ -409,12 +409,35 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
         g_i(λ) = Σ_j c_j (b_j − a_ij) / ((1−λ)a_ij + λb_j)       (decreasing in λ)
 
     so λ_i = 0 when g_i(0) ≤ 0, 1 when g_i(1) ≥ 0, else the root of g_i, found by
-    bisection of [0, 1] for all rows at once (54 halvings: exact to float64). λ̂ is the
-    λ_i of the row with the largest log L_i(λ_i) (the first among equals). This is the
-    point EM climbs to (its iterates approach the boundary λ = 0 only sublinearly: 500
-    iterations left CISI's queries short of it), in a fixed 54 vectorised passes.
+    bisection of [0, 1] (54 halvings: exact to float64). λ̂ is the λ_i of the row with
+    the largest log L_i(λ_i) (the first among equals). This is the point EM climbs to
+    (its iterates approach the boundary λ = 0 only sublinearly: 500 iterations left
+    CISI's queries short of it).
+
+    Exact pruning: a mixture never exceeds its larger part, so
+    max_λ log L_i(λ) ≤ U_i = Σ_j c_j log max(a_ij, b_j), while the maximum over rows is
+    at least F = max(max_{i: g_i(0) ≤ 0} log L_i(0), Σ_j c_j log b_j) (the value at
+    λ = 1 of any row). A row with g_i(0) > 0 and U_i + s < F, s = 1e-9 (1 + |U_i| + |F|)
+    (far above float64 rounding of these m-term sums, ~1e-15 relative), can neither be
+    the maximum nor tie it, so neither its g_i(1), its bisection nor its log L_i(λ_i) is
+    computed. On the shared collections (μ = 1000) this leaves a few rows per query.
+
+    Bit for bit: BLAS sums a row of ``X @ c`` in an order that depends on the row's
+    position in X (the last rows of a block take another kernel; measured: 855 of
+    2,992 random row subsets differ in some last bit). So every sum that decides a
+    result is taken in a matrix of the full height, the row at its own position, as the
+    unpruned computation took it: g_i(0) and log L_i(0) of all rows, g_i(1) and
+    log L_i(λ_i) of the remaining rows with the other rows zero (their quotients and
+    logs are not computed). The bisection runs on the remaining rows with
+    a root only; when one of them could be (or tie) the maximum (16 of the 756
+    shared-collection queries: λ̂ strictly inside (0, 1)), it is redone over all rows
+    with a root, as before, since its last halvings are decided by rounding. λ̂, its
+    row and its log-likelihood are therefore the unpruned ones to the bit (tested
+    against the unpruned computation on random cases, the sample corpus and every
+    query of the shared collections); only ``iterations`` may read 0 where every row
+    with a root was pruned.
     ``multiplicity`` is accepted for symmetry and does not change a maximum over rows.
-    ``iterations`` is the number of bisection passes (0 when every row is at a bound).
+    ``iterations`` is the number of bisection passes (0 when no remaining row needs one).
     """
     counts = np.asarray(doc_term_counts, dtype=np.float64)
     dl = np.asarray(doc_len, dtype=np.float64)
@@ -432,27 +455,61 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     del multiplicity
     a = (counts + float(mu) * pc) / (dl[:, None] + float(mu))
     d = pc - a
-
-    def slope(lam):
-        return (d / (a + lam[:, None] * d)) @ cq
-
-    lam = np.where(slope(np.zeros(len(dl))) <= 0, 0.0, 0.5)
-    inner = (lam == 0.5) & (slope(np.ones(len(dl))) < 0)
-    lam[(lam == 0.5) & ~inner] = 1.0
+    lam = np.zeros(len(dl))
+    at_zero = (d / a) @ cq <= 0                      # g_i(0) ≤ 0: λ_i = 0
+    rest = np.flatnonzero(~at_zero)
+    zero_rows = np.flatnonzero(at_zero)
+    log_a = np.log(a)
+    ll = np.full(len(dl), -np.inf)                   # a pruned row: below the floor
+    ll[zero_rows] = (log_a @ cq)[zero_rows]          # log L_i(0), summed as before
     passes = 0
-    if inner.any():
-        rows = np.flatnonzero(inner)
-        lo, hi = np.zeros(len(rows)), np.ones(len(rows))
-        a_r, d_r = a[rows], d[rows]
-        for passes in range(1, _BISECTIONS + 1):
-            mid = 0.5 * (lo + hi)
-            up = (d_r / (a_r + mid[:, None] * d_r)) @ cq > 0
-            lo = np.where(up, mid, lo)
-            hi = np.where(up, hi, mid)
-        lam[rows] = 0.5 * (lo + hi)
-    ll = np.log(a + lam[:, None] * d) @ cq
+    if len(rest):
+        log_pc = np.log(pc)
+        floor = float(log_pc @ cq)                   # log L_i(1) of any row
+        if len(zero_rows):
+            floor = max(floor, float(ll[zero_rows].max()))
+        bound = (np.maximum(log_a, log_pc) @ cq)[rest]   # log is monotone: log max(a, b)
+        rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
+    if len(rest):
+        a_r, d_r = a[rest], d[rest]
+        # g_i(1) < 0: a root in (0, 1); else λ_i = 1
+        has_root = _row_sums(d_r / (a_r + d_r), rest, len(dl), cq) < 0
+        lam[rest] = 1.0
+        if has_root.any():
+            passes = _BISECTIONS
+            lam[rest[has_root]] = _bisect(a_r[has_root], d_r[has_root], cq)
+        ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
+        top = float(ll.max())
+        if has_root.any() and ll[rest[has_root]].max() + 1e-9 * (1.0 + abs(top)) >= top:
+            # a root could be (or tie) the maximum: its λ_i to the bit as bisected among
+            # all the rows with a root (a BLAS row sum depends on the row's position)
+            inner = np.flatnonzero(~at_zero & ((d / (a + d)) @ cq < 0))
+            lam[inner] = _bisect(a[inner], d[inner], cq)
+            ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
     best = int(np.argmax(ll))
     return LambdaEstimate(float(lam[best]), passes, float(ll[best]))
+
+
+def _row_sums(values, rows, n: int, cq) -> np.ndarray:
+    """``values @ cq`` for ``rows`` of an n-row matrix, each row summed exactly as in the
+    product of the whole matrix: BLAS's sum of a row depends on the row's position (the
+    last rows of a block take another kernel), so the rows are placed at their own
+    positions in a matrix of the full height, the other rows zero (their logs and
+    quotients are not computed)."""
+    full = np.zeros((n, values.shape[1]))
+    full[rows] = values
+    return (full @ cq)[rows]
+
+
+def _bisect(a, d, cq) -> np.ndarray:
+    """The roots in (0, 1) of g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij), all rows at once."""
+    lo, hi = np.zeros(len(a)), np.ones(len(a))
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        up = (d / (a + mid[:, None] * d)) @ cq > 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 def query_lambdas(index: Index, query_models, mu: float, *, method: str = "direct",
@@ -488,33 +545,44 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     ptr = np.asarray(index.arrays["postings_indptr"])
     post_docs = np.asarray(index.arrays["postings_docs"])
     post_counts = np.asarray(index.arrays["postings_counts"])
+    # the distinct lengths and their documents, once per call (each query subtracts its
+    # matched documents instead of sorting the N lengths again)
+    distinct, per_length = np.unique(lengths, return_counts=True)
+    slot = np.searchsorted(distinct, lengths)
     out = []
     for tids, weights in queries:
         tids = np.asarray(tids, dtype=np.int64)
         if len(tids) == 0:
             out.append(LambdaEstimate(0.5, 0, 0.0))
             continue
-        counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths)
+        counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths,
+                                       (distinct, per_length, slot))
         out.append(solve(counts, dl, index.p_collection[tids],
                          np.asarray(weights, dtype=np.float64), mu,
                          multiplicity=mult, **kwargs))
     return out
 
 
-def _query_rows(tids, ptr, post_docs, post_counts, lengths):
+def _query_rows(tids, ptr, post_docs, post_counts, lengths, histogram):
     """The EM's rows for query terms ``tids``: one per document containing one of them
     (its counts), then one per distinct length of the other documents (zero counts,
     with the number of such documents as multiplicity): exact (see
-    :func:`estimate_query_lambda`) and O(postings + N) instead of O(N × m) memory."""
+    :func:`estimate_query_lambda`) and O(postings + N) instead of O(N × m) memory.
+    ``histogram`` = (distinct lengths ascending, documents of each, each document's
+    slot in the first): the rest's lengths are those whose count stays positive after
+    the matched documents are taken off (the ascending order of ``np.unique``)."""
+    distinct, per_length, slot = histogram
     parts = [(np.asarray(post_docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
               np.asarray(post_counts[ptr[t]:ptr[t + 1]], dtype=np.float64)) for t in tids]
-    matched = np.unique(np.concatenate([d for d, _ in parts]))
-    counts = np.zeros((len(matched), len(tids)))
+    hit = np.zeros(len(lengths), dtype=bool)
+    for docs, _ in parts:
+        hit[docs] = True
+    matched = np.flatnonzero(hit)                    # ascending, as np.unique
+    row_of = np.cumsum(hit) - 1                      # a matched document's row
+    left = per_length - np.bincount(slot[matched], minlength=len(distinct))
+    keep = left > 0
+    counts = np.zeros((len(matched) + int(keep.sum()), len(tids)))
     for col, (docs, c) in enumerate(parts):
-        counts[np.searchsorted(matched, docs), col] = c
-    rest = np.ones(len(lengths), dtype=bool)
-    rest[matched] = False
-    other, mult = np.unique(lengths[rest], return_counts=True)
-    rows = np.vstack([counts, np.zeros((len(other), len(tids)))])
-    dl = np.concatenate([lengths[matched], other]).astype(np.float64)
-    return rows, dl, np.concatenate([np.ones(len(matched)), mult.astype(np.float64)])
+        counts[row_of[docs], col] = c
+    dl = np.concatenate([lengths[matched], distinct[keep]]).astype(np.float64)
+    return counts, dl, np.concatenate([np.ones(len(matched)), left[keep].astype(np.float64)])

@@ -10,7 +10,10 @@ inside the timing (SPUD's background mass is computed once per index and cached 
 so only the first round pays it). Prints a markdown table and the load average before and
 after.
 
-    python scripts/bench_lambda_prior.py [--rounds 3]
+    python scripts/bench_lambda_prior.py [--rounds 3] [--only dirichlet,two-stage]
+
+``--only`` keeps the configurations whose label starts with one of the given prefixes
+(Dirichlet is always kept: it is the reference of the last column).
 """
 
 from __future__ import annotations
@@ -56,16 +59,20 @@ def search(model, index, texts):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated label prefixes to run")
     args = ap.parse_args(argv)
+    prefixes = tuple(p for p in args.only.split(",") if p)
+    configs = {label: model for label, model in CONFIGS.items()
+               if not prefixes or label.startswith(prefixes + ("dirichlet(mu=1000)",))}
     data = []
     for name in COLLECTIONS:
         coll = load_collection(name)
         index, _, _ = cached_index(coll, Analyzer(), default_cache_dir())
         data.append((index, [q.text for q in coll.queries]))
     print(f"load before: {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    best = {label: (float("inf"), float("inf")) for label in CONFIGS}
+    best = {label: (float("inf"), float("inf")) for label in configs}
     for _ in range(args.rounds):
-        for label, model in CONFIGS.items():
+        for label, model in configs.items():
             wall, used = time.perf_counter(), cpu()
             for index, texts in data:
                 search(model, index, texts)

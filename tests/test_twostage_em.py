@@ -317,3 +317,176 @@ def test_cli_benchmark_and_tune_grids():
     assert model_grid == {"lam": ["auto", 0.3], "length_prior": [0.0, 0.1]}
     with pytest.raises(ParameterError, match="two-stage"):
         parse_grid(["lam=auto"], "jm", "none")
+
+
+# -- pruned λ̂ equals the unpruned computation, to the bit -----------------------------
+
+def unpruned_lambda(counts, dl, pc, cq, mu):
+    """The reference: every row's λ_i (bounds from g_i(0), g_i(1) over all rows, one
+    bisection of all inner rows), then the first row of the largest log L_i(λ_i) — the
+    computation before pruning, kept here as the oracle."""
+    counts, dl = np.asarray(counts, dtype=float), np.asarray(dl, dtype=float)
+    pc, cq = np.asarray(pc, dtype=float), np.asarray(cq, dtype=float)
+    a = (counts + mu * pc) / (dl[:, None] + mu)
+    d = pc - a
+
+    def slope(lam):
+        return (d / (a + lam[:, None] * d)) @ cq
+
+    lam = np.where(slope(np.zeros(len(dl))) <= 0, 0.0, 0.5)
+    inner = (lam == 0.5) & (slope(np.ones(len(dl))) < 0)
+    lam[(lam == 0.5) & ~inner] = 1.0
+    rows = np.flatnonzero(inner)
+    lo, hi = np.zeros(len(rows)), np.ones(len(rows))
+    for _ in range(54):
+        mid = 0.5 * (lo + hi)
+        up = (d[rows] / (a[rows] + mid[:, None] * d[rows])) @ cq > 0
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    lam[rows] = 0.5 * (lo + hi)
+    ll = np.log(a + lam[:, None] * d) @ cq
+    best = int(np.argmax(ll))
+    return float(lam[best]), float(ll[best]), best
+
+
+def unpruned_rows(index, tids):
+    """The collapsed rows as first written: matched documents, then np.unique of the
+    other documents' lengths."""
+    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
+    ptr = np.asarray(index.arrays["postings_indptr"])
+    docs = np.asarray(index.arrays["postings_docs"])
+    cnts = np.asarray(index.arrays["postings_counts"])
+    parts = [(np.asarray(docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
+              np.asarray(cnts[ptr[t]:ptr[t + 1]], dtype=float)) for t in tids]
+    matched = np.unique(np.concatenate([d for d, _ in parts]))
+    counts = np.zeros((len(matched), len(tids)))
+    for col, (d, c) in enumerate(parts):
+        counts[np.searchsorted(matched, d), col] = c
+    rest = np.ones(len(lengths), dtype=bool)
+    rest[matched] = False
+    other = np.unique(lengths[rest])
+    return (np.vstack([counts, np.zeros((len(other), len(tids)))]),
+            np.concatenate([lengths[matched], other]).astype(float))
+
+
+def same_bits(x: float, y: float) -> bool:
+    return np.float64(x).tobytes() == np.float64(y).tobytes()
+
+
+def test_pruned_lambda_equals_unpruned_on_random_cases():
+    from retrieval.estimation import direct_query_lambda
+    rng = np.random.default_rng(16)
+    kinds = set()
+    for trial in range(400):
+        n, m = int(rng.integers(1, 60)), int(rng.integers(1, 9))
+        mu = float(rng.choice([0.5, 5.0, 50.0, 1000.0]))
+        counts = rng.integers(0, 4, size=(n, m)) * (rng.random((n, m)) < 0.4)
+        counts = counts.astype(float)
+        if trial % 7 == 0:  # duplicated rows: ties, where the first must win
+            counts = np.vstack([counts, counts[::-1]])
+        dl = counts.sum(1) + rng.integers(0, 300, size=len(counts))
+        pc = rng.uniform(1e-5, 0.05, size=m)
+        cq = rng.integers(1, 4, size=m).astype(float)
+        got = direct_query_lambda(counts, dl, pc, cq, mu)
+        lam, ll, row = unpruned_lambda(counts, dl, pc, cq, mu)
+        assert same_bits(got.lam, lam) and same_bits(got.log_likelihood, ll), trial
+        kinds.add("zero" if lam == 0 else "one" if lam == 1 else "inner")
+    assert kinds == {"zero", "one", "inner"}  # every path was exercised
+
+
+def test_pruned_lambda_by_hand_prunes_a_dominated_row():
+    # b = (0.1, 0.1). Row 0, a = (0.5, 0.001): g(0) = −0.8 + 99 > 0 and
+    # g(1) = −4 + 0.99 < 0, an inner root, but its bound log 0.5 + log 0.1 = −3.00 is
+    # below row 1's log L(0) = 2 log 0.3 = −2.41 (a = (0.3, 0.3), g(0) < 0): pruned, no
+    # bisection (unpruned it would take 54 passes), and λ̂ = 0 from row 1.
+    from retrieval.estimation import direct_query_lambda
+    mu, dl, b = 10.0, 10.0, np.array([0.1, 0.1])
+    a = np.array([[0.5, 0.001], [0.3, 0.3]])
+    counts = a * (dl + mu) - mu * b
+    est = direct_query_lambda(counts, [dl, dl], b, [1.0, 1.0], mu)
+    assert est.lam == 0.0 and est.iterations == 0  # the inner row was pruned
+    assert est.log_likelihood == pytest.approx(2 * math.log(0.3), abs=1e-12)
+
+
+def test_pruned_lambda_equals_unpruned_on_the_sample_corpus(sample_dir):
+    from retrieval.estimation import query_lambdas
+    sample = Index.build([(p.stem, p.read_text()) for p in sorted(
+        (sample_dir / "docs").rglob("*.txt"))], analyzer=Analyzer())
+    texts = [line.split("\t", 1)[1] for line in
+             (sample_dir / "queries.tsv").read_text().splitlines() if "\t" in line]
+    texts += [f"{x} {y}" for x, y in zip(texts, texts[1:])]  # longer queries
+    base = Searcher(sample, TwoStage(1000.0))
+    models = [qm for qm in map(base.query_model, texts) if len(qm.terms)]
+    checked = 0
+    for mu in (100.0, 1000.0):
+        for qm, est in zip(models, query_lambdas(sample, models, mu)):
+            tids = [sample.term_id(t) for t in qm.terms]
+            counts, dl = unpruned_rows(sample, tids)
+            lam, ll, _ = unpruned_lambda(counts, dl, sample.p_collection[tids],
+                                         qm.weights, mu)
+            assert same_bits(est.lam, lam) and same_bits(est.log_likelihood, ll)
+            checked += 1
+    assert checked == 2 * len(models) > 20
+
+
+@pytest.mark.slow
+@pytest.mark.collections
+@pytest.mark.parametrize("name", ["cranfield", "cisi", "med", "cacm", "nfcorpus"])
+def test_pruned_lambda_equals_unpruned_on_the_shared_collections(name, collections_dir):
+    from retrieval.benchmarking import cached_index
+    from retrieval.collections import load_collection
+    coll = load_collection(name, root=collections_dir)
+    shared, _, _ = cached_index(coll, Analyzer(), None)
+    texts = [q.text for q in coll.queries]
+    base = Searcher(shared, TwoStage(1000.0), compiled=False)
+    batch = base.prepare(texts)
+    ptr = batch.ptr.tolist()
+    estimates = TwoStageEM(1000.0).estimates(shared, texts)
+    inner = 0
+    for j, est in enumerate(estimates):
+        tids = batch.term_ids[ptr[j]:ptr[j + 1]]
+        if len(tids) == 0:
+            assert est.lam == 0.5
+            continue
+        counts, dl = unpruned_rows(shared, tids)
+        lam, ll, _ = unpruned_lambda(counts, dl, shared.p_collection[tids],
+                                     batch.weights[ptr[j]:ptr[j + 1]], 1000.0)
+        assert same_bits(est.lam, lam) and same_bits(est.log_likelihood, ll), j
+        inner += 0.0 < lam < 1.0
+    assert len(estimates) == len(texts)
+
+
+def test_lambda_zero_is_dirichlet_bit_for_bit():
+    # TwoStage(μ, 0) and Dirichlet(μ): the same weights to the bit (model_for's premise)
+    rng = np.random.default_rng(5)
+    c = rng.integers(1, 50, size=500).astype(float)
+    dl = c + rng.integers(0, 3000, size=500)
+    p = rng.uniform(1e-7, 0.05, size=500)
+    for mu in (1.0, 1000.0, 2500.0):
+        two, dirichlet = TwoStage(mu, lam=0.0), Dirichlet(mu)
+        assert np.array_equal(two.matched_weight(c, dl, None, p),
+                              dirichlet.matched_weight(c, dl, None, p))
+        assert np.array_equal(two.log_alpha(dl, None), dirichlet.log_alpha(dl, None))
+    assert isinstance(TwoStageEM(10.0).model_for(0.0), Dirichlet)
+    assert TwoStageEM(10.0).model_for(0.25) == TwoStage(10.0, lam=0.25)
+
+
+@pytest.mark.slow
+@pytest.mark.collections
+@pytest.mark.parametrize("name", ["cranfield", "med"])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_batch_equals_each_query_under_its_two_stage_model(name, compiled, collections_dir):
+    # every query ranked by its own TwoStage(μ, λ̂_q) one at a time: the batch (λ̂ = 0
+    # searched as Dirichlet) gives the same documents and scores, bit for bit
+    from retrieval.benchmarking import cached_index
+    from retrieval.collections import load_collection
+    coll = load_collection(name, root=collections_dir)
+    shared, _, _ = cached_index(coll, Analyzer(), None)
+    texts = [q.text for q in coll.queries]
+    model = TwoStageEM(1000.0)
+    got = model.batch_search_arrays(shared, texts, 100, compiled=compiled)
+    for j, (text, est) in enumerate(zip(texts, model.estimates(shared, texts))):
+        want = Searcher(shared, TwoStage(1000.0, lam=est.lam), compiled=compiled
+                        ).batch_search_arrays([text], 100)
+        rows = got.query_index == j
+        assert np.array_equal(got.doc_numbers[rows], want.doc_numbers), j
+        assert np.array_equal(got.scores[rows], want.scores), j
