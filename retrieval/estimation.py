@@ -321,6 +321,22 @@ class LambdaEstimate(NamedTuple):
     log_likelihood: float
 
 
+def _lambda_inputs(doc_term_counts, doc_len, p_collection, query_counts):
+    """The four inputs of the per-query λ estimates as float64 arrays, checked."""
+    counts = np.asarray(doc_term_counts, dtype=np.float64)
+    dl = np.asarray(doc_len, dtype=np.float64)
+    pc = np.asarray(p_collection, dtype=np.float64)
+    cq = np.asarray(query_counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape != (len(dl), len(pc)) or cq.shape != pc.shape:
+        raise ParameterError("doc_term_counts must be N x m, doc_len N values, "
+                             "p_collection and query_counts m values each")
+    if len(pc) == 0 or len(dl) == 0:
+        raise ParameterError("λ needs at least one known query term and one document")
+    if np.any(pc <= 0) or np.any(cq <= 0):
+        raise ParameterError("p(w|C) and the query counts must be positive")
+    return counts, dl, pc, cq
+
+
 def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu: float,
                           *, tol: float = 1e-8, max_iter: int = 500,
                           multiplicity=None) -> LambdaEstimate:
@@ -349,17 +365,8 @@ def estimate_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, 
     posteriors and priors under EM, so a group's π is their sum, starting at
     multiplicity/Σ multiplicity: the result is exactly that of the expanded matrix.
     """
-    counts = np.asarray(doc_term_counts, dtype=np.float64)
-    dl = np.asarray(doc_len, dtype=np.float64)
-    pc = np.asarray(p_collection, dtype=np.float64)
-    cq = np.asarray(query_counts, dtype=np.float64)
-    if counts.ndim != 2 or counts.shape != (len(dl), len(pc)) or cq.shape != pc.shape:
-        raise ParameterError("doc_term_counts must be N x m, doc_len N values, "
-                             "p_collection and query_counts m values each")
-    if len(pc) == 0 or len(dl) == 0:
-        raise ParameterError("λ needs at least one known query term and one document")
-    if np.any(pc <= 0) or np.any(cq <= 0):
-        raise ParameterError("p(w|C) and the query counts must be positive")
+    counts, dl, pc, cq = _lambda_inputs(doc_term_counts, doc_len, p_collection,
+                                        query_counts)
     check_mu = float(mu)
     if not check_mu > 0:
         raise ParameterError(f"mu (μ) must be positive, got {mu!r}")
@@ -439,17 +446,8 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     ``multiplicity`` is accepted for symmetry and does not change a maximum over rows.
     ``iterations`` is the number of bisection passes (0 when no remaining row needs one).
     """
-    counts = np.asarray(doc_term_counts, dtype=np.float64)
-    dl = np.asarray(doc_len, dtype=np.float64)
-    pc = np.asarray(p_collection, dtype=np.float64)
-    cq = np.asarray(query_counts, dtype=np.float64)
-    if counts.ndim != 2 or counts.shape != (len(dl), len(pc)) or cq.shape != pc.shape:
-        raise ParameterError("doc_term_counts must be N x m, doc_len N values, "
-                             "p_collection and query_counts m values each")
-    if len(pc) == 0 or len(dl) == 0:
-        raise ParameterError("λ needs at least one known query term and one document")
-    if np.any(pc <= 0) or np.any(cq <= 0):
-        raise ParameterError("p(w|C) and the query counts must be positive")
+    counts, dl, pc, cq = _lambda_inputs(doc_term_counts, doc_len, p_collection,
+                                        query_counts)
     if not float(mu) > 0:
         raise ParameterError(f"mu (μ) must be positive, got {mu!r}")
     del multiplicity

@@ -83,8 +83,7 @@ DESCRIPTION = DESCRIPTION.format(**{name: _defaults_text(name)
 _EXPLAIN_TERMS = 20
 
 
-def mu_value(text: str):
-    """``--mu``: a number, or ``auto`` (leave-one-out estimate)."""
+def _number_or_auto(text: str):
     if text.strip().lower() == "auto":
         return "auto"
     try:
@@ -92,17 +91,16 @@ def mu_value(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") \
             from None
+
+
+def mu_value(text: str):
+    """``--mu``: a number, or ``auto`` (leave-one-out estimate)."""
+    return _number_or_auto(text)
 
 
 def lam_value(text: str):
     """``--lam``: a number, or ``auto`` (two-stage: λ per query by EM)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") \
-            from None
+    return _number_or_auto(text)
 
 
 def build_parser():
