@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..index.arrays import range_positions
 from ..paths import cache_dir
 
 #: postings per vectorised chunk when computing bounds (bounds the temporary memory)
@@ -228,8 +229,7 @@ def compute_block_maxima(post_ptr, post_docs, post_counts, n_docs: int) -> Block
             lengths = df[terms]
             parts_s = post_ptr[terms]
             # postings of the selected terms of this chunk
-            idx = np.repeat(parts_s - np.cumsum(lengths) + lengths, lengths) + \
-                np.arange(int(lengths.sum()))
+            idx = range_positions(parts_s, lengths)
             term_of = np.repeat(terms, lengths)
             docs = np.asarray(post_docs)[idx].astype(np.int64)
             key = offsets[term_of] + (docs >> shift[term_of].astype(np.int64))

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..index.arrays import range_positions
 from .plan import Thresholds, skips_by_bound
 from .tables import SearchTables
 
@@ -270,6 +271,17 @@ def count_rows(tables: SearchTables, vocab, ids: np.ndarray, qw: np.ndarray) -> 
     return qw[:, None] * vocab[1][vocab[0][ids][:, None] + col]
 
 
+def _range_scratch(tables: SearchTables, t: Thresholds):
+    """This thread's range accumulator (−0.0 = untouched) and candidate list, sized
+    min(N, t.kernel_range), kept on ``tables.scratch`` between calls."""
+    local = tables.scratch
+    size = min(tables.n_docs, t.kernel_range)
+    if getattr(local, "kacc", None) is None or len(local.kacc) != size:
+        local.kacc = np.full(size, -0.0, dtype=np.float64)
+        local.kcand = np.empty(size + 1, dtype=np.int64)
+    return local
+
+
 def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     """Top ``k`` of one query by the compiled per-query kernel: (docs, scores), ranked;
     identical to :func:`retrieval.search.exhaustive.accumulated`.
@@ -281,12 +293,8 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     selection (:func:`retrieval.search.kernels.top_ranked`, the order of
     :func:`retrieval.search.ranking.rank_order`).
     """
-    local = tables.scratch
+    local = _range_scratch(tables, t)
     n_docs = tables.n_docs
-    size = min(n_docs, t.kernel_range)
-    if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.full(size, -0.0, dtype=np.float64)
-        local.kcand = np.empty(size + 1, dtype=np.int64)
     terms = _query_terms(tables, prep)
     post_docs = tables.post_docs
     n = int((terms.ends - terms.starts).sum())
@@ -329,16 +337,11 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
     by query (the same tables, bounds, heap sizes and selection), without the Python
     work per query, and holding no GIL for the whole batch (so threads scale).
     ``sizes``: each query's postings. Only when :func:`queries_kernel_fits`."""
-    local = tables.scratch
+    local = _range_scratch(tables, t)
     n_docs = tables.n_docs
-    size = min(n_docs, t.kernel_range)
-    if getattr(local, "kacc", None) is None or len(local.kacc) != size:
-        local.kacc = np.full(size, -0.0, dtype=np.float64)
-        local.kcand = np.empty(size + 1, dtype=np.int64)
     lo, hi = batch.ptr[queries], batch.ptr[queries + 1]
     n_t = hi - lo
-    sel = np.repeat(lo - np.cumsum(n_t) + n_t, n_t) + np.arange(int(n_t.sum()),
-                                                               dtype=np.int64)
+    sel = range_positions(lo, n_t)
     q_ptr = np.zeros(len(queries) + 1, dtype=np.int64)
     np.cumsum(n_t, out=q_ptr[1:])
     mass = batch.mass[queries].astype(np.float64)
@@ -413,7 +416,7 @@ def _posting_weights(tables: SearchTables, tids, qw) -> PostingWeights:
     lens = ends - starts
     w_ptr = np.zeros(len(tids), dtype=np.int64)
     np.cumsum(lens[:-1], out=w_ptr[1:])
-    pidx = np.repeat(starts - w_ptr, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    pidx = range_positions(starts, lens)
     docs = tables.post_docs[pidx]
     uses = model.uses
     mw = model.matched_weight(
@@ -460,8 +463,7 @@ def batch_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarray
         block = queries[start:stop]
         lo, hi = batch.ptr[block], batch.ptr[block + 1]
         counts_t = hi - lo
-        sel = np.repeat(lo - np.cumsum(counts_t) + counts_t, counts_t) + \
-            np.arange(int(counts_t.sum()), dtype=np.int64)
+        sel = range_positions(lo, counts_t)
         q_ptr = np.zeros(len(block) + 1, dtype=np.int64)
         np.cumsum(counts_t, out=q_ptr[1:])
         tids = batch.term_ids[sel]

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from ..index.arrays import range_positions
 from .bounds import BlockMaxima, TermBounds, block_maxima, term_bounds
 from .plan import Thresholds
 
@@ -126,9 +127,7 @@ class SearchTables:
                 ptr = self.post_ptr
                 starts, ends = ptr[need], ptr[need + 1]
                 lens = ends - starts
-                first = np.cumsum(lens) - lens
-                pidx = np.repeat(starts - first, lens) + np.arange(int(lens.sum()),
-                                                                   dtype=np.int64)
+                pidx = range_positions(starts, lens)
                 docs = self.post_docs[pidx]
                 uses = self.model.uses
                 self._impacts[pidx] = self.model.matched_weight(
