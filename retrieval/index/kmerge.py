@@ -22,9 +22,10 @@ Method (documents keep their order: segment s's documents follow segment s-1's):
   (rows stay sorted because the map is monotone); pointer arrays are shifted by the
   items before; per-document columns, ids, stored text and lifecycle data are
   concatenated;
-* **document id order** — a heap merge of the segments' own id orders (``heapq.merge``:
-  O(N log S) comparisons; the one step per document in Python, as the single build's
-  sort of the ids is); two equal ids next to each other are an error naming the id.
+* **document id order** — a merge of the segments' own id orders, block by block with
+  numpy (fixed-width byte keys, a stable sort per block; no Python step per document),
+  or, for ids holding a NUL byte or longer than :data:`MAX_KEY_BYTES`, a heap merge of
+  the decoded ids; two equal ids next to each other are an error naming the id.
 
 The result is identical to one build over the same documents in the same order: the same
 arrays, bit for bit (tested for several segment counts, with and without stored text,
@@ -334,11 +335,109 @@ def repeated_id_error(docid: str, earlier: str, later: str) -> RepeatedIdError:
     return RepeatedIdError(docid, earlier, later)
 
 
-def docid_order(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """``docid_sorted`` and ``docid_rank`` of the concatenated segments (a heap merge of
-    their own orders); an id in two segments is an :class:`InputError` naming it."""
+#: ids longer than this many UTF-8 bytes send the id-order merge to the heap merge
+#: (a block of fixed-width keys is ID_CHUNK × the longest id bytes per segment)
+MAX_KEY_BYTES = 512
+
+
+def _id_keys(p: dict, a: int, b: int) -> np.ndarray | None:
+    """Ids a … b−1 of segment ``p``'s id order as one fixed-width bytes array (numpy
+    ``S`` dtype: compared byte by byte, unsigned, so in UTF-8 byte order = code point
+    order, the order of ``str``), built without a Python step per id; None when an id
+    holds a NUL byte (``S`` drops trailing NULs, so b"a\0" would equal b"a") or is
+    longer than MAX_KEY_BYTES."""
+    off = np.asarray(p["sorted_id_offsets"][a:b + 1], dtype=np.int64)
+    data = np.asarray(p["sorted_id_bytes"][int(off[0]):int(off[-1])], dtype=np.uint8)
+    lens = np.diff(off)
+    width = max(int(lens.max()) if len(lens) else 0, 1)
+    if width > MAX_KEY_BYTES or (data == 0).any():
+        return None
+    keys = np.zeros((b - a, width), dtype=np.uint8)
+    rows = np.repeat(np.arange(b - a), lens)
+    keys[rows, np.arange(len(data)) - np.repeat(off[:-1] - off[0], lens)] = data
+    return keys.view(f"S{width}").ravel()
+
+
+class _IdRun:
+    """One segment's ids in id order, loaded ID_CHUNK at a time: ``keys`` (fixed-width
+    bytes) and ``numbers`` (global document numbers) of the loaded, not yet merged ids."""
+
+    def __init__(self, p: dict, shift: int):
+        self.p, self.shift, self.at = p, shift, 0
+        self.n = len(p["docid_sorted"])
+        self.keys = np.zeros(0, dtype="S1")
+        self.numbers = np.zeros(0, dtype=np.int64)
+
+    def more(self) -> bool:
+        return self.at < self.n
+
+    def load(self) -> bool:
+        """Load the next chunk (False: an id the fixed-width keys cannot hold)."""
+        b = min(self.at + ID_CHUNK, self.n)
+        keys = _id_keys(self.p, self.at, b)
+        if keys is None:
+            return False
+        self.keys = keys
+        self.numbers = np.asarray(self.p["docid_sorted"][self.at:b], dtype=np.int64) + \
+            self.shift
+        self.at = b
+        return True
+
+    def take(self, bound) -> tuple[np.ndarray, np.ndarray]:
+        """The loaded ids ≤ ``bound`` (all with None), removed from the run."""
+        cut = len(self.keys) if bound is None else \
+            int(np.searchsorted(self.keys, bound, side="right"))
+        got = self.keys[:cut], self.numbers[:cut]
+        self.keys, self.numbers = self.keys[cut:], self.numbers[cut:]
+        return got
+
+
+def merged_id_order(parts: Sequence[dict], shifts: list[int]) -> np.ndarray | None:
+    """The global document numbers in docid order, merged block by block with numpy
+    (None when some id needs the heap merge, see :func:`_id_keys`).
+
+    Each step takes, from every segment, its loaded ids up to the smallest last loaded id
+    of the segments with more to load. A segment's ids not yet loaded are greater than
+    its last loaded one, so every remaining id up to that bound is loaded: the block is
+    exactly the next ids of the merged order, and two equal ids (from two segments; a
+    segment's own ids are unique) always fall in the same block. It sorts the block
+    (stable argsort of the keys), checks it for equal neighbours, and loads the next
+    chunk of each emptied segment.
+    Each step empties at least the segment that set the bound: O(N/ID_CHUNK · S) steps,
+    each vectorised."""
+    runs = [_IdRun(p, s) for p, s in zip(parts, shifts)]
+    if not all(r.load() for r in runs if r.more()):
+        return None
+    order = np.empty(sum(r.n for r in runs), dtype=np.int32)
+    at = 0
+    while True:
+        live = [r for r in runs if len(r.keys)]
+        if not live:
+            return order
+        ends = [r.keys[-1] for r in live if r.more()]
+        bound = min(ends) if ends else None
+        taken = [r.take(bound) for r in live]
+        width = max(k.dtype.itemsize for k, _ in taken)
+        keys = np.concatenate([k.astype(f"S{width}") for k, _ in taken])
+        numbers = np.concatenate([n for _, n in taken])
+        sort = np.argsort(keys, kind="stable")
+        keys, numbers = keys[sort], numbers[sort]
+        same = np.flatnonzero(keys[1:] == keys[:-1])
+        if len(same):
+            j = int(same[0])
+            raise repeated_id(parts, shifts, keys[j].decode("utf-8"), int(numbers[j]),
+                              int(numbers[j + 1]))
+        order[at:at + len(numbers)] = numbers
+        at += len(numbers)
+        for r in live:
+            if not len(r.keys) and r.more() and not r.load():
+                return None
+
+
+def heap_id_order(parts: Sequence[dict], shifts: list[int]) -> np.ndarray:
+    """:func:`merged_id_order` by a heap merge of decoded ids (``heapq.merge``, one
+    Python step per id): for ids the fixed-width keys cannot hold."""
     n = sum(len(p["docid_sorted"]) for p in parts)
-    shifts = np.cumsum([0] + [len(p["docid_sorted"]) for p in parts]).tolist()
     order = np.empty(n, dtype=np.int32)
     previous, previous_number = None, -1
     buf: list[int] = []
@@ -353,6 +452,19 @@ def docid_order(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
             at += len(buf)
             buf = []
     order[at:at + len(buf)] = buf
+    return order
+
+
+def docid_order(parts: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """``docid_sorted`` and ``docid_rank`` of the concatenated segments (a merge of
+    their own orders: :func:`merged_id_order`, vectorised, or for ids holding a NUL byte
+    or longer than MAX_KEY_BYTES :func:`heap_id_order`); an id in two segments is an
+    :class:`InputError` naming it and the files of both."""
+    n = sum(len(p["docid_sorted"]) for p in parts)
+    shifts = np.cumsum([0] + [len(p["docid_sorted"]) for p in parts]).tolist()
+    order = merged_id_order(parts, shifts)
+    if order is None:
+        order = heap_id_order(parts, shifts)
     rank = np.empty(n, dtype=np.int32)
     rank[order] = np.arange(n, dtype=np.int32)
     return order, rank
