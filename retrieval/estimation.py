@@ -35,7 +35,10 @@ the record). Changing the index (add, delete, update) drops the stored estimate.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -429,20 +432,19 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     the maximum nor tie it, so neither its g_i(1), its bisection nor its log L_i(λ_i) is
     computed. On the shared collections (μ = 1000) this leaves a few rows per query.
 
-    Bit for bit: BLAS sums a row of ``X @ c`` in an order that depends on the row's
-    position in X (the last rows of a block take another kernel; measured: 855 of
-    2,992 random row subsets differ in some last bit). So every sum that decides a
-    result is taken in a matrix of the full height, the row at its own position, as the
-    unpruned computation took it: g_i(0) and log L_i(0) of all rows, g_i(1) and
-    log L_i(λ_i) of the remaining rows with the other rows zero (their quotients and
-    logs are not computed). The bisection runs on the remaining rows with
-    a root only; when one of them could be (or tie) the maximum (16 of the 756
-    shared-collection queries: λ̂ strictly inside (0, 1)), it is redone over all rows
-    with a root, as before, since its last halvings are decided by rounding. λ̂, its
-    row and its log-likelihood are therefore the unpruned ones to the bit (tested
-    against the unpruned computation on random cases, the sample corpus and every
-    query of the shared collections); only ``iterations`` may read 0 where every row
-    with a root was pruned.
+    Summation order (the definition, to the bit): every row sum Σ_j c_j x_ij above —
+    g_i(0), g_i(1), g_i at each bisection midpoint, log L_i, U_i, and Σ_j c_j log b_j — is
+    taken in the fixed order j = 0 … m−1, s = c_0·x_i0, then s = s + c_j·x_ij
+    (:func:`row_sums`), never by BLAS (whose ``X @ c`` sums a row in an order that
+    depends on the row's position in X). Each row's numbers therefore depend on that row
+    alone, so pruning rows changes no remaining row's λ_i or log L_i: λ̂, its row and its
+    log-likelihood are those of the unpruned computation to the bit (tested on random
+    cases, the sample corpus and every query of the shared collections), and the
+    compiled kernel (:mod:`retrieval.lambda_kernels`), which runs the same operations
+    in the same order without ``fastmath``, gives them to the bit as well (tested;
+    provided numpy's ``log`` is the C library's, as on x86-64 without AVX-512). Against
+    the BLAS sums used before this definition, λ̂ moved in the last bits on a few
+    queries (measured on the shared collections: see ``tests/test_lambda_kernels.py``).
     ``multiplicity`` is accepted for symmetry and does not change a maximum over rows.
     ``iterations`` is the number of bisection passes (0 when no remaining row needs one).
     """
@@ -454,57 +456,50 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     a = (counts + float(mu) * pc) / (dl[:, None] + float(mu))
     d = pc - a
     lam = np.zeros(len(dl))
-    at_zero = (d / a) @ cq <= 0                      # g_i(0) ≤ 0: λ_i = 0
+    at_zero = row_sums(d / a, cq) <= 0               # g_i(0) ≤ 0: λ_i = 0
     rest = np.flatnonzero(~at_zero)
     zero_rows = np.flatnonzero(at_zero)
-    log_a = np.log(a)
     ll = np.full(len(dl), -np.inf)                   # a pruned row: below the floor
-    ll[zero_rows] = (log_a @ cq)[zero_rows]          # log L_i(0), summed as before
+    if len(zero_rows):
+        ll[zero_rows] = row_sums(np.log(a[zero_rows]), cq)       # log L_i(0)
     passes = 0
     if len(rest):
         log_pc = np.log(pc)
-        floor = float(log_pc @ cq)                   # log L_i(1) of any row
+        floor = float(row_sums(log_pc[None, :], cq)[0])          # log L_i(1) of any row
         if len(zero_rows):
             floor = max(floor, float(ll[zero_rows].max()))
-        bound = (np.maximum(log_a, log_pc) @ cq)[rest]   # log is monotone: log max(a, b)
+        bound = row_sums(np.maximum(np.log(a[rest]), log_pc), cq)  # log max(a, b)
         rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
     if len(rest):
         a_r, d_r = a[rest], d[rest]
         # g_i(1) < 0: a root in (0, 1); else λ_i = 1
-        has_root = _row_sums(d_r / (a_r + d_r), rest, len(dl), cq) < 0
+        has_root = row_sums(d_r / (a_r + d_r), cq) < 0
         lam[rest] = 1.0
         if has_root.any():
             passes = _BISECTIONS
             lam[rest[has_root]] = _bisect(a_r[has_root], d_r[has_root], cq)
-        ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
-        top = float(ll.max())
-        if has_root.any() and ll[rest[has_root]].max() + 1e-9 * (1.0 + abs(top)) >= top:
-            # a root could be (or tie) the maximum: its λ_i to the bit as bisected among
-            # all the rows with a root (a BLAS row sum depends on the row's position)
-            inner = np.flatnonzero(~at_zero & ((d / (a + d)) @ cq < 0))
-            lam[inner] = _bisect(a[inner], d[inner], cq)
-            ll[rest] = _row_sums(np.log(a_r + lam[rest][:, None] * d_r), rest, len(dl), cq)
+        ll[rest] = row_sums(np.log(a_r + lam[rest][:, None] * d_r), cq)
     best = int(np.argmax(ll))
     return LambdaEstimate(float(lam[best]), passes, float(ll[best]))
 
 
-def _row_sums(values, rows, n: int, cq) -> np.ndarray:
-    """``values @ cq`` for ``rows`` of an n-row matrix, each row summed exactly as in the
-    product of the whole matrix: BLAS's sum of a row depends on the row's position (the
-    last rows of a block take another kernel), so the rows are placed at their own
-    positions in a matrix of the full height, the other rows zero (their logs and
-    quotients are not computed)."""
-    full = np.zeros((n, values.shape[1]))
-    full[rows] = values
-    return (full @ cq)[rows]
+def row_sums(values, cq) -> np.ndarray:
+    """Σ_j c_j·x_ij of every row of ``values`` in the fixed order j = 0 … m−1:
+    s = c_0·x_i0, then s = s + c_j·x_ij (the definition of every row sum of
+    :func:`direct_query_lambda`; one vectorised column at a time)."""
+    s = values[:, 0] * cq[0]
+    for j in range(1, values.shape[1]):
+        s = s + values[:, j] * cq[j]
+    return s
 
 
 def _bisect(a, d, cq) -> np.ndarray:
-    """The roots in (0, 1) of g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij), all rows at once."""
+    """The roots in (0, 1) of g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij), all rows at once
+    (each row's sums in :func:`row_sums`' order)."""
     lo, hi = np.zeros(len(a)), np.ones(len(a))
     for _ in range(_BISECTIONS):
         mid = 0.5 * (lo + hi)
-        up = (d / (a + mid[:, None] * d)) @ cq > 0
+        up = row_sums(d / (a + mid[:, None] * d), cq) > 0
         lo = np.where(up, mid, lo)
         hi = np.where(up, hi, mid)
     return 0.5 * (lo + hi)
@@ -532,13 +527,23 @@ def query_lambdas(index: Index, query_models, mu: float, *, method: str = "direc
 
 
 def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "direct",
-                         **kwargs) -> list[LambdaEstimate]:
+                         compiled: bool | str = "auto", **kwargs) -> list[LambdaEstimate]:
     """:func:`query_lambdas` for queries given as (term ids, weights) pairs of arrays
-    (known terms only, e.g. a prepared :class:`~retrieval.search.QueryBatch`'s)."""
+    (known terms only, e.g. a prepared :class:`~retrieval.search.QueryBatch`'s).
+
+    ``compiled`` ("auto", True, False): ``method="direct"`` by the numba kernel of
+    :mod:`retrieval.lambda_kernels`, every query in one call, the same λ̂ to the bit
+    (:func:`lambda_kernels` decides; without numba or with ``RETRIEVAL_KERNELS=0`` the
+    numpy path runs).
+    """
     solvers = {"direct": direct_query_lambda, "em": estimate_query_lambda}
     if method not in solvers:
         raise ParameterError(f"method must be 'direct' or 'em', got {method!r}")
+    if compiled not in ("auto", True, False):
+        raise ParameterError(f"compiled must be 'auto', True or False, got {compiled!r}")
     solve = solvers[method]
+    queries = [(np.asarray(t, dtype=np.int64), np.asarray(w, dtype=np.float64))
+               for t, w in queries]
     lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
     ptr = np.asarray(index.arrays["postings_indptr"])
     post_docs = np.asarray(index.arrays["postings_docs"])
@@ -547,18 +552,62 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     # matched documents instead of sorting the N lengths again)
     distinct, per_length = np.unique(lengths, return_counts=True)
     slot = np.searchsorted(distinct, lengths)
+    kernels = lambda_kernels(compiled, index.num_docs) if method == "direct" else None
+    if kernels is not None and queries and float(mu) > 0 and not kwargs:
+        if any(np.any(w <= 0) or np.any(index.p_collection[t] <= 0) for t, w in queries):
+            raise ParameterError("p(w|C) and the query counts must be positive")
+        q_ptr = np.cumsum([0] + [len(t) for t, _ in queries]).astype(np.int64)
+        tids = np.concatenate([t for t, _ in queries])
+        lam, passes, ll = (np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64),
+                           np.zeros(len(queries)))
+        kernels.query_lambdas(q_ptr, tids, np.concatenate([w for _, w in queries]),
+                              index.p_collection, float(mu), ptr, post_docs, post_counts,
+                              lengths, distinct, per_length.astype(np.int64),
+                              slot.astype(np.int64), lam, passes, ll)
+        return [LambdaEstimate(*v) for v in zip(lam.tolist(), passes.tolist(), ll.tolist())]
     out = []
     for tids, weights in queries:
-        tids = np.asarray(tids, dtype=np.int64)
         if len(tids) == 0:
             out.append(LambdaEstimate(0.5, 0, 0.0))
             continue
         counts, dl, mult = _query_rows(tids, ptr, post_docs, post_counts, lengths,
                                        (distinct, per_length, slot))
-        out.append(solve(counts, dl, index.p_collection[tids],
-                         np.asarray(weights, dtype=np.float64), mu,
+        out.append(solve(counts, dl, index.p_collection[tids], weights, mu,
                          multiplicity=mult, **kwargs))
     return out
+
+
+def lambda_kernels(compiled: bool | str = "auto", n_docs: int = 0):
+    """:mod:`retrieval.lambda_kernels` when λ̂ should be computed by it, else None.
+
+    Never with ``compiled=False``, without numba, or with the environment variable
+    ``RETRIEVAL_KERNELS=0`` (the search's switch); always otherwise with
+    ``compiled=True``; under "auto" when this process has imported numba already (the
+    search's kernels or these), or for ``n_docs`` of at least
+    :data:`KERNEL_MIN_DOCS`, where the search loads its kernels anyway — so a
+    small-index command line never pays numba's import (~0.4 s) for ~0.3 ms of numpy
+    per query.
+    """
+    if compiled is False or os.environ.get("RETRIEVAL_KERNELS", "1").strip() == "0":
+        return None
+    if compiled == "auto" and n_docs < KERNEL_MIN_DOCS and not any(
+            name in sys.modules for name in ("retrieval.lambda_kernels",
+                                             "retrieval.search.kernels")):
+        return None
+    return _import_lambda_kernels()
+
+
+#: :func:`lambda_kernels`' "auto" size: the search's ``Thresholds.kernel_min_docs``
+KERNEL_MIN_DOCS = 100_000
+
+
+@functools.cache
+def _import_lambda_kernels():
+    try:
+        from . import lambda_kernels as module
+    except ImportError:
+        return None
+    return module
 
 
 def _query_rows(tids, ptr, post_docs, post_counts, lengths, histogram):

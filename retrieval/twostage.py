@@ -76,18 +76,22 @@ class TwoStageEM(Parameters):
         return f"{self.name}(mu={self.mu:g},lam=auto)"
 
     def estimates(self, index, queries: Sequence[str | QueryModel], *,
-                  unknown_terms: str = "drop") -> list[LambdaEstimate]:
+                  unknown_terms: str = "drop", compiled: bool | str = "auto"
+                  ) -> list[LambdaEstimate]:
         """λ̂ of each query (text is analysed with the index's analyzer)."""
         base = Searcher(index, TwoStage(float(self.mu)), unknown_terms=unknown_terms,
                         compiled=False)
-        return self.estimates_of_batch(index, base.prepare(queries))
+        return self.estimates_of_batch(index, base.prepare(queries), compiled=compiled)
 
-    def estimates_of_batch(self, index, batch: QueryBatch) -> list[LambdaEstimate]:
-        """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`."""
+    def estimates_of_batch(self, index, batch: QueryBatch, *, compiled: bool | str = "auto"
+                           ) -> list[LambdaEstimate]:
+        """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`; by the
+        compiled kernel as the searcher's ``compiled`` setting decides
+        (:func:`~retrieval.estimation.lambda_kernels`: the same λ̂ to the bit)."""
         ptr = batch.ptr.tolist()
         return query_lambdas_of_ids(
             index, [(batch.term_ids[ptr[j]:ptr[j + 1]], batch.weights[ptr[j]:ptr[j + 1]])
-                    for j in range(len(batch))], float(self.mu))
+                    for j in range(len(batch))], float(self.mu), compiled=compiled)
 
     def searchers(self, index, queries: Sequence[str | QueryModel], **searcher_kwargs
                   ) -> list[Searcher]:
@@ -135,7 +139,8 @@ class TwoStageEM(Parameters):
         first = Searcher(index, Dirichlet(float(self.mu)), **searcher_kwargs)
         batch = first.prepare(queries)
         groups: dict[float, list[int]] = {}
-        for j, est in enumerate(self.estimates_of_batch(index, batch)):
+        for j, est in enumerate(self.estimates_of_batch(
+                index, batch, compiled=searcher_kwargs.get("compiled", "auto"))):
             groups.setdefault(est.lam, []).append(j)
         parts = []
         for lam, members in groups.items():
@@ -152,7 +157,9 @@ class TwoStageEM(Parameters):
         ``TwoStage(mu, λ̂)``."""
         unknown = searcher_kwargs.get("unknown_terms", "drop")
         groups: dict[float, list[int]] = {}
-        for j, est in enumerate(self.estimates(index, queries, unknown_terms=unknown)):
+        for j, est in enumerate(self.estimates(
+                index, queries, unknown_terms=unknown,
+                compiled=searcher_kwargs.get("compiled", "auto"))):
             groups.setdefault(est.lam, []).append(j)
         parts = []
         for lam, members in groups.items():
