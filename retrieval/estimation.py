@@ -554,13 +554,14 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     slot = np.searchsorted(distinct, lengths)
     kernels = lambda_kernels(compiled, index.num_docs) if method == "direct" else None
     if kernels is not None and queries and float(mu) > 0 and not kwargs:
-        if any(np.any(w <= 0) or np.any(index.p_collection[t] <= 0) for t, w in queries):
-            raise ParameterError("p(w|C) and the query counts must be positive")
         q_ptr = np.cumsum([0] + [len(t) for t, _ in queries]).astype(np.int64)
         tids = np.concatenate([t for t, _ in queries])
+        weights = np.concatenate([w for _, w in queries])
+        if np.any(weights <= 0) or np.any(index.p_collection[tids] <= 0):
+            raise ParameterError("p(w|C) and the query counts must be positive")
         lam, passes, ll = (np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64),
                            np.zeros(len(queries)))
-        kernels.query_lambdas(q_ptr, tids, np.concatenate([w for _, w in queries]),
+        kernels.query_lambdas(q_ptr, tids, weights,
                               index.p_collection, float(mu), ptr, post_docs, post_counts,
                               lengths, distinct, per_length.astype(np.int64),
                               slot.astype(np.int64), lam, passes, ll)

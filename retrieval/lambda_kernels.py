@@ -1,20 +1,29 @@
 """Compiled (numba) λ̂ of two-stage smoothing: :func:`query_lambdas` runs
 :func:`retrieval.estimation.direct_query_lambda` for every query of a batch in one call,
-its rows built straight from the postings.
+its rows taken straight from the postings (no N × m matrix).
 
-It mirrors the numpy path operation for operation, so λ̂, the iterations and the
-log-likelihood are the same to the bit (tested):
+The result is numpy's to the bit — λ̂, the bisection passes and the log-likelihood
+(tested on random cases, the sample corpus and every query of the shared collections).
+Every sum that decides it is computed as numpy computes it: a_ij = (c_ij + μ b_j) /
+(|d_i| + μ), d_ij = b_j − a_ij, and each row sum in the fixed order j = 0 … m−1,
+s = c_0·x_i0 then s = s + c_j·x_ij (:func:`retrieval.estimation.row_sums`). What the
+kernel saves is the sums that cannot decide it:
 
-* the rows (:func:`retrieval.estimation.query_lambdas_of_ids`' ``_query_rows``): the
-  documents containing a query term, ascending (a merge of the m posting lists through
-  a scratch mark per document, then a sort), then one row per distinct length of the
-  other documents, ascending (the length histogram minus the matched documents), with
-  counts 0 — no N × m matrix;
-* a_ij = (c_ij + μ b_j) / (|d_i| + μ), d_ij = b_j − a_ij, and every row sum in the fixed
-  order j = 0 … m−1, s = c_0·x_i0 then s = s + c_j·x_ij (numpy's ``row_sums``);
-* g_i(0) and log L_i(0), the floor and the pruning bound U_i with the same margin,
-  g_i(1), the 54 bisection halvings of each remaining row with a root, log L_i(λ_i),
-  and the first row of the largest log L_i.
+* one pass over the query's postings gives every matched document's row an
+  *approximation* of g_i(0), log L_i(0) and U_i from its entries alone (a column
+  without an entry has a_ij = μb_j/(|d|+μ) ≤ b_j, so its terms c_j|d|/μ,
+  c_j log(μb_j/(|d|+μ)) and c_j log b_j come from per-query totals), the per-entry
+  pieces tabulated per (term, count); the rows of the documents without a query term
+  (one per distinct length, as numpy's) are approximated the same way, with no entries;
+* each approximation is within a margin (:data:`SCREEN` relative to the magnitudes it
+  sums, far above the few units of rounding between two orders of summation) of the
+  exact sum, so a decision the margin cannot change — the sign of g_i(0), whether a
+  row with g_i(0) ≤ 0 could reach the largest log L_i(0), which side of the pruning
+  test U_i falls — is taken from it; any other from the exact sum, the row's counts
+  found by binary search of the postings (ascending within a term);
+* the rows kept are solved as numpy solves them: g_i(1), the 54 bisection halvings,
+  log L_i(λ_i); the largest log L_i wins, ties to the first row in numpy's order
+  (matched documents ascending, then the lengths ascending).
 
 Exactness: compiled without ``fastmath`` (no reassociation, no fused multiply-add), so
 every operation is the IEEE-754 double operation numpy performs; ``math.log`` is the C
@@ -22,8 +31,9 @@ library's ``log``, which is numpy's on x86-64 without AVX-512 (numpy's AVX-512 b
 its own ``log``; there the two could differ in a last bit, which the tests would show).
 
 numba is imported when this module is; :mod:`retrieval.estimation` imports it lazily
-(only when the compiled path is chosen), so small-index command lines never pay numba's
-import. Compiled code is cached next to this file (``cache=True``).
+(only when the compiled path is chosen, :func:`retrieval.estimation.lambda_kernels`), so
+small-index command lines never pay numba's import. Compiled code is cached next to
+this file (``cache=True``).
 """
 
 from __future__ import annotations
@@ -38,127 +48,251 @@ __all__ = ["query_lambdas"]
 #: the bisection halvings of :func:`retrieval.estimation.direct_query_lambda`
 BISECTIONS = 54
 
+#: the screening margin, relative: an approximation and the exact fixed-order sum differ
+#: by a few units of rounding (≈ m · 2.2e-16) of the magnitudes summed, far below 1e-9
+SCREEN = 1e-9
+
+#: counts below this have their per-entry pieces tabulated per query
+TABLE_COUNTS = 64
+
+
+# -- the exact row sums (numpy's row_sums order) of one row, its counts dense in crow ----
+@njit(cache=True, nogil=True)
+def _slope(crow, dl, pc, cq, mu, lam):
+    """g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij) (λ = 0: numpy's d/a, the same bits since
+    a + 0·d = a)."""
+    s = 0.0
+    for j in range(len(pc)):
+        a = (crow[j] + mu * pc[j]) / (dl + mu)
+        d = pc[j] - a
+        t = d / (a + lam * d) * cq[j]
+        s = t if j == 0 else s + t
+    return s
+
 
 @njit(cache=True, nogil=True)
-def _rows_of_query(tids, post_ptr, post_docs, post_counts, lengths, distinct, left,
-                   slot, mark):
-    """The query's rows: counts (R × m) and lengths; ``left`` (documents per distinct
-    length) and ``mark`` (−1 per document) are scratch, restored on return."""
-    m = len(tids)
-    total = 0
-    for j in range(m):
-        total += post_ptr[tids[j] + 1] - post_ptr[tids[j]]
-    docs = np.empty(total, dtype=np.int64)
+def _log_likelihood(crow, dl, pc, cq, mu, lam):
+    """log L_i(λ) = Σ_j c_j log(a_ij + λ d_ij)."""
+    s = 0.0
+    for j in range(len(pc)):
+        a = (crow[j] + mu * pc[j]) / (dl + mu)
+        t = math.log(a + lam * (pc[j] - a)) * cq[j]
+        s = t if j == 0 else s + t
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _bound(crow, dl, pc, cq, mu):
+    """U_i = Σ_j c_j max(log a_ij, log b_j)."""
+    s = 0.0
+    for j in range(len(pc)):
+        a = (crow[j] + mu * pc[j]) / (dl + mu)
+        t = max(math.log(a), math.log(pc[j])) * cq[j]
+        s = t if j == 0 else s + t
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _count_of(doc, t, post_ptr, post_docs, post_counts):
+    """c(t, doc) by binary search of term t's postings (ascending documents)."""
+    lo, hi = post_ptr[t], post_ptr[t + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if post_docs[mid] < doc:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < post_ptr[t + 1] and post_docs[lo] == doc:
+        return float(post_counts[lo])
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _dense_row(crow, key, n_docs, tids, post):
+    """Row ``key``'s counts into crow: document ``key`` (< n_docs), else zeros (a row
+    of documents without a query term)."""
+    post_ptr, post_docs, post_counts = post
+    for j in range(len(tids)):
+        crow[j] = 0.0 if key >= n_docs else _count_of(key, tids[j], post_ptr, post_docs,
+                                                     post_counts)
+
+
+@njit(cache=True, nogil=True)
+def _pieces(table, j, count, mu, pc_j, cq_j, log_b, log_mb):
+    """An entry's pieces (c_j b_j/(c + μb_j), c_j log((c + μb_j)/(μb_j)),
+    c_j (log(c + μb_j) − log b_j)), tabulated for counts below TABLE_COUNTS (``table``
+    NaN until computed)."""
+    c = int(count)
+    if c < TABLE_COUNTS and table[j, c, 0] == table[j, c, 0]:
+        return table[j, c, 0], table[j, c, 1], table[j, c, 2]
+    shifted = count + mu * pc_j
+    log_c = math.log(shifted)
+    h, ll, u = cq_j * pc_j / shifted, cq_j * (log_c - log_mb), cq_j * (log_c - log_b)
+    if c < TABLE_COUNTS:
+        table[j, c, 0], table[j, c, 1], table[j, c, 2] = h, ll, u
+    return h, ll, u
+
+
+@njit(cache=True, nogil=True)
+def _scan_postings(tids, cq, pc, mu, post, lengths, hist, scratch, logs):
+    """One pass over the query's postings: each document containing a query term gets a
+    row (``mark[doc]``, in order of first sight; ``docs`` its document) and in ``acc``
+    its log(|d| + μ) and the sums over its entries of c_j b_j/(c + μb_j) (g(0) is
+    (|d| + μ) times it less Σ c_j over the entries), of c_j, of c_j log((c+μb_j)/(μb_j))
+    (log L(0) less the no-entry terms c_j log(μb_j/(|d|+μ))) and of
+    c_j max(log a − log b_j, 0) (U less Σ c_j log b_j)."""
+    post_ptr, post_docs, post_counts = post
+    mark, docs, acc, table = scratch
+    slot, log_dlm = hist[2], hist[3]
+    log_b, log_mb = logs
     n_match = 0
-    for j in range(m):
+    for j in range(len(tids)):
         t = tids[j]
         for p in range(post_ptr[t], post_ptr[t + 1]):
             doc = post_docs[p]
-            if mark[doc] < 0:
-                mark[doc] = 0
-                docs[n_match] = doc
+            r = mark[doc]
+            if r < 0:
+                r = n_match
+                mark[doc] = r
+                docs[r] = doc
+                acc[r, 0] = log_dlm[slot[doc]]
+                acc[r, 1] = acc[r, 2] = acc[r, 3] = acc[r, 4] = 0.0
                 n_match += 1
-    docs = np.sort(docs[:n_match])
+            h, ll, u = _pieces(table, j, float(post_counts[p]), mu, pc[j], cq[j],
+                               log_b[j], log_mb[j])
+            acc[r, 1] += h
+            acc[r, 2] += cq[j]
+            acc[r, 3] += ll
+            acc[r, 4] += max(u - cq[j] * acc[r, 0], 0.0)
+    return n_match
+
+
+@njit(cache=True, nogil=True)
+def _approximate(val, i, dl, ld, sums, h, c_in, ll, u, mu):
+    """Row i's approximations of g(0), log L(0), U and their margins into ``val``.
+
+    Margins (each ≥ SCREEN × the magnitudes summed, exact and approximate alike):
+    g(0)'s terms are at most c_j (|d|+μ)/μ in size; log L(0)'s entries' pieces are
+    positive and log(c + μb) ≤ |log μb| + the piece; U's likewise.
+    """
+    total_c, sum_b, abs_b, sum_mb, abs_mb = sums
+    dlm = dl + mu
+    val[i, 0] = dlm * h - c_in + max(total_c - c_in, 0.0) * dl / mu
+    val[i, 1] = SCREEN * (1.0 + 2.0 * total_c * (dlm / mu + 1.0))
+    val[i, 2] = sum_mb - total_c * ld + ll
+    val[i, 3] = SCREEN * (1.0 + 2.0 * abs_mb + ll + total_c * abs(ld))
+    val[i, 4] = sum_b + u
+    val[i, 5] = SCREEN * (1.0 + 2.0 * abs_b + 2.0 * abs_mb + ll + u + 2.0 * total_c * abs(ld))
+
+
+@njit(cache=True, nogil=True)
+def _rows(tids, cq, pc, mu, post, lengths, hist, scratch):
+    """The query's rows — keys (a matched document's number, or N + slot for the
+    documents of one distinct length without a query term: numpy's row order is the
+    keys' order), lengths — and their approximations (:func:`_approximate`)."""
+    distinct, left, slot, log_dlm = hist
+    mark, docs, acc, table = scratch
+    n_docs, m = len(lengths), len(tids)
+    log_b, log_mb = np.empty(m), np.empty(m)
+    total_c = sum_b = abs_b = sum_mb = abs_mb = 0.0
+    for j in range(m):
+        log_b[j], log_mb[j] = math.log(pc[j]), math.log(mu * pc[j])
+        total_c += cq[j]
+        sum_b += cq[j] * log_b[j]
+        abs_b += cq[j] * abs(log_b[j])
+        sum_mb += cq[j] * log_mb[j]
+        abs_mb += cq[j] * abs(log_mb[j])
+    sums = (total_c, sum_b, abs_b, sum_mb, abs_mb)
+    table[:m] = np.nan
+    n_match = _scan_postings(tids, cq, pc, mu, post, lengths, hist, scratch,
+                             (log_b, log_mb))
     for r in range(n_match):
-        mark[docs[r]] = r
         left[slot[docs[r]]] -= 1
     n_other = 0
     for s in range(len(distinct)):
-        if left[s] > 0:
-            n_other += 1
-    counts = np.zeros((n_match + n_other, m))
+        n_other += left[s] > 0
+    key = np.empty(n_match + n_other, dtype=np.int64)
     dl = np.empty(n_match + n_other)
-    for j in range(m):
-        t = tids[j]
-        for p in range(post_ptr[t], post_ptr[t + 1]):
-            counts[mark[post_docs[p]], j] = post_counts[p]
-    for r in range(n_match):
-        dl[r] = lengths[docs[r]]
-    r = n_match
+    val = np.empty((n_match + n_other, 6))
+    i = n_match
     for s in range(len(distinct)):
         if left[s] > 0:
-            dl[r] = distinct[s]
-            r += 1
+            key[i], dl[i] = n_docs + s, distinct[s]
+            _approximate(val, i, dl[i], log_dlm[s], sums, 0.0, 0.0, 0.0, 0.0, mu)
+            i += 1
     for r in range(n_match):
-        mark[docs[r]] = -1
+        key[r], dl[r] = docs[r], lengths[docs[r]]
+        _approximate(val, r, dl[r], acc[r, 0], sums, acc[r, 1], acc[r, 2], acc[r, 3],
+                     acc[r, 4], mu)
         left[slot[docs[r]]] += 1
-    return counts, dl
+        mark[docs[r]] = -1
+    return key, dl, val
 
 
 @njit(cache=True, nogil=True)
-def _slope(a, d, cq, i, lam):
-    """g_i(λ) = Σ_j c_j d_ij / (a_ij + λ d_ij), in the fixed order."""
-    s = d[i, 0] / (a[i, 0] + lam * d[i, 0]) * cq[0]
-    for j in range(1, a.shape[1]):
-        s = s + d[i, j] / (a[i, j] + lam * d[i, j]) * cq[j]
-    return s
+def _solve(tids, cq, pc, mu, post, lengths, hist, scratch):
+    """(λ̂, bisection passes, log L) of one query: numpy's direct_query_lambda.
 
-
-@njit(cache=True, nogil=True)
-def _log_likelihood(a, d, cq, i, lam):
-    """log L_i(λ) = Σ_j c_j log(a_ij + λ d_ij), in the fixed order."""
-    s = math.log(a[i, 0] + lam * d[i, 0]) * cq[0]
-    for j in range(1, a.shape[1]):
-        s = s + math.log(a[i, j] + lam * d[i, j]) * cq[j]
-    return s
-
-
-@njit(cache=True, nogil=True)
-def _solve(counts, dl, pc, cq, mu):
-    """(λ̂, bisection passes, log L) of one query's rows: numpy's direct_query_lambda."""
-    n, m = counts.shape
-    a = np.empty((n, m))
-    d = np.empty((n, m))
+    Only the sums that can decide the result are computed exactly (numpy's sums, from
+    the row's counts found by binary search): g_i(0) when its approximation is within
+    its margin of 0; log L_i(0) of the rows with g_i(0) ≤ 0 whose approximation could
+    reach the largest; U_i when its approximation could fall either side of the pruning
+    test; and g_i(1), the bisection and log L_i(λ_i) of the rows kept. So the rows kept,
+    their λ_i and log L_i, the floor and the first row of the largest are numpy's."""
+    key, dl, val = _rows(tids, cq, pc, mu, post, lengths, hist, scratch)
+    n, m, n_docs = len(key), len(tids), len(lengths)
+    crow = np.empty(m)
+    zero = np.empty(n, dtype=np.bool_)
+    floor_z = -np.inf                    # the largest lower end among rows with g(0) ≤ 0
     for i in range(n):
-        for j in range(m):
-            a[i, j] = (counts[i, j] + mu * pc[j]) / (dl[i] + mu)
-            d[i, j] = pc[j] - a[i, j]
+        g = val[i, 0]
+        if -val[i, 1] <= g <= val[i, 1]:   # too close to call: the exact g_i(0)
+            _dense_row(crow, key[i], n_docs, tids, post)
+            g = _slope(crow, dl[i], pc, cq, mu, 0.0)
+        zero[i] = g <= 0
+        if zero[i]:
+            floor_z = max(floor_z, val[i, 2] - val[i, 3])
     ll = np.full(n, -np.inf)
     lam = np.zeros(n)
-    rest = np.empty(n, dtype=np.int64)
-    n_rest = 0
-    n_zero = 0
-    top_zero = -np.inf
+    floor = 0.0
+    for j in range(m):
+        t = math.log(pc[j]) * cq[j]
+        floor = t if j == 0 else floor + t     # Σ c_j log b_j, numpy's order
     for i in range(n):
-        g0 = d[i, 0] / a[i, 0] * cq[0]
-        for j in range(1, m):
-            g0 = g0 + d[i, j] / a[i, j] * cq[j]
-        if g0 <= 0:
-            ll[i] = _log_likelihood(a, d, cq, i, 0.0)
-            n_zero += 1
-            top_zero = max(top_zero, ll[i])
-        else:
-            rest[n_rest] = i
-            n_rest += 1
+        if zero[i] and val[i, 2] + val[i, 3] >= floor_z:   # could be the largest: exact
+            _dense_row(crow, key[i], n_docs, tids, post)
+            ll[i] = _log_likelihood(crow, dl[i], pc, cq, mu, 0.0)
+            if ll[i] > floor:
+                floor = ll[i]
     passes = 0
-    if n_rest > 0:
-        floor = math.log(pc[0]) * cq[0]
-        for j in range(1, m):
-            floor = floor + math.log(pc[j]) * cq[j]
-        if n_zero > 0 and top_zero > floor:
-            floor = top_zero
-        for k in range(n_rest):
-            i = rest[k]
-            bound = max(math.log(a[i, 0]), math.log(pc[0])) * cq[0]
-            for j in range(1, m):
-                bound = bound + max(math.log(a[i, j]), math.log(pc[j])) * cq[j]
-            if not bound + 1e-9 * (1.0 + abs(bound) + abs(floor)) >= floor:
-                continue                     # pruned: cannot be (or tie) the maximum
-            lam[i] = 1.0
-            if _slope(a, d, cq, i, 1.0) < 0:  # a root in (0, 1)
-                passes = BISECTIONS
-                lo, hi = 0.0, 1.0
-                for _ in range(BISECTIONS):
-                    mid = 0.5 * (lo + hi)
-                    if _slope(a, d, cq, i, mid) > 0:
-                        lo = mid
-                    else:
-                        hi = mid
-                lam[i] = 0.5 * (lo + hi)
-            ll[i] = _log_likelihood(a, d, cq, i, lam[i])
-    best = 0
-    for i in range(1, n):
-        if ll[i] > ll[best]:
+    for i in range(n):
+        if zero[i]:
+            continue
+        hi_u = val[i, 4] + 2.0 * val[i, 5]
+        if hi_u + 1e-9 * (1.0 + abs(hi_u) + abs(floor)) < floor:
+            continue                            # pruned for certain
+        _dense_row(crow, key[i], n_docs, tids, post)
+        lo_u = val[i, 4] - 2.0 * val[i, 5]
+        if lo_u + 1e-9 * (1.0 + abs(lo_u) + abs(floor)) < floor:
+            bound = _bound(crow, dl[i], pc, cq, mu)
+            if bound + 1e-9 * (1.0 + abs(bound) + abs(floor)) < floor:
+                continue                        # pruned, by the exact U_i
+        lam[i] = 1.0
+        if _slope(crow, dl[i], pc, cq, mu, 1.0) < 0:   # a root in (0, 1)
+            passes = BISECTIONS
+            lo, hi = 0.0, 1.0
+            for _ in range(BISECTIONS):
+                mid = 0.5 * (lo + hi)
+                if _slope(crow, dl[i], pc, cq, mu, mid) > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            lam[i] = 0.5 * (lo + hi)
+        ll[i] = _log_likelihood(crow, dl[i], pc, cq, mu, lam[i])
+    best = -1
+    for i in range(n):
+        if ll[i] > -np.inf and (best < 0 or ll[i] > ll[best]
+                                or (ll[i] == ll[best] and key[i] < key[best])):
             best = i
     return lam[best], passes, ll[best]
 
@@ -171,19 +305,32 @@ def query_lambdas(q_ptr, term_ids, weights, p_collection, mu, post_ptr, post_doc
     known terms only, counts ``weights``) into ``lam_out``, ``iter_out``, ``ll_out``;
     a query without terms gets (0.5, 0, 0.0). ``distinct``, ``per_length``, ``slot``:
     the distinct document lengths ascending, the documents of each, each document's
-    slot in ``distinct``."""
-    mark = np.full(len(lengths), -1, dtype=np.int64)
-    left = per_length.copy()
+    slot in ``distinct``. Scratch: a mark per document, and rows for the most documents
+    any query matches."""
+    n_docs = len(lengths)
+    most_rows, most_terms = 1, 1
+    for q in range(len(q_ptr) - 1):
+        total = 0
+        for x in range(q_ptr[q], q_ptr[q + 1]):
+            total += post_ptr[term_ids[x] + 1] - post_ptr[term_ids[x]]
+        most_rows = max(most_rows, min(total, n_docs))
+        most_terms = max(most_terms, q_ptr[q + 1] - q_ptr[q])
+    scratch = (np.full(n_docs, -1, dtype=np.int64), np.empty(most_rows, dtype=np.int64),
+               np.empty((most_rows, 5)), np.empty((most_terms, TABLE_COUNTS, 3)))
+    log_dlm = np.empty(len(distinct))
+    for s in range(len(distinct)):
+        log_dlm[s] = math.log(distinct[s] + mu)
+    hist = (distinct, per_length.copy(), slot, log_dlm)
+    post = (post_ptr, post_docs, post_counts)
     for q in range(len(q_ptr) - 1):
         b, e = q_ptr[q], q_ptr[q + 1]
         if e == b:
             lam_out[q], iter_out[q], ll_out[q] = 0.5, 0, 0.0
             continue
         tids = term_ids[b:e]
-        counts, dl = _rows_of_query(tids, post_ptr, post_docs, post_counts, lengths,
-                                    distinct, left, slot, mark)
         pc = np.empty(e - b)
         for j in range(e - b):
             pc[j] = p_collection[tids[j]]
-        lam_out[q], iter_out[q], ll_out[q] = _solve(counts, dl, pc, weights[b:e], mu)
+        lam_out[q], iter_out[q], ll_out[q] = _solve(tids, weights[b:e], pc, mu, post,
+                                                    lengths, hist, scratch)
     return lam_out
