@@ -119,35 +119,37 @@ def _dense_row(crow, key, n_docs, tids, post):
 
 @njit(cache=True, nogil=True)
 def _pieces(table, j, count, mu, pc_j, cq_j, log_b, log_mb):
-    """An entry's pieces (c_j b_j/(c + μb_j), c_j log((c + μb_j)/(μb_j)),
-    c_j (log(c + μb_j) − log b_j)), tabulated for counts below TABLE_COUNTS (``table``
-    NaN until computed)."""
-    c = int(count)
-    if c < TABLE_COUNTS and table[j, c, 0] == table[j, c, 0]:
-        return table[j, c, 0], table[j, c, 1], table[j, c, 2]
-    shifted = count + mu * pc_j
+    """An entry's pieces (c_j (b_j/(c + μb_j) − 1/μ), c_j log((c + μb_j)/(μb_j)),
+    c_j (log(c + μb_j) − log b_j)) for an integer count c, tabulated for counts below
+    TABLE_COUNTS (``table`` NaN until computed)."""
+    small = count < TABLE_COUNTS
+    if small and table[j, count, 0] == table[j, count, 0]:
+        return table[j, count, 0], table[j, count, 1], table[j, count, 2]
+    shifted = float(count) + mu * pc_j
     log_c = math.log(shifted)
-    h, ll, u = cq_j * pc_j / shifted, cq_j * (log_c - log_mb), cq_j * (log_c - log_b)
-    if c < TABLE_COUNTS:
-        table[j, c, 0], table[j, c, 1], table[j, c, 2] = h, ll, u
+    h = cq_j * (pc_j / shifted - 1.0 / mu)
+    ll, u = cq_j * (log_c - log_mb), cq_j * (log_c - log_b)
+    if small:
+        table[j, count, 0], table[j, count, 1], table[j, count, 2] = h, ll, u
     return h, ll, u
 
 
 @njit(cache=True, nogil=True)
-def _scan_postings(tids, cq, pc, mu, post, lengths, hist, scratch, logs):
+def _scan_postings(tids, cq, pc, mu, post, hist, scratch, logs):
     """One pass over the query's postings: each document containing a query term gets a
     row (``mark[doc]``, in order of first sight; ``docs`` its document) and in ``acc``
-    its log(|d| + μ) and the sums over its entries of c_j b_j/(c + μb_j) (g(0) is
-    (|d| + μ) times it less Σ c_j over the entries), of c_j, of c_j log((c+μb_j)/(μb_j))
+    its log(|d| + μ) and the sums over its entries of c_j (b_j/(c + μb_j) − 1/μ)
+    (g(0) = (|d| + μ)(C/μ + this) − C, C = Σ_j c_j), of c_j log((c + μb_j)/(μb_j))
     (log L(0) less the no-entry terms c_j log(μb_j/(|d|+μ))) and of
-    c_j max(log a − log b_j, 0) (U less Σ c_j log b_j)."""
+    c_j max(log a − log b_j, 0) (U less Σ_j c_j log b_j)."""
     post_ptr, post_docs, post_counts = post
-    mark, docs, acc, table = scratch
+    mark, docs, acc, table = scratch[0], scratch[1], scratch[2], scratch[3]
     slot, log_dlm = hist[2], hist[3]
     log_b, log_mb = logs
     n_match = 0
     for j in range(len(tids)):
         t = tids[j]
+        cq_j = cq[j]
         for p in range(post_ptr[t], post_ptr[t + 1]):
             doc = post_docs[p]
             r = mark[doc]
@@ -156,43 +158,68 @@ def _scan_postings(tids, cq, pc, mu, post, lengths, hist, scratch, logs):
                 mark[doc] = r
                 docs[r] = doc
                 acc[r, 0] = log_dlm[slot[doc]]
-                acc[r, 1] = acc[r, 2] = acc[r, 3] = acc[r, 4] = 0.0
+                acc[r, 1] = acc[r, 2] = acc[r, 3] = 0.0
                 n_match += 1
-            h, ll, u = _pieces(table, j, float(post_counts[p]), mu, pc[j], cq[j],
+            h, ll, u = _pieces(table, j, np.int64(post_counts[p]), mu, pc[j], cq_j,
                                log_b[j], log_mb[j])
             acc[r, 1] += h
-            acc[r, 2] += cq[j]
-            acc[r, 3] += ll
-            acc[r, 4] += max(u - cq[j] * acc[r, 0], 0.0)
+            acc[r, 2] += ll
+            acc[r, 3] += max(u - cq_j * acc[r, 0], 0.0)
     return n_match
 
 
 @njit(cache=True, nogil=True)
-def _approximate(val, i, dl, ld, sums, h, c_in, ll, u, mu):
-    """Row i's approximations of g(0), log L(0), U and their margins into ``val``.
-
-    Margins (each ≥ SCREEN × the magnitudes summed, exact and approximate alike):
-    g(0)'s terms are at most c_j (|d|+μ)/μ in size; log L(0)'s entries' pieces are
-    positive and log(c + μb) ≤ |log μb| + the piece; U's likewise.
-    """
-    total_c, sum_b, abs_b, sum_mb, abs_mb = sums
-    dlm = dl + mu
-    val[i, 0] = dlm * h - c_in + max(total_c - c_in, 0.0) * dl / mu
-    val[i, 1] = SCREEN * (1.0 + 2.0 * total_c * (dlm / mu + 1.0))
-    val[i, 2] = sum_mb - total_c * ld + ll
-    val[i, 3] = SCREEN * (1.0 + 2.0 * abs_mb + ll + total_c * abs(ld))
-    val[i, 4] = sum_b + u
-    val[i, 5] = SCREEN * (1.0 + 2.0 * abs_b + 2.0 * abs_mb + ll + u + 2.0 * total_c * abs(ld))
+def _gather_rows(n_match, scratch, others, hist, lengths):
+    """The rows into ``keys`` and ``rows`` (|d|, log(|d|+μ) and the entries' three
+    sums): the matched documents (key = the document's number), then the documents of
+    each distinct length without a query term (key = N + slot, no entries). Numpy's row
+    order is the keys' order."""
+    docs, acc, keys, rows = scratch[1], scratch[2], scratch[5], scratch[6]
+    distinct, log_dlm = hist[0], hist[3]
+    for i in range(n_match):
+        doc = docs[i]
+        keys[i] = doc
+        rows[i, 0] = lengths[doc]
+        rows[i, 1], rows[i, 2], rows[i, 3], rows[i, 4] = acc[i, 0], acc[i, 1], acc[i, 2], \
+            acc[i, 3]
+    for k in range(len(others)):
+        s = others[k]
+        keys[n_match + k] = len(lengths) + s
+        rows[n_match + k, 0], rows[n_match + k, 1] = distinct[s], log_dlm[s]
+        rows[n_match + k, 2] = rows[n_match + k, 3] = rows[n_match + k, 4] = 0.0
+    return n_match + len(others)
 
 
 @njit(cache=True, nogil=True)
-def _rows(tids, cq, pc, mu, post, lengths, hist, scratch):
-    """The query's rows — keys (a matched document's number, or N + slot for the
-    documents of one distinct length without a query term: numpy's row order is the
-    keys' order), lengths — and their approximations (:func:`_approximate`)."""
-    distinct, left, slot, log_dlm = hist
-    mark, docs, acc, table = scratch
-    n_docs, m = len(lengths), len(tids)
+def _other_slots(n_match, scratch, hist, restore):
+    """The slots of the distinct lengths with a document left after the matched ones are
+    taken off (``restore``: put them back and clear the marks instead)."""
+    docs, mark = scratch[1], scratch[0]
+    left, slot = hist[1], hist[2]
+    step = 1 if restore else -1
+    for r in range(n_match):
+        left[slot[docs[r]]] -= step
+        if restore:
+            mark[docs[r]] = -1
+    if restore:
+        return np.empty(0, dtype=np.int64)
+    n_other = 0
+    for s in range(len(left)):
+        n_other += left[s] > 0
+    others = np.empty(n_other, dtype=np.int64)
+    n_other = 0
+    for s in range(len(left)):
+        if left[s] > 0:
+            others[n_other] = s
+            n_other += 1
+    return others
+
+
+@njit(cache=True, nogil=True)
+def _query_sums(cq, pc, mu):
+    """C = Σ c_j, Σ c_j log b_j, Σ c_j |log b_j|, Σ c_j log μb_j, Σ c_j |log μb_j|, and
+    the columns' log b_j, log μb_j."""
+    m = len(pc)
     log_b, log_mb = np.empty(m), np.empty(m)
     total_c = sum_b = abs_b = sum_mb = abs_mb = 0.0
     for j in range(m):
@@ -202,99 +229,94 @@ def _rows(tids, cq, pc, mu, post, lengths, hist, scratch):
         abs_b += cq[j] * abs(log_b[j])
         sum_mb += cq[j] * log_mb[j]
         abs_mb += cq[j] * abs(log_mb[j])
-    sums = (total_c, sum_b, abs_b, sum_mb, abs_mb)
-    table[:m] = np.nan
-    n_match = _scan_postings(tids, cq, pc, mu, post, lengths, hist, scratch,
-                             (log_b, log_mb))
-    for r in range(n_match):
-        left[slot[docs[r]]] -= 1
-    n_other = 0
-    for s in range(len(distinct)):
-        n_other += left[s] > 0
-    key = np.empty(n_match + n_other, dtype=np.int64)
-    dl = np.empty(n_match + n_other)
-    val = np.empty((n_match + n_other, 6))
-    i = n_match
-    for s in range(len(distinct)):
-        if left[s] > 0:
-            key[i], dl[i] = n_docs + s, distinct[s]
-            _approximate(val, i, dl[i], log_dlm[s], sums, 0.0, 0.0, 0.0, 0.0, mu)
-            i += 1
-    for r in range(n_match):
-        key[r], dl[r] = docs[r], lengths[docs[r]]
-        _approximate(val, r, dl[r], acc[r, 0], sums, acc[r, 1], acc[r, 2], acc[r, 3],
-                     acc[r, 4], mu)
-        left[slot[docs[r]]] += 1
-        mark[docs[r]] = -1
-    return key, dl, val
+    return (total_c, sum_b, abs_b, sum_mb, abs_mb), (log_b, log_mb)
 
 
 @njit(cache=True, nogil=True)
 def _solve(tids, cq, pc, mu, post, lengths, hist, scratch):
     """(λ̂, bisection passes, log L) of one query: numpy's direct_query_lambda.
 
-    Only the sums that can decide the result are computed exactly (numpy's sums, from
-    the row's counts found by binary search): g_i(0) when its approximation is within
-    its margin of 0; log L_i(0) of the rows with g_i(0) ≤ 0 whose approximation could
-    reach the largest; U_i when its approximation could fall either side of the pruning
-    test; and g_i(1), the bisection and log L_i(λ_i) of the rows kept. So the rows kept,
-    their λ_i and log L_i, the floor and the first row of the largest are numpy's."""
-    key, dl, val = _rows(tids, cq, pc, mu, post, lengths, hist, scratch)
-    n, m, n_docs = len(key), len(tids), len(lengths)
-    crow = np.empty(m)
-    zero = np.empty(n, dtype=np.bool_)
+    Each row's approximations (margins ≥ SCREEN × the magnitudes summed, exact and
+    approximate alike: g(0)'s terms are at most c_j((|d|+μ)/μ + 1) in size, log L(0)'s
+    entry pieces are positive and |log(c + μb)| ≤ |log μb| + the piece, U's likewise)
+    decide what they can; the exact sums (numpy's, the row's counts found by binary
+    search) decide the rest: g_i(0) when its approximation is within its margin of 0;
+    log L_i(0) of the rows with g_i(0) ≤ 0 whose approximation could reach the largest;
+    U_i when its approximation could fall either side of the pruning test; g_i(1), the
+    bisection and log L_i(λ_i) of the rows kept. So the floor, the rows kept, their λ_i
+    and log L_i, and the first row (in numpy's order) of the largest are numpy's."""
+    (total_c, sum_b, abs_b, sum_mb, abs_mb), logs = _query_sums(cq, pc, mu)
+    scratch[3][:len(tids)] = np.nan
+    n_match = _scan_postings(tids, cq, pc, mu, post, hist, scratch, logs)
+    others = _other_slots(n_match, scratch, hist, False)
+    n, n_docs = _gather_rows(n_match, scratch, others, hist, lengths), len(lengths)
+    keys, rows = scratch[5], scratch[6]
+    crow = np.empty(len(tids))
+    zero = scratch[4]
     floor_z = -np.inf                    # the largest lower end among rows with g(0) ≤ 0
     for i in range(n):
-        g = val[i, 0]
-        if -val[i, 1] <= g <= val[i, 1]:   # too close to call: the exact g_i(0)
-            _dense_row(crow, key[i], n_docs, tids, post)
-            g = _slope(crow, dl[i], pc, cq, mu, 0.0)
+        key, dl, ld, h, ll, u = keys[i], rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], \
+            rows[i, 4]
+        dlm = dl + mu
+        g = dlm * (total_c / mu + h) - total_c
+        if abs(g) <= SCREEN * (1.0 + 2.0 * total_c * (dlm / mu + 1.0)):
+            _dense_row(crow, key, n_docs, tids, post)    # too close to call: exact
+            g = _slope(crow, dl, pc, cq, mu, 0.0)
         zero[i] = g <= 0
         if zero[i]:
-            floor_z = max(floor_z, val[i, 2] - val[i, 3])
-    ll = np.full(n, -np.inf)
-    lam = np.zeros(n)
+            margin = SCREEN * (1.0 + 2.0 * abs_mb + ll + total_c * abs(ld))
+            floor_z = max(floor_z, sum_mb - total_c * ld + ll - margin)
     floor = 0.0
-    for j in range(m):
+    for j in range(len(tids)):
         t = math.log(pc[j]) * cq[j]
         floor = t if j == 0 else floor + t     # Σ c_j log b_j, numpy's order
+    best_key, best_lam, best_ll = -1, 0.0, -np.inf
     for i in range(n):
-        if zero[i] and val[i, 2] + val[i, 3] >= floor_z:   # could be the largest: exact
-            _dense_row(crow, key[i], n_docs, tids, post)
-            ll[i] = _log_likelihood(crow, dl[i], pc, cq, mu, 0.0)
-            if ll[i] > floor:
-                floor = ll[i]
+        if not zero[i]:
+            continue
+        key, dl, ld, h, ll, u = keys[i], rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], \
+            rows[i, 4]
+        margin = SCREEN * (1.0 + 2.0 * abs_mb + ll + total_c * abs(ld))
+        if sum_mb - total_c * ld + ll + margin >= floor_z:   # could be the largest
+            _dense_row(crow, key, n_docs, tids, post)
+            value = _log_likelihood(crow, dl, pc, cq, mu, 0.0)
+            floor = max(floor, value)
+            if value > best_ll or (value == best_ll and key < best_key):
+                best_key, best_lam, best_ll = key, 0.0, value
     passes = 0
     for i in range(n):
         if zero[i]:
             continue
-        hi_u = val[i, 4] + 2.0 * val[i, 5]
+        key, dl, ld, h, ll, u = keys[i], rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], \
+            rows[i, 4]
+        bound = sum_b + u
+        spread = 2.0 * SCREEN * (1.0 + 2.0 * abs_b + 2.0 * abs_mb + ll + u
+                                 + 2.0 * total_c * abs(ld))
+        hi_u = bound + spread
         if hi_u + 1e-9 * (1.0 + abs(hi_u) + abs(floor)) < floor:
             continue                            # pruned for certain
-        _dense_row(crow, key[i], n_docs, tids, post)
-        lo_u = val[i, 4] - 2.0 * val[i, 5]
+        _dense_row(crow, key, n_docs, tids, post)
+        lo_u = bound - spread
         if lo_u + 1e-9 * (1.0 + abs(lo_u) + abs(floor)) < floor:
-            bound = _bound(crow, dl[i], pc, cq, mu)
+            bound = _bound(crow, dl, pc, cq, mu)
             if bound + 1e-9 * (1.0 + abs(bound) + abs(floor)) < floor:
                 continue                        # pruned, by the exact U_i
-        lam[i] = 1.0
-        if _slope(crow, dl[i], pc, cq, mu, 1.0) < 0:   # a root in (0, 1)
+        lam = 1.0
+        if _slope(crow, dl, pc, cq, mu, 1.0) < 0:   # a root in (0, 1)
             passes = BISECTIONS
             lo, hi = 0.0, 1.0
             for _ in range(BISECTIONS):
                 mid = 0.5 * (lo + hi)
-                if _slope(crow, dl[i], pc, cq, mu, mid) > 0:
+                if _slope(crow, dl, pc, cq, mu, mid) > 0:
                     lo = mid
                 else:
                     hi = mid
-            lam[i] = 0.5 * (lo + hi)
-        ll[i] = _log_likelihood(crow, dl[i], pc, cq, mu, lam[i])
-    best = -1
-    for i in range(n):
-        if ll[i] > -np.inf and (best < 0 or ll[i] > ll[best]
-                                or (ll[i] == ll[best] and key[i] < key[best])):
-            best = i
-    return lam[best], passes, ll[best]
+            lam = 0.5 * (lo + hi)
+        value = _log_likelihood(crow, dl, pc, cq, mu, lam)
+        if value > best_ll or (value == best_ll and key < best_key):
+            best_key, best_lam, best_ll = key, lam, value
+    _other_slots(n_match, scratch, hist, True)
+    return best_lam, passes, best_ll
 
 
 @njit(cache=True, nogil=True)
@@ -316,7 +338,10 @@ def query_lambdas(q_ptr, term_ids, weights, p_collection, mu, post_ptr, post_doc
         most_rows = max(most_rows, min(total, n_docs))
         most_terms = max(most_terms, q_ptr[q + 1] - q_ptr[q])
     scratch = (np.full(n_docs, -1, dtype=np.int64), np.empty(most_rows, dtype=np.int64),
-               np.empty((most_rows, 5)), np.empty((most_terms, TABLE_COUNTS, 3)))
+               np.empty((most_rows, 4)), np.empty((most_terms, TABLE_COUNTS, 3)),
+               np.empty(most_rows + len(distinct), dtype=np.bool_),
+               np.empty(most_rows + len(distinct), dtype=np.int64),
+               np.empty((most_rows + len(distinct), 5)))
     log_dlm = np.empty(len(distinct))
     for s in range(len(distinct)):
         log_dlm[s] = math.log(distinct[s] + mu)

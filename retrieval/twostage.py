@@ -182,8 +182,22 @@ def _sub_batch(searcher: Searcher, batch: QueryBatch, members: list[int]) -> Que
 
 
 def _by_query(parts: list[BatchResult]) -> BatchResult:
-    """The groups' results as one, sorted by query; each query's rows stay ranked."""
+    """The groups' results as one, sorted by query; each query's rows stay ranked.
+
+    A query's rows are one contiguous run (it is in one group, whose result is sorted
+    by query), so the order is the runs sorted by query: O(rows) without a sort of the
+    rows."""
+    if len(parts) == 1 and np.all(np.diff(parts[0].query_index) >= 0):
+        return parts[0]
     q = np.concatenate([p.query_index for p in parts])
-    order = np.argsort(q, kind="stable")
+    if len(q) == 0:
+        return BatchResult(q, np.concatenate([p.doc_numbers for p in parts]),
+                           np.concatenate([p.scores for p in parts]))
+    starts = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
+    sizes = np.diff(np.append(starts, len(q)))
+    runs = np.argsort(q[starts], kind="stable")
+    # row k of the output is row starts[run] + (k − first output row of the run)
+    first_out = np.cumsum(sizes[runs]) - sizes[runs]
+    order = np.arange(len(q)) + np.repeat(starts[runs] - first_out, sizes[runs])
     return BatchResult(q[order], np.concatenate([p.doc_numbers for p in parts])[order],
                        np.concatenate([p.scores for p in parts])[order])
