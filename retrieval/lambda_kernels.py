@@ -1,12 +1,12 @@
 """Compiled (numba) λ̂ of two-stage smoothing: :func:`query_lambdas` runs
-:func:`retrieval.estimation.direct_query_lambda` for every query of a batch in one call,
+:func:`retrieval.lambdas.direct_query_lambda` for every query of a batch in one call,
 its rows taken straight from the postings (no N × m matrix).
 
 The result is numpy's to the bit — λ̂, the bisection passes and the log-likelihood
 (tested on random cases, the sample corpus and every query of the shared collections).
 Every sum that decides it is computed as numpy computes it: a_ij = (c_ij + μ b_j) /
 (|d_i| + μ), d_ij = b_j − a_ij, and each row sum in the fixed order j = 0 … m−1,
-s = c_0·x_i0 then s = s + c_j·x_ij (:func:`retrieval.estimation.row_sums`). What the
+s = c_0·x_i0 then s = s + c_j·x_ij (:func:`retrieval.lambdas.row_sums`). What the
 kernel saves is the sums that cannot decide it:
 
 * one pass over the query's postings gives every matched document's row an
@@ -30,8 +30,8 @@ every operation is the IEEE-754 double operation numpy performs; ``math.log`` is
 library's ``log``, which is numpy's on x86-64 without AVX-512 (numpy's AVX-512 build has
 its own ``log``; there the two could differ in a last bit, which the tests would show).
 
-numba is imported when this module is; :mod:`retrieval.estimation` imports it lazily
-(only when the compiled path is chosen, :func:`retrieval.estimation.lambda_kernels`), so
+numba is imported when this module is; :mod:`retrieval.lambdas` imports it lazily
+(only when the compiled path is chosen, :func:`retrieval.lambdas.lambda_kernels`), so
 small-index command lines never pay numba's import. Compiled code is cached next to
 this file (``cache=True``).
 """
@@ -45,7 +45,7 @@ from numba import njit
 
 __all__ = ["query_lambdas"]
 
-#: the bisection halvings of :func:`retrieval.estimation.direct_query_lambda`
+#: the bisection halvings of :func:`retrieval.lambdas.direct_query_lambda`
 BISECTIONS = 54
 
 #: the screening margin, relative: an approximation and the exact fixed-order sum differ

@@ -8,9 +8,9 @@ where μ (the first, Dirichlet stage) explains the document's own sampling and �
 second stage) the query's noise. Zhai & Lafferty estimate λ *for each query*: the query
 is a sample of a mixture, over the documents, of each document's first-stage model
 mixed with the collection model, and λ̂_q maximises its likelihood. Zhai & Lafferty climb it by EM
-(:func:`retrieval.estimation.estimate_query_lambda`); the likelihood is linear in the
+(:func:`retrieval.lambdas.estimate_query_lambda`); the likelihood is linear in the
 document weights π, so its maximum is that of the best single document, and
-:func:`retrieval.estimation.direct_query_lambda` computes it directly (concave in λ per
+:func:`retrieval.lambdas.direct_query_lambda` computes it directly (concave in λ per
 document: a vectorised bisection), which is what is used here. Measured on the
 shared collections (μ = 500, all queries): the direct maximum's log-likelihood is ≥
 EM's on every query (EM stops short: up to 0.048 nats below), λ agrees to 2e-4 except
@@ -28,7 +28,7 @@ known term keeps λ = 0.5 (it retrieves nothing under ``candidates="matching"``)
 
 Speed (issue 16's budget: a model costs at most 1.5× Dirichlet's query time): the
 estimate prunes the rows that cannot hold the maximum (an exact bound, see
-:func:`~retrieval.estimation.direct_query_lambda`), the queries are prepared once, and
+:func:`~retrieval.lambdas.direct_query_lambda`), the queries are prepared once, and
 queries with λ̂ = 0 (740 of the 756 shared-collection queries) are ranked as one batch
 by ``Dirichlet(mu)``, the same function bit for bit (:meth:`TwoStageEM.model_for`).
 ``python scripts/bench_lambda_prior.py`` (756 queries, k = 1000, numpy path): 2.38×
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ParameterError, check_number
-from .estimation import LambdaEstimate, query_lambdas_of_ids
+from .lambdas import LambdaEstimate, query_lambdas_of_ids
 from .params import Parameters
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
 from .search.searcher import check_k
@@ -87,7 +87,7 @@ class TwoStageEM(Parameters):
                            ) -> list[LambdaEstimate]:
         """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`; by the
         compiled kernel as the searcher's ``compiled`` setting decides
-        (:func:`~retrieval.estimation.lambda_kernels`: the same λ̂ to the bit)."""
+        (:func:`~retrieval.lambdas.lambda_kernels`: the same λ̂ to the bit)."""
         ptr = batch.ptr.tolist()
         return query_lambdas_of_ids(
             index, [(batch.term_ids[ptr[j]:ptr[j + 1]], batch.weights[ptr[j]:ptr[j + 1]])
