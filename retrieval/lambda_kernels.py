@@ -254,12 +254,14 @@ def _solve(tids, cq, pc, mu, post, lengths, hist, scratch):
     crow = np.empty(len(tids))
     zero = scratch[4]
     floor_z = -np.inf                    # the largest lower end among rows with g(0) ≤ 0
+    inv_mu = 1.0 / mu
+    c_mu = total_c / mu
     for i in range(n):
         key, dl, ld, h, ll, u = keys[i], rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], \
             rows[i, 4]
         dlm = dl + mu
-        g = dlm * (total_c / mu + h) - total_c
-        if abs(g) <= SCREEN * (1.0 + 2.0 * total_c * (dlm / mu + 1.0)):
+        g = dlm * (c_mu + h) - total_c
+        if abs(g) <= SCREEN * (1.0 + 2.0 * total_c * (dlm * inv_mu + 1.0)):
             _dense_row(crow, key, n_docs, tids, post)    # too close to call: exact
             g = _slope(crow, dl, pc, cq, mu, 0.0)
         zero[i] = g <= 0

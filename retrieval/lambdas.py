@@ -244,6 +244,21 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     :func:`estimate_query_lambda` on the collapsed rows (``kwargs``: its ``tol``,
     ``max_iter``).
     """
+    queries = [(np.asarray(t, dtype=np.int64), np.asarray(w, dtype=np.float64))
+               for t, w in queries]
+    q_ptr = np.cumsum([0] + [len(t) for t, _ in queries]).astype(np.int64)
+    cat = [np.concatenate([q[k] for q in queries]) if queries else np.zeros(0)
+           for k in (0, 1)]
+    return query_lambdas_of_arrays(index, q_ptr, cat[0].astype(np.int64), cat[1], mu,
+                                   method=method, compiled=compiled, **kwargs)
+
+
+def query_lambdas_of_arrays(index: Index, q_ptr, term_ids, weights, mu: float, *,
+                            method: str = "direct", compiled: bool | str = "auto",
+                            **kwargs) -> list[LambdaEstimate]:
+    """:func:`query_lambdas_of_ids` for queries as CSR arrays: query q has the term ids
+    ``term_ids[q_ptr[q]:q_ptr[q+1]]`` with counts ``weights[…]`` (a prepared
+    :class:`~retrieval.search.QueryBatch`'s ``ptr``, ``term_ids``, ``weights``)."""
     if method not in ("direct", "em"):
         raise ParameterError(f"method must be 'direct' or 'em', got {method!r}")
     if compiled not in ("auto", True, False):
@@ -254,13 +269,12 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     if not float(mu) > 0:
         raise ParameterError(f"mu (μ) must be positive, got {mu!r}")
     mu = float(mu)
-    queries = [(np.asarray(t, dtype=np.int64), np.asarray(w, dtype=np.float64))
-               for t, w in queries]
-    if not queries:
+    q_ptr = np.asarray(q_ptr, dtype=np.int64)
+    tids = np.asarray(term_ids, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    n_queries = len(q_ptr) - 1
+    if n_queries < 1:
         return []
-    q_ptr = np.cumsum([0] + [len(t) for t, _ in queries]).astype(np.int64)
-    tids = np.concatenate([t for t, _ in queries])
-    weights = np.concatenate([w for _, w in queries])
     if np.any(weights <= 0) or np.any(index.p_collection[tids] <= 0):
         raise ParameterError("p(w|C) and the query counts must be positive")
     lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
@@ -273,22 +287,22 @@ def query_lambdas_of_ids(index: Index, queries, mu: float, *, method: str = "dir
     slot = np.searchsorted(distinct, lengths)
     kernels = lambda_kernels(compiled, index.num_docs) if method == "direct" else None
     if kernels is not None:
-        lam, passes, ll = (np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64),
-                           np.zeros(len(queries)))
+        lam, passes, ll = np.zeros(n_queries), np.zeros(n_queries, dtype=np.int64), \
+            np.zeros(n_queries)
         kernels.query_lambdas(q_ptr, tids, weights, index.p_collection, mu, *cols[:4],
                               distinct, per_length.astype(np.int64), slot.astype(np.int64),
                               lam, passes, ll)
         return [LambdaEstimate(*v) for v in zip(lam.tolist(), passes.tolist(), ll.tolist())]
     hist = (distinct, per_length, slot)
+    solve = direct_query_lambda if method == "direct" else estimate_query_lambda
     out = []
-    for q_tids, q_weights in queries:
-        if len(q_tids) == 0:
+    for b, e in zip(q_ptr[:-1].tolist(), q_ptr[1:].tolist()):
+        if e == b:
             out.append(LambdaEstimate(0.5, 0, 0.0))
-        else:
-            counts, dl, mult = _query_rows(q_tids, cols, hist)
-            solve = direct_query_lambda if method == "direct" else estimate_query_lambda
-            out.append(solve(counts, dl, index.p_collection[q_tids], q_weights, mu,
-                             multiplicity=mult, **kwargs))
+            continue
+        counts, dl, mult = _query_rows(tids[b:e], cols, hist)
+        out.append(solve(counts, dl, index.p_collection[tids[b:e]], weights[b:e], mu,
+                         multiplicity=mult, **kwargs))
     return out
 
 

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ParameterError, check_number
-from .lambdas import LambdaEstimate, query_lambdas_of_ids
+from .lambdas import LambdaEstimate, query_lambdas_of_arrays
 from .params import Parameters
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
 from .search.searcher import check_k
@@ -88,10 +88,8 @@ class TwoStageEM(Parameters):
         """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`; by the
         compiled kernel as the searcher's ``compiled`` setting decides
         (:func:`~retrieval.lambdas.lambda_kernels`: the same λ̂ to the bit)."""
-        ptr = batch.ptr.tolist()
-        return query_lambdas_of_ids(
-            index, [(batch.term_ids[ptr[j]:ptr[j + 1]], batch.weights[ptr[j]:ptr[j + 1]])
-                    for j in range(len(batch))], float(self.mu), compiled=compiled)
+        return query_lambdas_of_arrays(index, batch.ptr, batch.term_ids, batch.weights,
+                                       float(self.mu), compiled=compiled)
 
     def searchers(self, index, queries: Sequence[str | QueryModel], **searcher_kwargs
                   ) -> list[Searcher]:
@@ -143,7 +141,11 @@ class TwoStageEM(Parameters):
                 index, batch, compiled=searcher_kwargs.get("compiled", "auto"))):
             groups.setdefault(est.lam, []).append(j)
         parts = []
+        n_terms = np.diff(batch.ptr)
+        matching = searcher_kwargs.get("candidates", "matching") == "matching"
         for lam, members in groups.items():
+            if lam != 0.0 and matching and not n_terms[members].any():
+                continue  # no known term (λ̂ the default 0.5): nothing matches, no searcher
             searcher = (first if lam == 0.0 else
                         Searcher(index, self.model_for(lam), **searcher_kwargs))
             res = searcher.rank(batch if len(members) == len(queries)
@@ -167,7 +169,8 @@ class TwoStageEM(Parameters):
             res = feedback.batch_search_arrays(searcher, [queries[j] for j in members], k)
             parts.append(BatchResult(np.asarray(members, dtype=np.int64)[res.query_index],
                                      res.doc_numbers, res.scores))
-        return _by_query(parts)
+        return _by_query(parts) if parts else BatchResult(
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def _sub_batch(searcher: Searcher, batch: QueryBatch, members: list[int]) -> QueryBatch:

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     print(f"{n} queries, k=1000, {path}, best of {args.rounds} rounds")
     print("| model | wall s | CPU s | CPU vs Dirichlet |\n|---|---:|---:|---:|")
     for label, (wall, used) in best.items():
-        print(f"| {label} | {wall:.2f} | {used:.2f} | {used / base:.2f}x |")
+        print(f"| {label} | {wall:.3f} | {used:.3f} | {used / base:.2f}x |")
     print(f"load after: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     return 0
 
