@@ -150,6 +150,7 @@ def _scan_postings(tids, cq, pc, mu, post, hist, scratch, logs):
     for j in range(len(tids)):
         t = tids[j]
         cq_j = cq[j]
+        tab = table[j]                   # (a view: the lookups below are the hot path)
         for p in range(post_ptr[t], post_ptr[t + 1]):
             doc = post_docs[p]
             r = mark[doc]
@@ -160,8 +161,12 @@ def _scan_postings(tids, cq, pc, mu, post, hist, scratch, logs):
                 acc[r, 0] = log_dlm[slot[doc]]
                 acc[r, 1] = acc[r, 2] = acc[r, 3] = 0.0
                 n_match += 1
-            h, ll, u = _pieces(table, j, np.int64(post_counts[p]), mu, pc[j], cq_j,
-                               log_b[j], log_mb[j])
+            count = post_counts[p]
+            if count < TABLE_COUNTS and tab[count, 0] == tab[count, 0]:
+                h, ll, u = tab[count, 0], tab[count, 1], tab[count, 2]
+            else:
+                h, ll, u = _pieces(table, j, np.int64(count), mu, pc[j], cq_j, log_b[j],
+                                   log_mb[j])
             acc[r, 1] += h
             acc[r, 2] += ll
             acc[r, 3] += max(u - cq_j * acc[r, 0], 0.0)

@@ -148,8 +148,9 @@ class TwoStageEM(Parameters):
                 continue  # no known term (λ̂ the default 0.5): nothing matches, no searcher
             searcher = (first if lam == 0.0 else
                         Searcher(index, self.model_for(lam), **searcher_kwargs))
-            res = searcher.rank(batch if len(members) == len(queries)
-                                else _sub_batch(searcher, batch, members), k)
+            if len(members) == len(queries):
+                return searcher.rank(batch, k)     # one λ̂ for all: already by query
+            res = searcher.rank(_sub_batch(searcher, batch, members), k)
             parts.append(BatchResult(np.asarray(members, dtype=np.int64)[res.query_index],
                                      res.doc_numbers, res.scores))
         return _by_query(parts)
@@ -190,8 +191,6 @@ def _by_query(parts: list[BatchResult]) -> BatchResult:
     A query's rows are one contiguous run (it is in one group, whose result is sorted
     by query), so the order is the runs sorted by query: O(rows) without a sort of the
     rows."""
-    if len(parts) == 1 and np.all(np.diff(parts[0].query_index) >= 0):
-        return parts[0]
     q = np.concatenate([p.query_index for p in parts])
     if len(q) == 0:
         return BatchResult(q, np.concatenate([p.doc_numbers for p in parts]),
