@@ -285,7 +285,8 @@ def query_lambdas_of_arrays(index: Index, q_ptr, term_ids, weights, mu: float, *
     # matched documents instead of sorting the N lengths again)
     distinct, per_length = np.unique(lengths, return_counts=True)
     slot = np.searchsorted(distinct, lengths)
-    kernels = lambda_kernels(compiled, index.num_docs) if method == "direct" else None
+    kernels = lambda_kernels(compiled, index.num_docs, int(
+        (cols[0][tids + 1] - cols[0][tids]).sum())) if method == "direct" else None
     if kernels is not None:
         lam, passes, ll = np.zeros(n_queries), np.zeros(n_queries, dtype=np.int64), \
             np.zeros(n_queries)
@@ -306,28 +307,34 @@ def query_lambdas_of_arrays(index: Index, q_ptr, term_ids, weights, mu: float, *
     return out
 
 
-def lambda_kernels(compiled: bool | str = "auto", n_docs: int = 0):
+def lambda_kernels(compiled: bool | str = "auto", n_docs: int = 0, postings: int = 0):
     """:mod:`retrieval.lambda_kernels` when λ̂ should be computed by it, else None.
 
     Never with ``compiled=False``, without numba, or with the environment variable
     ``RETRIEVAL_KERNELS=0`` (the search's switch); always otherwise with
-    ``compiled=True``; under "auto" when this process has imported numba already (the
-    search's kernels or these), or for ``n_docs`` of at least
-    :data:`KERNEL_MIN_DOCS`, where the search loads its kernels anyway — so a
-    small-index command line never pays numba's import (~0.4 s) for ~0.3 ms of numpy
-    per query.
+    ``compiled=True``; under "auto" when this process has imported the kernels already
+    (the search's or these), for ``n_docs`` of at least :data:`KERNEL_MIN_DOCS` (where
+    the search loads its kernels anyway), or when the batch's queries have at least
+    :data:`KERNEL_MIN_POSTINGS` ``postings`` — so a small-index command line never pays
+    numba's import for ~0.5 ms of numpy per query.
     """
     if compiled is False or os.environ.get("RETRIEVAL_KERNELS", "1").strip() == "0":
         return None
-    if compiled == "auto" and n_docs < KERNEL_MIN_DOCS and not any(
-            name in sys.modules for name in ("retrieval.lambda_kernels",
-                                             "retrieval.search.kernels")):
+    if compiled == "auto" and n_docs < KERNEL_MIN_DOCS and postings < KERNEL_MIN_POSTINGS \
+            and not any(name in sys.modules for name in ("retrieval.lambda_kernels",
+                                                         "retrieval.search.kernels")):
         return None
     return _import_lambda_kernels()
 
 
 #: :func:`lambda_kernels`' "auto" size: the search's ``Thresholds.kernel_min_docs``
 KERNEL_MIN_DOCS = 100_000
+
+#: :func:`lambda_kernels`' "auto" batch size. Measured: the numpy path costs ~0.3 µs per
+#: posting of the queries (0.40 s for the 756 shared-collection queries' 1.3M postings,
+#: μ = 1000), the kernel ~0.02 µs, and numba's first use in a process ~0.9 s (import
+#: 0.3 s, loading the cached kernel 0.6 s): even from about 3M postings
+KERNEL_MIN_POSTINGS = 4_000_000
 
 
 @functools.cache

@@ -204,6 +204,7 @@ def test_kernel_choice(monkeypatch):
     assert lambda_kernels(False, 10**9) is None
     assert lambda_kernels(True, 1) is not None
     assert lambda_kernels("auto", 10**6) is not None       # large: the search loads them
+    assert lambda_kernels("auto", 10, 10**8) is not None    # many postings in the batch
     monkeypatch.setenv("RETRIEVAL_KERNELS", "0")
     assert lambda_kernels(True, 10**6) is None
     with pytest.raises(ParameterError, match="compiled"):
