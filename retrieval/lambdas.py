@@ -189,11 +189,11 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
 def row_sums(values, cq) -> np.ndarray:
     """Σ_j c_j·x_ij of every row of ``values`` in the fixed order j = 0 … m−1:
     s = c_0·x_i0, then s = s + c_j·x_ij (the definition of every row sum of
-    :func:`direct_query_lambda`; one vectorised column at a time)."""
-    s = values[:, 0] * cq[0]
-    for j in range(1, values.shape[1]):
-        s = s + values[:, j] * cq[j]
-    return s
+    :func:`direct_query_lambda`). Computed as the last column of ``np.add.accumulate``
+    of the products along the row, whose documented meaning is exactly that loop
+    (r_0 = x_0, r_j = r_(j−1) + x_j; tested against the loop, bit for bit), in two
+    array operations instead of m."""
+    return np.add.accumulate(values * cq, axis=1)[:, -1]
 
 
 def _bisect(a, d, cq) -> np.ndarray:
