@@ -46,6 +46,27 @@ def both(index, queries, mu):
             query_lambdas_of_ids(index, queries, mu, compiled=True))
 
 
+# -- the fixed order ---------------------------------------------------------------------
+
+def test_row_sums_is_the_sequential_loop():
+    # s = c_0·x_0, then s = s + c_j·x_j: bit for bit, whatever the layout, signed zeros kept
+    from retrieval.lambdas import row_sums
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        m, n = int(rng.integers(1, 60)), int(rng.integers(1, 500))
+        x = rng.standard_normal((n, m)) * 10.0 ** rng.integers(-9, 9, size=(1, m))
+        x = np.asfortranarray(x) if trial % 3 == 0 else x[::-1] if trial % 3 == 1 else x
+        cq = rng.uniform(0.1, 4.0, size=m)
+        want = x[:, 0] * cq[0]
+        for j in range(1, m):
+            want = want + x[:, j] * cq[j]
+        assert row_sums(x, cq).tobytes() == want.tobytes(), trial
+    assert row_sums(np.array([[-0.0, -0.0]]), np.ones(2)).tobytes() == \
+        np.array([-0.0]).tobytes()
+    # 1e16 + 1 − 1e16 in order is 0, while 1 + (1e16 − 1e16) would be 1
+    assert row_sums(np.array([[1e16, 1.0, -1e16]]), np.ones(3))[0] == 0.0
+
+
 # -- numpy and compiled, bit for bit ----------------------------------------------------
 
 def random_index(rng, n_docs, vocab):
