@@ -159,20 +159,34 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
     a = (counts + float(mu) * pc) / (dl[:, None] + float(mu))
     d = pc - a
     lam = np.zeros(len(dl))
-    at_zero = row_sums(d / a, cq) <= 0               # g_i(0) ≤ 0: λ_i = 0
-    rest = np.flatnonzero(~at_zero)
-    zero_rows = np.flatnonzero(at_zero)
+    terms = d / a
+    slope, margin = _screened(terms, cq)            # g_i(0) ≤ 0: λ_i = 0
+    unsure = np.flatnonzero(np.abs(slope) <= margin)
+    slope[unsure] = row_sums(terms[unsure], cq)
+    rest = np.flatnonzero(slope > 0)
+    zero_rows = np.flatnonzero(slope <= 0)
     ll = np.full(len(dl), -np.inf)                   # a pruned row: below the floor
-    if len(zero_rows):
-        ll[zero_rows] = row_sums(np.log(a[zero_rows]), cq)       # log L_i(0)
+    if len(zero_rows):                               # log L_i(0) of the rows that could
+        log_a = np.log(a[zero_rows])                 # be the largest
+        approx, margin = _screened(log_a, cq)
+        top = np.flatnonzero(approx + margin >= np.max(approx - margin))
+        ll[zero_rows[top]] = row_sums(log_a[top], cq)
     passes = 0
     if len(rest):
         log_pc = np.log(pc)
         floor = float(row_sums(log_pc[None, :], cq)[0])          # log L_i(1) of any row
         if len(zero_rows):
             floor = max(floor, float(ll[zero_rows].max()))
-        bound = row_sums(np.maximum(np.log(a[rest]), log_pc), cq)  # log max(a, b)
-        rest = rest[bound + 1e-9 * (1.0 + np.abs(bound) + abs(floor)) >= floor]
+
+        def kept(u):
+            return u + 1e-9 * (1.0 + np.abs(u) + abs(floor)) >= floor
+
+        terms = np.maximum(np.log(a[rest]), log_pc)          # log max(a, b)
+        approx, margin = _screened(terms, cq)
+        keep = kept(approx - margin)
+        check = np.flatnonzero(kept(approx + margin) & ~keep)
+        keep[check] = kept(row_sums(terms[check], cq))
+        rest = rest[keep]
     if len(rest):
         a_r, d_r = a[rest], d[rest]
         # g_i(1) < 0: a root in (0, 1); else λ_i = 1
@@ -184,6 +198,20 @@ def direct_query_lambda(doc_term_counts, doc_len, p_collection, query_counts, mu
         ll[rest] = row_sums(np.log(a_r + lam[rest][:, None] * d_r), cq)
     best = int(np.argmax(ll))
     return LambdaEstimate(float(lam[best]), passes, float(ll[best]))
+
+
+#: the screening margin of :func:`_screened`, relative to the magnitudes summed
+SCREEN = 1e-9
+
+
+def _screened(values, cq):
+    """Every row's Σ_j c_j·x_ij by BLAS, and a margin within which it lies of
+    :func:`row_sums`' fixed-order sum: each is within m·2⁻⁵³·Σ_j c_j|x_ij| of the exact
+    sum whatever the order (c_j > 0), far below SCREEN·(1 + Σ_j c_j|x_ij|) for any m
+    below 10⁶. Decisions the margin cannot change are taken from it (a matrix-vector
+    product is cheaper than the ordered sum over all rows), the others from
+    :func:`row_sums` of those rows."""
+    return values @ cq, SCREEN * (1.0 + np.abs(values) @ cq)
 
 
 def row_sums(values, cq) -> np.ndarray:
