@@ -38,10 +38,12 @@ kernel of :mod:`retrieval.lambda_kernels` (all queries in one call, only the sum
 can decide λ̂ computed exactly; the same λ̂ to the bit) or numpy
 (:func:`retrieval.lambdas.lambda_kernels` decides under "auto").
 ``python scripts/bench_lambda_prior.py --only two-stage [--compiled]`` (756 queries,
-k = 1000, CPU time, best of 9 rounds, load 1.8-1.9): with the kernels 1.37× Dirichlet
-(0.095 s vs 0.069 s), the λ̂ estimate ~0.025 s of it; on the numpy path 3.1×
-(0.58 s vs 0.19 s), the estimate ~0.4 s, about 0.5 ms of small-array numpy work per
-query (a numpy twin of the kernel's screening was no faster).
+k = 1000, CPU time, best of 9 / 5 rounds, load 1.6-2.0, so ranges of repeated runs):
+with the kernels 1.34-1.44× Dirichlet (0.096-0.106 s vs 0.072-0.073 s), the λ̂
+estimate ~0.025 s of it; on the numpy path 2.4-2.8× (0.67-0.78 s vs 0.28 s; the
+BLAS-summed estimate before the fixed order measured 2.2× in the same minutes), the
+estimate ~0.35 s, about 0.5 ms of small-array numpy work per query — the exact
+fixed-order sums of the bisection cost more array operations than one BLAS product.
 
 Command line spelling: ``--model two-stage --lam auto`` (``--mu`` sets μ, default 1000).
 """
