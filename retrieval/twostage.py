@@ -8,9 +8,9 @@ where μ (the first, Dirichlet stage) explains the document's own sampling and �
 second stage) the query's noise. Zhai & Lafferty estimate λ *for each query*: the query
 is a sample of a mixture, over the documents, of each document's first-stage model
 mixed with the collection model, and λ̂_q maximises its likelihood. Zhai & Lafferty climb it by EM
-(:func:`retrieval.estimation.estimate_query_lambda`); the likelihood is linear in the
+(:func:`retrieval.lambdas.estimate_query_lambda`); the likelihood is linear in the
 document weights π, so its maximum is that of the best single document, and
-:func:`retrieval.estimation.direct_query_lambda` computes it directly (concave in λ per
+:func:`retrieval.lambdas.direct_query_lambda` computes it directly (concave in λ per
 document: a vectorised bisection), which is what is used here. Measured on the
 shared collections (μ = 500, all queries): the direct maximum's log-likelihood is ≥
 EM's on every query (EM stops short: up to 0.048 nats below), λ agrees to 2e-4 except
@@ -28,14 +28,22 @@ known term keeps λ = 0.5 (it retrieves nothing under ``candidates="matching"``)
 
 Speed (issue 16's budget: a model costs at most 1.5× Dirichlet's query time): the
 estimate prunes the rows that cannot hold the maximum (an exact bound, see
-:func:`~retrieval.estimation.direct_query_lambda`), the queries are prepared once, and
-queries with λ̂ = 0 (740 of the 756 shared-collection queries) are ranked as one batch
-by ``Dirichlet(mu)``, the same function bit for bit (:meth:`TwoStageEM.model_for`).
-``python scripts/bench_lambda_prior.py`` (756 queries, k = 1000, numpy path): 2.38×
-Dirichlet's CPU time (0.51 s vs 0.22 s, load 1.7), against 5.99× (1.33 s vs 0.22 s,
-load 1.8) before. What is left is about 0.3 ms of numpy work per query to
-estimate λ̂ (building the collapsed rows, a handful of passes over them); the ranking
-itself is Dirichlet's.
+:func:`~retrieval.lambdas.direct_query_lambda`), the queries are prepared once, queries
+with λ̂ = 0 (all 740 shared-collection queries with a known term, at μ = 1000) are
+ranked as one batch by ``Dirichlet(mu)``, the same function bit for bit
+(:meth:`TwoStageEM.model_for`), the queries sharing any other λ̂ as one batch of
+``TwoStage(mu, λ̂)``, and the queries without a known term (λ = 0.5) build no searcher
+under matching candidates. λ̂ follows the searcher's ``compiled`` setting: the numba
+kernel of :mod:`retrieval.lambda_kernels` (all queries in one call, only the sums that
+can decide λ̂ computed exactly; the same λ̂ to the bit) or numpy
+(:func:`retrieval.lambdas.lambda_kernels` decides under "auto").
+``python scripts/bench_lambda_prior.py --only two-stage [--compiled]`` (756 queries,
+k = 1000, CPU time, best of 9 / 5 rounds, load 1.6-2.0, so ranges of repeated runs):
+with the kernels 1.34-1.44× Dirichlet (0.096-0.106 s vs 0.072-0.073 s), the λ̂
+estimate ~0.025 s of it; on the numpy path 2.4-2.8× (0.67-0.78 s vs 0.28 s; the
+BLAS-summed estimate before the fixed order measured 2.2× in the same minutes), the
+estimate ~0.35 s, about 0.5 ms of small-array numpy work per query — the exact
+fixed-order sums of the bisection cost more array operations than one BLAS product.
 
 Command line spelling: ``--model two-stage --lam auto`` (``--mu`` sets μ, default 1000).
 """
@@ -47,7 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ParameterError, check_number
-from .estimation import LambdaEstimate, query_lambdas_of_ids
+from .lambdas import LambdaEstimate, query_lambdas_of_arrays
 from .params import Parameters
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
 from .search.searcher import check_k
@@ -76,18 +84,20 @@ class TwoStageEM(Parameters):
         return f"{self.name}(mu={self.mu:g},lam=auto)"
 
     def estimates(self, index, queries: Sequence[str | QueryModel], *,
-                  unknown_terms: str = "drop") -> list[LambdaEstimate]:
+                  unknown_terms: str = "drop", compiled: bool | str = "auto"
+                  ) -> list[LambdaEstimate]:
         """λ̂ of each query (text is analysed with the index's analyzer)."""
         base = Searcher(index, TwoStage(float(self.mu)), unknown_terms=unknown_terms,
                         compiled=False)
-        return self.estimates_of_batch(index, base.prepare(queries))
+        return self.estimates_of_batch(index, base.prepare(queries), compiled=compiled)
 
-    def estimates_of_batch(self, index, batch: QueryBatch) -> list[LambdaEstimate]:
-        """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`."""
-        ptr = batch.ptr.tolist()
-        return query_lambdas_of_ids(
-            index, [(batch.term_ids[ptr[j]:ptr[j + 1]], batch.weights[ptr[j]:ptr[j + 1]])
-                    for j in range(len(batch))], float(self.mu))
+    def estimates_of_batch(self, index, batch: QueryBatch, *, compiled: bool | str = "auto"
+                           ) -> list[LambdaEstimate]:
+        """λ̂ of each query of a prepared :class:`~retrieval.search.QueryBatch`; by the
+        compiled kernel as the searcher's ``compiled`` setting decides
+        (:func:`~retrieval.lambdas.lambda_kernels`: the same λ̂ to the bit)."""
+        return query_lambdas_of_arrays(index, batch.ptr, batch.term_ids, batch.weights,
+                                       float(self.mu), compiled=compiled)
 
     def searchers(self, index, queries: Sequence[str | QueryModel], **searcher_kwargs
                   ) -> list[Searcher]:
@@ -135,14 +145,20 @@ class TwoStageEM(Parameters):
         first = Searcher(index, Dirichlet(float(self.mu)), **searcher_kwargs)
         batch = first.prepare(queries)
         groups: dict[float, list[int]] = {}
-        for j, est in enumerate(self.estimates_of_batch(index, batch)):
+        for j, est in enumerate(self.estimates_of_batch(
+                index, batch, compiled=searcher_kwargs.get("compiled", "auto"))):
             groups.setdefault(est.lam, []).append(j)
         parts = []
+        n_terms = np.diff(batch.ptr)
+        matching = searcher_kwargs.get("candidates", "matching") == "matching"
         for lam, members in groups.items():
+            if lam != 0.0 and matching and not n_terms[members].any():
+                continue  # no known term (λ̂ the default 0.5): nothing matches, no searcher
             searcher = (first if lam == 0.0 else
                         Searcher(index, self.model_for(lam), **searcher_kwargs))
-            res = searcher.rank(batch if len(members) == len(queries)
-                                else _sub_batch(searcher, batch, members), k)
+            if len(members) == len(queries):
+                return searcher.rank(batch, k)     # one λ̂ for all: already by query
+            res = searcher.rank(_sub_batch(searcher, batch, members), k)
             parts.append(BatchResult(np.asarray(members, dtype=np.int64)[res.query_index],
                                      res.doc_numbers, res.scores))
         return _by_query(parts)
@@ -152,7 +168,9 @@ class TwoStageEM(Parameters):
         ``TwoStage(mu, λ̂)``."""
         unknown = searcher_kwargs.get("unknown_terms", "drop")
         groups: dict[float, list[int]] = {}
-        for j, est in enumerate(self.estimates(index, queries, unknown_terms=unknown)):
+        for j, est in enumerate(self.estimates(
+                index, queries, unknown_terms=unknown,
+                compiled=searcher_kwargs.get("compiled", "auto"))):
             groups.setdefault(est.lam, []).append(j)
         parts = []
         for lam, members in groups.items():
@@ -160,7 +178,8 @@ class TwoStageEM(Parameters):
             res = feedback.batch_search_arrays(searcher, [queries[j] for j in members], k)
             parts.append(BatchResult(np.asarray(members, dtype=np.int64)[res.query_index],
                                      res.doc_numbers, res.scores))
-        return _by_query(parts)
+        return _by_query(parts) if parts else BatchResult(
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def _sub_batch(searcher: Searcher, batch: QueryBatch, members: list[int]) -> QueryBatch:
@@ -175,8 +194,20 @@ def _sub_batch(searcher: Searcher, batch: QueryBatch, members: list[int]) -> Que
 
 
 def _by_query(parts: list[BatchResult]) -> BatchResult:
-    """The groups' results as one, sorted by query; each query's rows stay ranked."""
+    """The groups' results as one, sorted by query; each query's rows stay ranked.
+
+    A query's rows are one contiguous run (it is in one group, whose result is sorted
+    by query), so the order is the runs sorted by query: O(rows) without a sort of the
+    rows."""
     q = np.concatenate([p.query_index for p in parts])
-    order = np.argsort(q, kind="stable")
+    if len(q) == 0:
+        return BatchResult(q, np.concatenate([p.doc_numbers for p in parts]),
+                           np.concatenate([p.scores for p in parts]))
+    starts = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
+    sizes = np.diff(np.append(starts, len(q)))
+    runs = np.argsort(q[starts], kind="stable")
+    # row k of the output is row starts[run] + (k − first output row of the run)
+    first_out = np.cumsum(sizes[runs]) - sizes[runs]
+    order = np.arange(len(q)) + np.repeat(starts[runs] - first_out, sizes[runs])
     return BatchResult(q[order], np.concatenate([p.doc_numbers for p in parts])[order],
                        np.concatenate([p.scores for p in parts])[order])
