@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ParameterError, check_number
+from .index.arrays import range_positions
 from .lambdas import LambdaEstimate, query_lambdas_of_arrays
 from .params import Parameters
 from .search import BatchResult, QueryBatch, QueryModel, Searcher
@@ -150,10 +151,15 @@ class TwoStageEM(Parameters):
             groups.setdefault(est.lam, []).append(j)
         parts = []
         n_terms = np.diff(batch.ptr)
-        matching = searcher_kwargs.get("candidates", "matching") == "matching"
+        if searcher_kwargs.get("candidates", "matching") == "matching":
+            # a query without a known term (λ̂ the default 0.5) matches nothing under any
+            # λ: no searcher of its own; when one λ̂ is left for all the others, the whole
+            # batch is ranked under it (those queries still get no results)
+            groups = {lam: members for lam, members in groups.items()
+                      if n_terms[members].any()}
+            if len(groups) == 1:
+                groups = {lam: list(range(len(queries))) for lam in groups}
         for lam, members in groups.items():
-            if lam != 0.0 and matching and not n_terms[members].any():
-                continue  # no known term (λ̂ the default 0.5): nothing matches, no searcher
             searcher = (first if lam == 0.0 else
                         Searcher(index, self.model_for(lam), **searcher_kwargs))
             if len(members) == len(queries):
@@ -186,8 +192,10 @@ def _sub_batch(searcher: Searcher, batch: QueryBatch, members: list[int]) -> Que
     """The queries ``members`` of ``batch`` as a batch of their own (same entries, same
     per-query sums: :meth:`Searcher.batch_from_arrays` sums each query in term order)."""
     ptr = batch.ptr
-    pick = np.concatenate([np.arange(ptr[j], ptr[j + 1]) for j in members])
-    q = np.repeat(np.arange(len(members)), np.diff(ptr)[members])
+    rows = np.asarray(members, dtype=np.int64)
+    sizes = np.diff(ptr)[rows]
+    pick = range_positions(ptr[rows], sizes)
+    q = np.repeat(np.arange(len(members)), sizes)
     return searcher.batch_from_arrays(len(members), q, batch.term_ids[pick],
                                       batch.weights[pick], batch.length[members],
                                       [batch.unknown[j] for j in members])
