@@ -77,10 +77,15 @@ def like(searcher, *, compiled, **thresholds) -> Searcher:
 
 
 def configured(searcher, *, compiled: bool, per_query: bool = True,
-               kernel_range: int | None = None, skip_bound: bool = True, **over):
-    """The per-query paths (or, ``per_query=False``, the blocks), compiled or numpy."""
+               kernel_range: int | None = None, skip_bound: bool = True,
+               scan: bool | None = None, **over):
+    """The per-query paths (or, ``per_query=False``, the blocks), compiled or numpy;
+    ``scan`` True/False: the per-query kernel finds candidates by scanning the range
+    accumulator for every query with the bound on / never (None: the default rule)."""
     if kernel_range is not None:
         over["kernel_range"] = kernel_range
+    if scan is not None:
+        over["kernel_scan_postings_per_doc"] = 0.0 if scan else 1e12
     return like(searcher, compiled=compiled,
                 # 0: the kernel always skips documents by the log-alpha bound; 10**12: never
                 kernel_bound_docs_per_k=0 if skip_bound else 10**12,
@@ -115,13 +120,15 @@ def test_identical_to_numpy_paths(data, model, unknown):
     for k in KS:
         blocks = run(s, qs, k, compiled=False, per_query=False)
         numpy_one = run(s, qs, k, compiled=False)
-        for rng_size, skip in ((7, True), (256, False), (32768, True), (32768, False)):
-            compiled = configured(s, compiled=True, kernel_range=rng_size, skip_bound=skip)
+        for rng_size, skip, scan in ((7, True, False), (7, True, True), (256, False, None),
+                                     (32768, True, False), (32768, True, True),
+                                     (32768, False, None)):
+            compiled = configured(s, compiled=True, kernel_range=rng_size, skip_bound=skip,
+                                  scan=scan)
             got = compiled.batch_search_arrays(qs, k)
             assert_same(got, numpy_one)
             assert_same(got, blocks)
-        acc = compiled.tables_.scratch.kacc
-        assert untouched(acc)   # reset after every query
+            assert untouched(compiled.tables_.scratch.kacc)   # reset after every query
 
 
 @pytest.mark.slow
@@ -485,9 +492,11 @@ def test_impacts_paths_identical_to_numpy(data, model):
     s = Searcher(index, model, pruning=False)
     for k in (1, 10, 1000):
         expect = run(s, qs, k, compiled=False, per_query=False)
-        batched = configured(s, compiled=True, kernel_range=97)
-        assert_same(batched.batch_search_arrays(qs, k), expect)
-        assert batched.tables_.impacts_fit() and set(batched.paths_) == {"query_kernel"}
+        for scan in (False, True):
+            batched = configured(s, compiled=True, kernel_range=97, scan=scan)
+            assert_same(batched.batch_search_arrays(qs, k), expect)
+            assert batched.tables_.impacts_fit() and set(batched.paths_) == {"query_kernel"}
+            assert untouched(batched.tables_.scratch.kacc)
         assert_same(run(s, qs, k, compiled=True, kernel_range=97, impact_max_bytes=0),
                     expect)
         for heap_max_k in (0, 10**9):
@@ -591,3 +600,40 @@ def test_negative_zero_weights_are_summed_as_from_zero():
     expect = np.bincount([0, 2, 5, 2, 3], weights=weights, minlength=6)
     assert np.array_equal(np.signbit(expect[[0, 2, 3]]), [False] * 3)
     assert untouched(acc)
+
+
+@pytest.mark.parametrize("bound", [0.0, -0.5])
+def test_scan_kernel_equals_the_list_kernel_for_any_sign(bound):
+    """The accumulator scan (accumulate_top_scan) writes the documents and scores the
+    first-touch kernel writes, for weights of either sign and ±0.0 (its test reads the
+    entries' bit patterns: an entry that is touched but negative, or +0.0, must not be
+    taken for untouched), at every k, with the bound test on; the accumulator is left
+    all −0.0. (A valid bound is ≥ mass·log α_d of every document: log α_d ≤ −0.5.)"""
+    ks = load_kernels()
+    from retrieval.search.compiled import (CandidateOutput, IndexColumns, QueryScore,
+                                           QueryTerms, RangeScratch)
+    rng = np.random.default_rng(7)
+    n_docs = 300
+    lists = [np.sort(rng.choice(n_docs, size=size, replace=False)) for size in (120, 40, 200)]
+    post_docs = np.concatenate(lists).astype(np.int64)
+    post_ptr = np.cumsum([0] + [len(x) for x in lists]).astype(np.int64)
+    weights = rng.choice([-1.25, -0.0, 0.0, 0.5, 2.0, 3.5], size=len(post_docs))
+    log_alpha = -rng.uniform(0.5, 0.8, n_docs)
+    columns = IndexColumns(post_ptr, post_docs, np.ones(len(post_docs), dtype=np.int64),
+                           log_alpha, np.arange(n_docs, dtype=np.int64))
+    terms = QueryTerms(post_ptr[:-1].copy(), post_ptr[1:].copy(), weights, np.zeros((0, 0)),
+                       False, np.ones(3), True)
+    for k in (1, 5, 40, 400):
+        got = []
+        for kernel in (ks.accumulate_top_chunked, ks.accumulate_top_scan):
+            acc = np.full(64, -0.0)
+            out_d = np.empty(len(post_docs), dtype=np.int64)
+            out_s = np.empty(len(post_docs))
+            n = kernel(RangeScratch(acc, np.empty(65, dtype=np.int64), np.empty(k)),
+                       columns, terms, QueryScore(bound, 1.0, -2.0, k),
+                       CandidateOutput(out_d, out_s))
+            order = np.argsort(out_d[:n])
+            got.append((out_d[:n][order], out_s[:n][order]))
+            assert untouched(acc)
+        assert np.array_equal(got[0][0], got[1][0]), k
+        assert np.array_equal(got[0][1], got[1][1]), k

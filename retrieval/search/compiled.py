@@ -307,7 +307,10 @@ def query_kernel(tables: SearchTables, t: Thresholds, prep, k: int, kernels):
     bound = float(prep.mass) * tables.log_alpha_max()
     if not (prep.mass > 0 and math.isfinite(bound)) or not skips_by_bound(t, k, n_docs):
         bound = math.inf    # no skipping
-    m = kernels.accumulate_top_chunked(
+    accumulate = kernels.accumulate_top_chunked
+    if bound < math.inf and n >= t.kernel_scan_postings_per_doc * n_docs:
+        accumulate = kernels.accumulate_top_scan
+    m = accumulate(
         RangeScratch(local.kacc, local.kcand, heap), index_columns(tables), terms,
         QueryScore(bound, float(prep.mass), float(prep.constant), len(heap)),
         CandidateOutput(out_docs, local.out_scores))
@@ -373,8 +376,8 @@ def queries_kernel(tables: SearchTables, t: Thresholds, batch, queries: np.ndarr
     total = kernels.queries_top_k(
         BatchQueries(q_ptr, term_ids, batch.weights[sel], mass,
                      batch.constant[queries].astype(np.float64)),
-        counts, impacts, k, index_columns(tables),
-        bounds, (local.kacc, local.kcand), local.rank,
+        counts, impacts, k, index_columns(tables), bounds,
+        t.kernel_scan_postings_per_doc * n_docs, (local.kacc, local.kcand), local.rank,
         (out_docs, local.out_scores), out)
     return np.repeat(queries, out.n), out.docs[:total], out.scores[:total]
 

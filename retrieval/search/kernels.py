@@ -162,28 +162,43 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
             s = s + constant
             if s < thr:
                 continue
-            if h < k:
-                j = h
-                h += 1
-                while j > 0:
-                    p = (j - 1) // 2
-                    if heap[p] > s:
-                        heap[j] = heap[p]
-                        j = p
-                    else:
-                        break
-                heap[j] = s
-                if h == k:
-                    thr = heap[0]
-            elif s > thr:
-                heap[0] = s
-                _sift_down(heap, h, 0)
-                thr = heap[0]
+            h, thr = _heap_keep(heap, h, k, s, thr)
             # (documents below the k-th best so far are never in the top k: skipped)
             out_docs[n] = d
             out_scores[n] = s
             n += 1
         lo = hi
+    return _at_least_kth(out_docs, out_scores, n, heap, k)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_keep(heap, h, k, s, thr):
+    """Push score ``s`` (≥ ``thr``) into the min-heap of the k best scores (``h`` held);
+    returns the new (h, k-th best so far: −∞ until the heap is full)."""
+    if h < k:
+        j = h
+        h += 1
+        while j > 0:
+            p = (j - 1) // 2
+            if heap[p] > s:
+                heap[j] = heap[p]
+                j = p
+            else:
+                break
+        heap[j] = s
+        if h == k:
+            thr = heap[0]
+    elif s > thr:
+        heap[0] = s
+        _sift_down(heap, h, 0)
+        thr = heap[0]
+    return h, thr
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at_least_kth(out_docs, out_scores, n, heap, k):
+    """Keep (in place, in order) the ``n`` written documents scoring ≥ the k-th best
+    (all when n ≤ k); returns how many."""
     if n <= k:
         return n
     kth = heap[0]
@@ -195,6 +210,130 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
             out_scores[c] = s
             c += 1
     return c
+
+
+#: the int64 bit pattern of −0.0 (an untouched accumulator entry) is the smallest int64;
+#: every other double's pattern is at least this
+TOUCHED_BITS = -(2 ** 63) + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scan_limit(thr, bound, constant, one, one_bits):
+    """The smallest int64 bit pattern an accumulator entry can have and still pass the
+    bound test ``(a + bound) + constant ≥ thr`` (see :func:`accumulate_top_scan`): that
+    of lim = thr − bound − constant − slack when lim > 0, else TOUCHED_BITS (every
+    touched entry)."""
+    lim = (thr - bound) - constant
+    lim -= 1e-9 * (1.0 + abs(thr) + abs(bound) + abs(constant))
+    if not (lim > 0.0):
+        return TOUCHED_BITS
+    one[0] = lim
+    return one_bits[0]
+
+
+#: entries of the range accumulator tested at once by :func:`accumulate_top_scan`
+SCAN_CHUNK = 64
+
+
+@njit(cache=True, nogil=True)
+def accumulate_top_scan(scratch, columns, terms, score, out):
+    """:func:`accumulate_top_chunked` for queries whose postings touch a large share of
+    the documents, when the log α bound is on (small k): the same documents, the same
+    scores bit for bit, found by a scan of the range accumulator instead of a list of
+    first touches.
+
+    The postings are added as there (``(acc + w) + 0.0`` in query-term order: an
+    untouched entry stays −0.0, a touched one never is). Read as int64, the bit patterns
+    of doubles ≥ +0.0 are ordered as the doubles, negative doubles' patterns are
+    negative, and −0.0's is the smallest int64. So with L = :func:`_scan_limit` — the
+    pattern of lim = θ − bound − constant − slack when lim > 0 (θ the k-th best so far,
+    slack = 1e-9·(1 + |θ| + |bound| + |constant|), far above the two roundings of the
+    bound test), else TOUCHED_BITS — an entry whose pattern is < L is untouched or fails
+    the bound test ``(a + bound) + constant ≥ θ`` (for lim > 0: a < lim whatever its
+    sign). Each chunk of SCAN_CHUNK entries is tested by one integer comparison per
+    entry (no branch: vectorised); only in a chunk with a pattern ≥ L are the entries
+    ≥ L taken one by one through the exact tests of :func:`accumulate_top_chunked`.
+    After the range, one fill resets it to −0.0 (a store per entry inside the chunk loop
+    is not vectorised: 1.8 against 0.29 ns an entry, measured). The documents are met in
+    ascending order instead of first-touch order, which changes neither the set written
+    (every document whose score is ≥ the final k-th best) nor the ranking.
+
+    Cost: about 0.3 ns per document of the range (the test and the fill) instead of
+    about 4 ns per distinct candidate (the list and the candidate pass): it pays for
+    queries whose postings are a large share of the documents
+    (Thresholds.kernel_scan_postings_per_doc, measured) and only with the bound on (with
+    it off, every touched entry passes the test).
+    """
+    acc, cand, heap = scratch
+    post_docs, post_counts, log_alpha = columns.post_docs, columns.post_counts, \
+        columns.log_alpha
+    starts, ends, weights, tables, use_tables, scale, direct = terms
+    bound, mass, constant, k = score
+    out_docs, out_scores = out
+    bits = acc.view(np.int64)
+    m = len(starts)
+    size = len(acc)
+    cur = starts.copy()
+    woff = np.empty(m, dtype=np.int64)
+    total = 0
+    hi_doc = 0
+    for t in range(m):
+        woff[t] = 0 if direct else total - starts[t]
+        total += ends[t] - starts[t]
+        if ends[t] > starts[t] and post_docs[ends[t] - 1] + 1 > hi_doc:
+            hi_doc = post_docs[ends[t] - 1] + 1
+    lim_one = np.zeros(1)
+    lim_bits = lim_one.view(np.int64)
+    n = 0
+    h = 0
+    lo = 0
+    thr = -np.inf
+    limb = _scan_limit(thr, bound, constant, lim_one, lim_bits)
+    while lo < hi_doc:
+        hi = lo + size
+        for t in range(m):
+            i = cur[t]
+            e = ends[t]
+            off = woff[t]
+            qs = scale[t]
+            while i < e:
+                d = post_docs[i]
+                if d >= hi:
+                    break
+                r = d - lo
+                if use_tables:
+                    w = tables[t, post_counts[i]]
+                else:
+                    w = qs * weights[i + off]
+                acc[r] = (acc[r] + w) + 0.0
+                i += 1
+            cur[t] = i
+        width = min(size, hi_doc - lo)
+        for c0 in range(0, width, SCAN_CHUNK):
+            c1 = min(c0 + SCAN_CHUNK, width)
+            hit = False
+            for r in range(c0, c1):
+                hit |= bits[r] >= limb
+            if hit:
+                for r in range(c0, c1):
+                    if bits[r] < limb:
+                        continue
+                    a = acc[r]
+                    if not (a + bound + constant >= thr):
+                        continue
+                    d = lo + r
+                    sc = a + mass * log_alpha[d]
+                    sc = sc + constant
+                    if sc < thr:
+                        continue
+                    h, thr = _heap_keep(heap, h, k, sc, thr)
+                    limb = _scan_limit(thr, bound, constant, lim_one, lim_bits)
+                    out_docs[n] = d
+                    out_scores[n] = sc
+                    n += 1
+        acc[:width] = -0.0
+        lo = hi
+    return _at_least_kth(out_docs, out_scores, n, heap, k)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -557,7 +696,8 @@ top_ranked = _top_ranked
 
 
 @njit(cache=True, nogil=True)
-def queries_top_k(queries, counts, impacts, k, columns, bounds, scratch, rank, cands, out):
+def queries_top_k(queries, counts, impacts, k, columns, bounds, scan_from, scratch, rank,
+                  cands, out):
     """The ranked top ``k`` of every query of a batch by the per-query kernel, in one
     call (no Python, and no GIL, between the queries).
 
@@ -568,7 +708,8 @@ def queries_top_k(queries, counts, impacts, k, columns, bounds, scratch, rank, c
     impacts m_w(d) (models whose weight depends on the document; ``counts`` is then not
     read) scaled by q_w inside :func:`accumulate_top_chunked`, ``columns`` as for
     :func:`accumulate_top_chunked`, ``bounds`` the log α
-    bound of each query (+inf: no skipping), ``scratch`` = (acc, cand) of
+    bound of each query (+inf: no skipping), ``scan_from`` the postings from which a
+    query with a finite bound is scored by :func:`accumulate_top_scan`, ``scratch`` = (acc, cand) of
     :func:`accumulate_top_chunked`, ``rank`` the scratch of :func:`_top_ranked` and
     ``cands`` = (docs, scores) its candidates (room for the largest query's postings,
     plus one), ``out`` = (out_docs, out_scores, out_n).
@@ -622,11 +763,14 @@ def queries_top_k(queries, counts, impacts, k, columns, bounds, scratch, rank, c
                     tabs[p, c] = qw * tab_vals[base + min(c, top)]
         kq = min(k, max(n_post, 1))
         heap = np.empty(kq, dtype=np.float64)
-        nn = accumulate_top_chunked((acc, cand, heap), columns,
-                                    (starts, ends, weights, tabs, not use_impacts, scale,
-                                     use_impacts),
-                                    (bounds[j], mass[j], constant[j], kq),
-                                    (c_docs, c_scores))
+        terms = (starts, ends, weights, tabs, not use_impacts, scale, use_impacts)
+        score = (bounds[j], mass[j], constant[j], kq)
+        if n_post >= scan_from and bounds[j] < np.inf:
+            nn = accumulate_top_scan((acc, cand, heap), columns, terms, score,
+                                     (c_docs, c_scores))
+        else:
+            nn = accumulate_top_chunked((acc, cand, heap), columns, terms, score,
+                                        (c_docs, c_scores))
         h = _top_ranked(c_scores, c_docs, columns.tie, nn, k, rank)
         for r in range(h):
             out_docs[pos + r] = hd[r]

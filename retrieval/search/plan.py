@@ -82,6 +82,10 @@ class Thresholds:
     #: k ≤ N / this (measured, 1M documents: the bound saves ~20% at k=10, costs ~10% at
     #: k=1000)
     kernel_bound_docs_per_k: int = 3000
+    #: with the bound on, a query of at least this many postings per document of the
+    #: collection finds its candidates by a scan of the range accumulator
+    #: (kernels.accumulate_top_scan) instead of a list of first touches
+    kernel_scan_postings_per_doc: float = 0.1
     #: collections smaller than acc_min_docs score a batch with the compiled batch kernel
     #: when numba is installed and either the kernels are loaded already or the searcher
     #: has searched at least this many postings (this batch included): loading them
