@@ -16,6 +16,8 @@ from retrieval.estimation import lambda_kernels, query_lambdas, query_lambdas_of
 from retrieval.smoothing import TwoStage
 from retrieval.twostage import TwoStageEM
 
+from lambda_oracle import collapsed_rows
+
 pytest.importorskip("numba")
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
@@ -174,24 +176,6 @@ def blas_lambda(counts, dl, pc, cq, mu):
     return float(lam[int(np.argmax(np.log(a + lam[:, None] * d) @ cq))])
 
 
-def dense_rows(index, tids):
-    """Matched documents ascending, then the other documents' distinct lengths."""
-    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
-    ptr = np.asarray(index.arrays["postings_indptr"])
-    docs = np.asarray(index.arrays["postings_docs"])
-    cnts = np.asarray(index.arrays["postings_counts"])
-    parts = [(docs[ptr[t]:ptr[t + 1]], cnts[ptr[t]:ptr[t + 1]]) for t in tids]
-    matched = np.unique(np.concatenate([d for d, _ in parts]))
-    counts = np.zeros((len(matched), len(tids)))
-    for col, (d, c) in enumerate(parts):
-        counts[np.searchsorted(matched, d), col] = c
-    rest = np.ones(len(lengths), dtype=bool)
-    rest[matched] = False
-    other = np.unique(lengths[rest])
-    return (np.vstack([counts, np.zeros((len(other), len(tids)))]),
-            np.concatenate([lengths[matched], other]).astype(float))
-
-
 @pytest.mark.slow
 @pytest.mark.collections
 @pytest.mark.parametrize("name", ["cranfield", "cisi", "med", "cacm", "nfcorpus"])
@@ -208,7 +192,7 @@ def test_fixed_order_moves_lambda_only_in_the_last_bits(name, collections_dir):
                 zip(query_lambdas_of_ids(index, queries, mu), queries)):
             if len(tids) == 0:
                 continue
-            counts, dl = dense_rows(index, tids)
+            counts, dl = collapsed_rows(index, tids)
             old = blas_lambda(counts, dl, index.p_collection[tids], weights, mu)
             assert abs(est.lam - old) <= 1e-12, (j, mu, est.lam, old)
             if bits(est.lam) != bits(old):

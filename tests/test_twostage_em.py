@@ -16,6 +16,8 @@ from retrieval.smoothing import (SPUD, Dirichlet, JelinekMercer, LengthPrior, Tw
                                  with_length_prior)
 from retrieval.twostage import TwoStageEM
 
+from lambda_oracle import collapsed_rows
+
 PLAIN = Analyzer(stopwords="none", stemmer="none")
 DOCS = [("a", "x y y z"), ("b", "y z z z w"), ("c", "x x w v v v"), ("d", "v w"),
         ("e", "u u v w"), ("f", "w w"), ("g", "")]
@@ -362,26 +364,6 @@ def unpruned_lambda(counts, dl, pc, cq, mu, sums=fixed_order):
     return float(lam[best]), float(ll[best]), best
 
 
-def unpruned_rows(index, tids):
-    """The collapsed rows as first written: matched documents, then np.unique of the
-    other documents' lengths."""
-    lengths = np.asarray(index.arrays["doc_lengths"], dtype=np.int64)
-    ptr = np.asarray(index.arrays["postings_indptr"])
-    docs = np.asarray(index.arrays["postings_docs"])
-    cnts = np.asarray(index.arrays["postings_counts"])
-    parts = [(np.asarray(docs[ptr[t]:ptr[t + 1]], dtype=np.int64),
-              np.asarray(cnts[ptr[t]:ptr[t + 1]], dtype=float)) for t in tids]
-    matched = np.unique(np.concatenate([d for d, _ in parts]))
-    counts = np.zeros((len(matched), len(tids)))
-    for col, (d, c) in enumerate(parts):
-        counts[np.searchsorted(matched, d), col] = c
-    rest = np.ones(len(lengths), dtype=bool)
-    rest[matched] = False
-    other = np.unique(lengths[rest])
-    return (np.vstack([counts, np.zeros((len(other), len(tids)))]),
-            np.concatenate([lengths[matched], other]).astype(float))
-
-
 def same_bits(x: float, y: float) -> bool:
     return np.float64(x).tobytes() == np.float64(y).tobytes()
 
@@ -434,7 +416,7 @@ def test_pruned_lambda_equals_unpruned_on_the_sample_corpus(sample_dir):
     for mu in (100.0, 1000.0):
         for qm, est in zip(models, query_lambdas(sample, models, mu)):
             tids = [sample.term_id(t) for t in qm.terms]
-            counts, dl = unpruned_rows(sample, tids)
+            counts, dl = collapsed_rows(sample, tids)
             lam, ll, _ = unpruned_lambda(counts, dl, sample.p_collection[tids],
                                          qm.weights, mu)
             assert same_bits(est.lam, lam) and same_bits(est.log_likelihood, ll)
@@ -461,7 +443,7 @@ def test_pruned_lambda_equals_unpruned_on_the_shared_collections(name, collectio
         if len(tids) == 0:
             assert est.lam == 0.5
             continue
-        counts, dl = unpruned_rows(shared, tids)
+        counts, dl = collapsed_rows(shared, tids)
         lam, ll, _ = unpruned_lambda(counts, dl, shared.p_collection[tids],
                                      batch.weights[ptr[j]:ptr[j + 1]], 1000.0)
         assert same_bits(est.lam, lam) and same_bits(est.log_likelihood, ll), j

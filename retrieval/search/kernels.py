@@ -60,6 +60,23 @@ def _sift_down(heap, n, i):
     heap[i] = x
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _term_offsets(post_docs, starts, ends, direct):
+    """Per query term, where its weights start relative to its postings (0 with the
+    index-wide impacts, ``direct``; else its place in the concatenated products), and one
+    past the largest document any term's postings hold."""
+    m = len(starts)
+    woff = np.empty(m, dtype=np.int64)
+    total = 0
+    hi_doc = 0
+    for t in range(m):
+        woff[t] = 0 if direct else total - starts[t]
+        total += ends[t] - starts[t]
+        if ends[t] > starts[t] and post_docs[ends[t] - 1] + 1 > hi_doc:
+            hi_doc = post_docs[ends[t] - 1] + 1
+    return woff, hi_doc
+
+
 @njit(cache=True, nogil=True)
 def accumulate_top_chunked(scratch, columns, terms, score, out):
     """Score one query's matching documents and keep those that can be in its top k.
@@ -112,14 +129,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
     m = len(starts)
     size = len(acc)
     cur = starts.copy()
-    woff = np.empty(m, dtype=np.int64)
-    total = 0
-    hi_doc = 0
-    for t in range(m):
-        woff[t] = 0 if direct else total - starts[t]
-        total += ends[t] - starts[t]
-        if ends[t] > starts[t] and post_docs[ends[t] - 1] + 1 > hi_doc:
-            hi_doc = post_docs[ends[t] - 1] + 1
+    woff, hi_doc = _term_offsets(post_docs, starts, ends, direct)
     n = 0
     h = 0
     lo = 0
@@ -274,14 +284,7 @@ def accumulate_top_scan(scratch, columns, terms, score, out):
     m = len(starts)
     size = len(acc)
     cur = starts.copy()
-    woff = np.empty(m, dtype=np.int64)
-    total = 0
-    hi_doc = 0
-    for t in range(m):
-        woff[t] = 0 if direct else total - starts[t]
-        total += ends[t] - starts[t]
-        if ends[t] > starts[t] and post_docs[ends[t] - 1] + 1 > hi_doc:
-            hi_doc = post_docs[ends[t] - 1] + 1
+    woff, hi_doc = _term_offsets(post_docs, starts, ends, direct)
     lim_one = np.zeros(1)
     lim_bits = lim_one.view(np.int64)
     n = 0
