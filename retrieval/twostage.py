@@ -38,10 +38,10 @@ kernel of :mod:`retrieval.lambda_kernels` (all queries in one call, only the sum
 can decide λ̂ computed exactly; the same λ̂ to the bit) or numpy
 (:func:`retrieval.lambdas.lambda_kernels` decides under "auto").
 ``python scripts/bench_lambda_prior.py --only two-stage [--compiled]`` (756 queries,
-k = 1000, CPU time, best of 9 / 5 rounds, load 1.6-2.0, so ranges of repeated runs):
-with the kernels 1.34-1.44× Dirichlet (0.096-0.106 s vs 0.072-0.073 s), the λ̂
-estimate ~0.025 s of it; on the numpy path 2.4-2.8× (0.67-0.78 s vs 0.28 s; the
-BLAS-summed estimate before the fixed order measured 2.2× in the same minutes), the
+k = 1000, CPU time, best of 15 / 5 rounds, quiet machine, load 0.6-0.7, ranges of
+repeated runs): with the kernels 1.35-1.45× Dirichlet (0.085-0.103 s vs 0.062-0.076 s),
+the λ̂ estimate ~0.025 s of it; on the numpy path 2.2-2.8× (0.72-0.75 s vs 0.26-0.32 s;
+the BLAS-summed estimate before the fixed order measured 2.2× on a busy machine), the
 estimate ~0.35 s, about 0.5 ms of small-array numpy work per query — the exact
 fixed-order sums of the bisection cost more array operations than one BLAS product.
 
@@ -206,11 +206,11 @@ def _by_query(parts: list[BatchResult]) -> BatchResult:
 
     A query's rows are one contiguous run (it is in one group, whose result is sorted
     by query), so the order is the runs sorted by query: O(rows) without a sort of the
-    rows."""
-    q = np.concatenate([p.query_index for p in parts])
+    rows. No parts (no query has a known term) or no rows: an empty result."""
+    q = np.concatenate([p.query_index for p in parts]) if parts else \
+        np.zeros(0, dtype=np.int64)
     if len(q) == 0:
-        return BatchResult(q, np.concatenate([p.doc_numbers for p in parts]),
-                           np.concatenate([p.scores for p in parts]))
+        return BatchResult(q, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
     starts = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
     sizes = np.diff(np.append(starts, len(q)))
     runs = np.argsort(q[starts], kind="stable")

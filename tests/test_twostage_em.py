@@ -486,3 +486,18 @@ def test_batch_equals_each_query_under_its_two_stage_model(name, compiled, colle
         rows = got.query_index == j
         assert np.array_equal(got.doc_numbers[rows], want.doc_numbers), j
         assert np.array_equal(got.scores[rows], want.scores), j
+
+
+def test_lam_auto_queries_without_a_known_term():
+    """Queries none of whose terms is indexed keep λ = 0.5 and match nothing: alone they
+    give an empty result (not an error), beside others they do not change the others'
+    rankings."""
+    index = Index.build([("a", "glacier ice moves"), ("b", "rivers flow fast")])
+    em = TwoStageEM(1000.0)
+    none = em.batch_search_arrays(index, ["qqqzzz", "xxyyzz"], 10)
+    assert len(none.query_index) == len(none.doc_numbers) == len(none.scores) == 0
+    alone = em.batch_search_arrays(index, ["glacier", "rivers"], 10)
+    mixed = em.batch_search_arrays(index, ["glacier", "qqqzzz", "rivers"], 10)
+    assert np.array_equal(mixed.query_index, np.where(alone.query_index == 0, 0, 2))
+    assert np.array_equal(mixed.doc_numbers, alone.doc_numbers)
+    assert np.array_equal(mixed.scores, alone.scores)
