@@ -16,7 +16,7 @@ from retrieval.estimation import lambda_kernels, query_lambdas, query_lambdas_of
 from retrieval.smoothing import TwoStage
 from retrieval.twostage import TwoStageEM
 
-from lambda_oracle import collapsed_rows
+from lambda_oracle import blas_order, collapsed_rows, unpruned_lambda
 
 pytest.importorskip("numba")
 
@@ -153,29 +153,6 @@ def test_compiled_equals_numpy_on_the_shared_collections(name, collections_dir):
 
 # -- the fixed order against the BLAS sums it replaced -----------------------------------
 
-def blas_lambda(counts, dl, pc, cq, mu):
-    """λ̂ as computed before the fixed summation order: every row, row sums by BLAS
-    (``X @ c``), the first row of the largest log L_i (the earlier pruned code was this
-    to the bit)."""
-    a = (counts + mu * pc) / (dl[:, None] + mu)
-    d = pc - a
-
-    def slope(lam):
-        return (d / (a + lam[:, None] * d)) @ cq
-
-    lam = np.where(slope(np.zeros(len(dl))) <= 0, 0.0, 0.5)
-    inner = (lam == 0.5) & (slope(np.ones(len(dl))) < 0)
-    lam[(lam == 0.5) & ~inner] = 1.0
-    rows = np.flatnonzero(inner)
-    lo, hi = np.zeros(len(rows)), np.ones(len(rows))
-    for _ in range(54):
-        mid = 0.5 * (lo + hi)
-        up = (d[rows] / (a[rows] + mid[:, None] * d[rows])) @ cq > 0
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    lam[rows] = 0.5 * (lo + hi)
-    return float(lam[int(np.argmax(np.log(a + lam[:, None] * d) @ cq))])
-
-
 @pytest.mark.slow
 @pytest.mark.collections
 @pytest.mark.parametrize("name", ["cranfield", "cisi", "med", "cacm", "nfcorpus"])
@@ -193,7 +170,8 @@ def test_fixed_order_moves_lambda_only_in_the_last_bits(name, collections_dir):
             if len(tids) == 0:
                 continue
             counts, dl = collapsed_rows(index, tids)
-            old = blas_lambda(counts, dl, index.p_collection[tids], weights, mu)
+            old = unpruned_lambda(counts, dl, index.p_collection[tids], weights, mu,
+                                  sums=blas_order)[0]
             assert abs(est.lam - old) <= 1e-12, (j, mu, est.lam, old)
             if bits(est.lam) != bits(old):
                 moved += 1

@@ -16,7 +16,7 @@ from retrieval.smoothing import (SPUD, Dirichlet, JelinekMercer, LengthPrior, Tw
                                  with_length_prior)
 from retrieval.twostage import TwoStageEM
 
-from lambda_oracle import collapsed_rows
+from lambda_oracle import collapsed_rows, unpruned_lambda
 
 PLAIN = Analyzer(stopwords="none", stemmer="none")
 DOCS = [("a", "x y y z"), ("b", "y z z z w"), ("c", "x x w v v v"), ("d", "v w"),
@@ -322,47 +322,6 @@ def test_cli_benchmark_and_tune_grids():
 
 
 # -- pruned λ̂ equals the unpruned computation, to the bit -----------------------------
-
-def fixed_order(x, cq):
-    """Σ_j c_j x_ij of every row in the order j = 0 … m−1 (the estimate's definition),
-    written out here independently of retrieval.estimation.row_sums."""
-    s = x[:, 0] * cq[0]
-    for j in range(1, x.shape[1]):
-        s = s + x[:, j] * cq[j]
-    return s
-
-
-def blas_order(x, cq):
-    """The row sums as BLAS takes them (the definition before the fixed order)."""
-    return x @ cq
-
-
-def unpruned_lambda(counts, dl, pc, cq, mu, sums=fixed_order):
-    """The reference: every row's λ_i (bounds from g_i(0), g_i(1) over all rows, one
-    bisection of all inner rows), then the first row of the largest log L_i(λ_i) — the
-    computation without pruning, kept here as the oracle; ``sums`` takes the row sums."""
-    counts, dl = np.asarray(counts, dtype=float), np.asarray(dl, dtype=float)
-    pc, cq = np.asarray(pc, dtype=float), np.asarray(cq, dtype=float)
-    a = (counts + mu * pc) / (dl[:, None] + mu)
-    d = pc - a
-
-    def slope(lam):
-        return sums(d / (a + lam[:, None] * d), cq)
-
-    lam = np.where(slope(np.zeros(len(dl))) <= 0, 0.0, 0.5)
-    inner = (lam == 0.5) & (slope(np.ones(len(dl))) < 0)
-    lam[(lam == 0.5) & ~inner] = 1.0
-    rows = np.flatnonzero(inner)
-    lo, hi = np.zeros(len(rows)), np.ones(len(rows))
-    for _ in range(54):
-        mid = 0.5 * (lo + hi)
-        up = sums(d[rows] / (a[rows] + mid[:, None] * d[rows]), cq) > 0
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    lam[rows] = 0.5 * (lo + hi)
-    ll = sums(np.log(a + lam[:, None] * d), cq)
-    best = int(np.argmax(ll))
-    return float(lam[best]), float(ll[best]), best
-
 
 def same_bits(x: float, y: float) -> bool:
     return np.float64(x).tobytes() == np.float64(y).tobytes()

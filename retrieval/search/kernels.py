@@ -77,6 +77,16 @@ def _term_offsets(post_docs, starts, ends, direct):
     return woff, hi_doc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _posting_weight(use_tables, tables, post_counts, weights, t, i, qs, off):
+    """Query term t's weight for its posting i in the range kernels: the count table's
+    ``tables[t, c]``, or ``qs · weights[i + off]`` (qs = 1.0, an exact identity, or
+    q_w times the impact)."""
+    if use_tables:
+        return tables[t, post_counts[i]]
+    return qs * weights[i + off]
+
+
 @njit(cache=True, nogil=True)
 def accumulate_top_chunked(scratch, columns, terms, score, out):
     """Score one query's matching documents and keep those that can be in its top k.
@@ -148,11 +158,7 @@ def accumulate_top_chunked(scratch, columns, terms, score, out):
                     break
                 r = d - lo
                 old = acc[r]
-                if use_tables:
-                    w = tables[t, post_counts[i]]
-                else:
-                    # qs = 1.0 (x·1.0 = x exactly) or q_w times the impact
-                    w = qs * weights[i + off]
+                w = _posting_weight(use_tables, tables, post_counts, weights, t, i, qs, off)
                 # (old + w) + 0.0: the sum bincount computes from 0.0, never −0.0
                 acc[r] = (old + w) + 0.0
                 # branch-free: r is listed once, on its first touch (old is −0.0)
@@ -304,10 +310,7 @@ def accumulate_top_scan(scratch, columns, terms, score, out):
                 if d >= hi:
                     break
                 r = d - lo
-                if use_tables:
-                    w = tables[t, post_counts[i]]
-                else:
-                    w = qs * weights[i + off]
+                w = _posting_weight(use_tables, tables, post_counts, weights, t, i, qs, off)
                 acc[r] = (acc[r] + w) + 0.0
                 i += 1
             cur[t] = i
